@@ -1,0 +1,152 @@
+//! Coverage mismatches between the rolls: 应保未保, 应扶未扶, a poor
+//! household's 低保 attribute that the 低保 roll contradicts, and linked
+//! households whose members differ.
+
+use crate::flags::{Flag, FlagDef, Kind, Severity};
+
+use super::QuarterData;
+
+/// What it finds: a poor household still in poverty (未脱贫 or 返贫) that
+/// no 低保 household shares a member with, although its income is below
+/// its county's 低保 standard.
+/// Why it matters: 应保尽保 — the household qualifies for 低保 by income
+/// and is not covered.
+pub static SHOULD_COVER: FlagDef = FlagDef {
+    code: "should_cover",
+    label: "应保未保",
+    kind: Kind::Mismatch,
+    severity: Severity::High,
+    unit: "建档立卡户 (poor_household_id)",
+    rule: "贫困户状态为未脱贫或返贫,未与任何低保户关联,人均纯收入低于本县低保标准",
+    why: "收入已低于低保标准却未纳入低保,是应保尽保的缺口。",
+    example: "人均纯收入 2860 元 低于本县低保标准 3450 元,且未纳入低保",
+};
+
+/// What it finds: a 低保 household no poor household shares a member with,
+/// whose income (monthly × 12) is below the poverty line.
+/// Why it matters: 应扶尽扶 — the family is poorer than the line and gets
+/// no poverty-alleviation support.
+pub static SHOULD_SUPPORT: FlagDef = FlagDef {
+    code: "should_support",
+    label: "应扶未扶",
+    kind: Kind::Mismatch,
+    severity: Severity::High,
+    unit: "低保户 (dibao_household_id)",
+    rule: "未与任何建档立卡户关联,家庭月人均收入×12 低于当年脱贫线",
+    why: "收入低于脱贫线却不在建档立卡名册,是应扶尽扶的缺口。",
+    example: "年人均收入 2400 元(月人均 200 元×12)低于脱贫线 3208 元,且不在建档立卡名册",
+};
+
+/// What it finds: a 低保贫困户 that is not linked to any 低保 household, or
+/// a 一般贫困户 that is.
+/// Why it matters: the household attribute drives which policies apply;
+/// it must agree with the 低保 roll.
+pub static ATTR_MISMATCH: FlagDef = FlagDef {
+    code: "attr_mismatch",
+    label: "贫困户属性与低保不符",
+    kind: Kind::Mismatch,
+    severity: Severity::Medium,
+    unit: "建档立卡户 (poor_household_id)",
+    rule: "贫困户属性为低保贫困户但未与低保户关联;或为一般贫困户但已与低保户关联",
+    why: "贫困户属性决定适用政策,须与低保名册一致。",
+    example: "贫困户属性为低保贫困户,但低保名册中没有该户成员",
+};
+
+/// What it finds: a poor household and a 低保 household that share a
+/// person but not all their members.
+/// Why it matters: the two systems disagree on who lives in the family;
+/// one roll is out of date.
+pub static MEMBER_MISMATCH: FlagDef = FlagDef {
+    code: "member_mismatch",
+    label: "两册家庭成员不一致",
+    kind: Kind::Mismatch,
+    severity: Severity::Low,
+    unit: "建档立卡户 + 关联的低保户 (poor_household_id, dibao_household_id)",
+    rule: "两户已关联,且一户的某个成员不是另一户的成员",
+    why: "两个系统对家庭成员的记录不一致,说明有一方名册未及时更新。",
+    example: "建档立卡户 4 人、低保户 3 人,两册共有 3 人;建档立卡户另有 1 人不在该低保户",
+};
+
+pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
+    let line = q.job.policy.poverty_line;
+    for (h, hh) in q.poor.households.iter().enumerate() {
+        let head = q.poor.head(hh);
+        let linked = q.has_dibao(h);
+        let std = q.job.policy.standard(head.member.region.county());
+        if head.status.is_poor() && !linked && head.annual_income < std {
+            out.push(q.poor_flag(&SHOULD_COVER, h).detail(format!(
+                "人均纯收入 {} 元 低于本县低保标准 {} 元,且未纳入低保",
+                head.annual_income, std
+            )));
+        }
+        use crate::model::HouseholdType::*;
+        match (head.household_type, linked) {
+            (Dibao, false) => out.push(
+                q.poor_flag(&ATTR_MISMATCH, h)
+                    .detail("贫困户属性为低保贫困户,但低保名册中没有该户成员".into()),
+            ),
+            (General, true) => {
+                let ids = linked_dibao_ids(q, h);
+                out.push(q.poor_flag(&ATTR_MISMATCH, h).detail(format!(
+                    "贫困户属性为一般贫困户,但该户成员在低保名册中(低保户编号 {ids})"
+                )))
+            }
+            _ => {}
+        }
+    }
+    for (h, hh) in q.dibao.households.iter().enumerate() {
+        let income = q.dibao.annual_income(hh);
+        if q.matching.dibao_linked[h].is_empty() && income < line {
+            out.push(q.dibao_flag(&SHOULD_SUPPORT, h).detail(format!(
+                "年人均收入 {} 元(月人均 {} 元×12)低于脱贫线 {} 元,且不在建档立卡名册",
+                income,
+                q.dibao.head(hh).monthly_income,
+                line
+            )));
+        }
+    }
+    for (&(dh, ph), _) in q.matching.links.iter() {
+        let d_rows = &q.dibao.households[dh].rows;
+        let p_rows = &q.poor.households[ph].rows;
+        let shared_by_poor = p_rows
+            .iter()
+            .filter(|&&p| {
+                q.matching.poor_partner[p]
+                    .iter()
+                    .any(|d| q.matching.dibao_row_household[*d] == dh)
+            })
+            .count();
+        let shared_by_dibao = d_rows
+            .iter()
+            .filter(|&&d| {
+                q.matching.dibao_partner[d]
+                    .iter()
+                    .any(|p| q.matching.poor_row_household[*p] == ph)
+            })
+            .count();
+        let poor_only = p_rows.len() - shared_by_poor;
+        let dibao_only = d_rows.len() - shared_by_dibao;
+        if poor_only > 0 || dibao_only > 0 {
+            out.push(q.poor_flag(&MEMBER_MISMATCH, ph).dibao(&q.dibao.households[dh].id).detail(format!(
+                "建档立卡户 {} 人、低保户 {} 人,两册共有 {} 人;建档立卡户另有 {} 人不在该低保户,低保户另有 {} 人不在该建档立卡户",
+                p_rows.len(),
+                d_rows.len(),
+                shared_by_poor,
+                poor_only,
+                dibao_only
+            )));
+        }
+    }
+}
+
+/// The `;`-joined ids of the 低保 households linked to poor household `h`,
+/// sorted.
+pub fn linked_dibao_ids(q: &QuarterData, h: usize) -> String {
+    let mut ids: Vec<&str> = q.matching.poor_linked[h]
+        .iter()
+        .map(|&d| q.dibao.households[d].id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.join(";")
+}

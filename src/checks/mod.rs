@@ -1,0 +1,110 @@
+//! The flags of quarter Q (contract §4), one module per family. Each flag
+//! is defined once, beside the code that raises it; [`CATALOG`] lists
+//! every definition (movement flags included, from `dynamics`).
+
+pub mod coverage;
+pub mod people;
+pub mod policy;
+pub mod registers;
+pub mod risk;
+
+use crate::flags::{Flag, FlagDef};
+use crate::identity::mask_id;
+use crate::job::Job;
+use crate::matching::Matching;
+use crate::model::{DeathRow, DibaoRoll, EmployeeRow, PoorRoll};
+
+/// Every flag definition, in the contract's order.
+pub static CATALOG: [&FlagDef; 28] = [
+    &coverage::SHOULD_COVER,
+    &coverage::SHOULD_SUPPORT,
+    &coverage::ATTR_MISMATCH,
+    &coverage::MEMBER_MISMATCH,
+    &people::NAME_CONFLICT,
+    &people::ID_CONFLICT,
+    &people::REGION_MISMATCH,
+    &people::DUPLICATE_ENROLLMENT,
+    &people::INVALID_ID,
+    &crate::dynamics::DIBAO_ENTRY,
+    &crate::dynamics::DIBAO_EXIT,
+    &crate::dynamics::POOR_ENTRY,
+    &crate::dynamics::POOR_REMOVED,
+    &crate::dynamics::POVERTY_EXIT,
+    &crate::dynamics::RELAPSE,
+    &crate::dynamics::HOUSEHOLD_CHANGED,
+    &crate::dynamics::BENEFIT_CHANGED,
+    &crate::dynamics::EXIT_WHILE_ELIGIBLE,
+    &risk::UNSTABLE_EXIT,
+    &risk::EDGE_POVERTY,
+    &crate::dynamics::INCOME_DROP,
+    &risk::ILLNESS_DISABILITY,
+    &risk::NO_LABOR,
+    &risk::ASSURANCE_GAP,
+    &risk::ELDERLY_ONLY,
+    &registers::DECEASED_ENROLLED,
+    &registers::PUBLIC_EMPLOYEE,
+    &policy::STANDARD_BELOW_LINE,
+];
+
+/// A flag definition by its code.
+pub fn lookup(code: &str) -> Option<&'static FlagDef> {
+    CATALOG.iter().copied().find(|d| d.code == code)
+}
+
+/// Everything the quarter-Q checks read.
+pub struct QuarterData<'a> {
+    pub job: &'a Job,
+    pub dibao: &'a DibaoRoll,
+    pub poor: &'a PoorRoll,
+    pub matching: &'a Matching,
+    pub deaths: Option<&'a [DeathRow]>,
+    pub employees: Option<&'a [EmployeeRow]>,
+}
+
+impl QuarterData<'_> {
+    /// A flag on 低保 household `h`, placed at its region, named after its
+    /// head.
+    pub fn dibao_flag(&self, def: &'static FlagDef, h: usize) -> Flag {
+        let hh = &self.dibao.households[h];
+        let head = &self.dibao.head(hh).member;
+        Flag::new(def)
+            .at(&head.region)
+            .dibao(&hh.id)
+            .named(&head.name)
+    }
+
+    /// A flag on poor household `h`.
+    pub fn poor_flag(&self, def: &'static FlagDef, h: usize) -> Flag {
+        let hh = &self.poor.households[h];
+        let head = &self.poor.head(hh).member;
+        Flag::new(def)
+            .at(&head.region)
+            .poor(&hh.id)
+            .named(&head.name)
+    }
+
+    /// Whether poor household `h` has dibao: linked to a 低保 household in Q.
+    pub fn has_dibao(&self, h: usize) -> bool {
+        !self.matching.poor_linked[h].is_empty()
+    }
+
+    /// An ID number as details show it: masked unless the job says not.
+    pub fn show_id(&self, id: &str) -> String {
+        if self.job.output.mask_ids {
+            mask_id(id)
+        } else {
+            id.to_owned()
+        }
+    }
+}
+
+/// All quarter-Q flags (movement flags come from `dynamics`).
+pub fn run_all(q: &QuarterData) -> Vec<Flag> {
+    let mut flags = Vec::new();
+    coverage::check(q, &mut flags);
+    people::check(q, &mut flags);
+    registers::check(q, &mut flags);
+    policy::check(q, &mut flags);
+    risk::check(q, &mut flags);
+    flags
+}

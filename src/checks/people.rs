@@ -1,0 +1,289 @@
+//! Identity conflicts: the same number under two names, a mistyped
+//! number, a person placed in two counties, a person enrolled twice, and
+//! numbers that are not valid at all.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::flags::{Flag, FlagDef, Kind, Severity};
+use crate::identity::key_to_string;
+use crate::model::{Member, RollKind};
+
+use super::QuarterData;
+
+/// What it finds: one person key on both rolls with different normalized
+/// names.
+/// Why it matters: either a name was mistyped or the number belongs to
+/// someone else; benefits may be paid to the wrong person.
+pub static NAME_CONFLICT: FlagDef = FlagDef {
+    code: "name_conflict",
+    label: "同号不同名",
+    kind: Kind::Mismatch,
+    severity: Severity::Medium,
+    unit: "人员 (person_id)",
+    rule: "同一身份证号在两册中的姓名(规范化后)不同",
+    why: "姓名录入错误或号码属于他人,可能导致待遇发放对象错误。",
+    example: "低保名册姓名“张晓明”,建档立卡名册姓名“张小明”",
+};
+
+/// What it finds: a person on each roll, left unmatched by number, with
+/// the same county and name and numbers one typo apart.
+/// Why it matters: one of the two numbers was mistyped; the families are
+/// linked anyway so that no false 应保未保 is raised, and the number must
+/// be corrected.
+pub static ID_CONFLICT: FlagDef = FlagDef {
+    code: "id_conflict",
+    label: "疑似身份证号录入错误",
+    kind: Kind::Mismatch,
+    severity: Severity::Medium,
+    unit: "低保户 + 建档立卡户 (dibao_household_id, poor_household_id)",
+    rule: "两册各有一人未按号码匹配,县区相同、姓名相同,号码等长且仅一位不同或相邻两位颠倒",
+    why: "其中一方号码录入错误;两户已按同一人关联,须核实更正号码。",
+    example: "低保名册号码 410322********1234 与建档立卡名册号码 410322********1243 相邻两位颠倒(第17、18位),姓名、县区相同,按同一人关联",
+};
+
+/// What it finds: one person key on both rolls under different counties.
+/// Why it matters: a family registered in two places may be counted or
+/// paid twice, or be nobody's responsibility.
+pub static REGION_MISMATCH: FlagDef = FlagDef {
+    code: "region_mismatch",
+    label: "两册所属县区不一致",
+    kind: Kind::Mismatch,
+    severity: Severity::Medium,
+    unit: "人员 (person_id)",
+    rule: "同一人在两册中的县区代码(区划代码前六位)不同",
+    why: "同一人在两地登记,可能重复计算或无人负责。",
+    example: "低保名册县区 410322,建档立卡名册县区 410323",
+};
+
+/// What it finds: one person key in two or more households of one roll.
+/// Why it matters: 重复享受 — the person draws support twice.
+pub static DUPLICATE_ENROLLMENT: FlagDef = FlagDef {
+    code: "duplicate_enrollment",
+    label: "重复享受",
+    kind: Kind::Mismatch,
+    severity: Severity::High,
+    unit: "人员 (person_id)",
+    rule: "同一身份证号出现在同一名册的两个或更多户中",
+    why: "同一人在多户重复享受待遇。",
+    example: "同一身份证号在低保名册 2 个户中出现(户编号 A001;A002)",
+};
+
+/// What it finds: an ID number present but invalid after normalization
+/// (wrong length or characters, province, birth date, check character,
+/// Excel damage).
+/// Why it matters: the person cannot be matched reliably across systems.
+pub static INVALID_ID: FlagDef = FlagDef {
+    code: "invalid_id",
+    label: "身份证号码无效",
+    kind: Kind::Quality,
+    severity: Severity::Medium,
+    unit: "人员 (名册、户编号、原始号码)",
+    rule: "身份证号不为空,但规范化后不是有效号码",
+    why: "号码无效的人员无法在各系统间可靠比对,须核实更正。",
+    example: "低保名册身份证号码无效:校验码不符",
+};
+
+fn shown_key(key: u64) -> String {
+    key_to_string(key)
+}
+
+pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
+    let m = q.matching;
+    // Rows of each person key on each roll, in file order.
+    let mut by_key: BTreeMap<u64, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for (i, r) in q.dibao.rows.iter().enumerate() {
+        if let Some(k) = r.member.id.key() {
+            by_key.entry(k).or_default().0.push(i);
+        }
+    }
+    for (i, r) in q.poor.rows.iter().enumerate() {
+        if let Some(k) = r.member.id.key() {
+            by_key.entry(k).or_default().1.push(i);
+        }
+    }
+    for (&key, (ds, ps)) in &by_key {
+        let id = shown_key(key);
+        // name_conflict and region_mismatch: exact matches only.
+        if !ds.is_empty() && !ps.is_empty() {
+            let pairs = ds.iter().flat_map(|&d| ps.iter().map(move |&p| (d, p)));
+            let mut name_pair = None;
+            let mut county_pair = None;
+            for (d, p) in pairs {
+                let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
+                if name_pair.is_none() && dm.name_norm != pm.name_norm {
+                    name_pair = Some((d, p));
+                }
+                if county_pair.is_none() && dm.region.county() != pm.region.county() {
+                    county_pair = Some((d, p));
+                }
+            }
+            if let Some((d, p)) = name_pair {
+                let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
+                out.push(
+                    person_flag(&NAME_CONFLICT, dm, &id)
+                        .poor(&pm.household_id)
+                        .detail(format!(
+                            "低保名册姓名“{}”,建档立卡名册姓名“{}”",
+                            dm.name, pm.name
+                        )),
+                );
+            }
+            if let Some((d, p)) = county_pair {
+                let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
+                out.push(
+                    person_flag(&REGION_MISMATCH, dm, &id)
+                        .poor(&pm.household_id)
+                        .detail(format!(
+                            "低保名册县区 {},建档立卡名册县区 {}",
+                            dm.region.county(),
+                            pm.region.county()
+                        )),
+                );
+            }
+        }
+        // duplicate_enrollment: two or more households of one roll.
+        let households = |rows: &[usize], roll: RollKind| -> BTreeSet<String> {
+            rows.iter()
+                .map(|&r| match roll {
+                    RollKind::Dibao => q.dibao.rows[r].member.household_id.clone(),
+                    RollKind::Poor => q.poor.rows[r].member.household_id.clone(),
+                })
+                .collect()
+        };
+        let dh = households(ds, RollKind::Dibao);
+        let ph = households(ps, RollKind::Poor);
+        if dh.len() >= 2 || ph.len() >= 2 {
+            let first = if dh.len() >= 2 {
+                &q.dibao.rows[ds[0]].member
+            } else {
+                &q.poor.rows[ps[0]].member
+            };
+            let mut flag = Flag::new(&DUPLICATE_ENROLLMENT)
+                .at(&first.region)
+                .person(&id, &first.name);
+            let mut parts = Vec::new();
+            if dh.len() >= 2 {
+                flag = flag.dibao(dh.iter().next().map(String::as_str).unwrap_or(""));
+                parts.push(format!(
+                    "在低保名册 {} 个户中出现(户编号 {})",
+                    dh.len(),
+                    join(&dh)
+                ));
+            }
+            if ph.len() >= 2 {
+                flag = flag.poor(ph.iter().next().map(String::as_str).unwrap_or(""));
+                parts.push(format!(
+                    "在建档立卡名册 {} 个户中出现(户编号 {})",
+                    ph.len(),
+                    join(&ph)
+                ));
+            }
+            out.push(flag.detail(format!("同一身份证号{}", parts.join(","))));
+        }
+    }
+
+    // id_conflict: one row per (低保 household, poor household) of probable pairs.
+    let mut by_households: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+    for (i, pair) in m.probable.iter().enumerate() {
+        for &d in &pair.dibao_rows {
+            for &p in &pair.poor_rows {
+                by_households
+                    .entry((m.dibao_row_household[d], m.poor_row_household[p]))
+                    .or_default()
+                    .push(i);
+            }
+        }
+    }
+    for ((dh, ph), mut pairs) in by_households {
+        pairs.dedup();
+        let first = &m.probable[pairs[0]];
+        let dm = &q.dibao.rows[first.dibao_rows[0]].member;
+        let sentences: Vec<String> = pairs
+            .iter()
+            .map(|&i| {
+                let pair = &m.probable[i];
+                let name = &q.dibao.rows[pair.dibao_rows[0]].member.name;
+                format!(
+                    "{}:低保名册号码 {} 与建档立卡名册号码 {} {},姓名、县区相同,按同一人关联",
+                    name,
+                    q.show_id(&pair.dibao_id),
+                    q.show_id(&pair.poor_id),
+                    pair.typo.describe()
+                )
+            })
+            .collect();
+        out.push(
+            Flag::new(&ID_CONFLICT)
+                .at(&dm.region)
+                .dibao(&q.dibao.households[dh].id)
+                .poor(&q.poor.households[ph].id)
+                .person(&first.dibao_id, &dm.name)
+                .detail(sentences.join(";")),
+        );
+    }
+
+    // invalid_id: one row per (roll, household, number as given).
+    invalid_ids(
+        q,
+        RollKind::Dibao,
+        q.dibao.rows.iter().map(|r| &r.member),
+        out,
+    );
+    invalid_ids(
+        q,
+        RollKind::Poor,
+        q.poor.rows.iter().map(|r| &r.member),
+        out,
+    );
+}
+
+fn invalid_ids<'a>(
+    q: &QuarterData,
+    roll: RollKind,
+    members: impl Iterator<Item = &'a Member>,
+    out: &mut Vec<Flag>,
+) {
+    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let partners = match roll {
+        RollKind::Dibao => &q.matching.dibao_partner,
+        RollKind::Poor => &q.matching.poor_partner,
+    };
+    for (i, m) in members.enumerate() {
+        let Some(reason) = m.id.invalid_reason() else {
+            continue;
+        };
+        if !seen.insert((m.household_id.as_str(), m.id.given.as_str())) {
+            continue;
+        }
+        let mut detail = format!("{}身份证号码无效:{}", roll.label(), reason.label());
+        if !partners[i].is_empty() {
+            let other = match roll {
+                RollKind::Dibao => RollKind::Poor,
+                RollKind::Poor => RollKind::Dibao,
+            };
+            detail.push_str(&format!(
+                "(已与{}中同县同名、号码仅差一位的人员按疑似录入错误关联)",
+                other.label()
+            ));
+        }
+        let flag = Flag::new(&INVALID_ID)
+            .at(&m.region)
+            .person(&m.id.given, &m.name)
+            .detail(detail);
+        out.push(match roll {
+            RollKind::Dibao => flag.dibao(&m.household_id),
+            RollKind::Poor => flag.poor(&m.household_id),
+        });
+    }
+}
+
+fn person_flag(def: &'static FlagDef, m: &Member, id: &str) -> Flag {
+    Flag::new(def)
+        .at(&m.region)
+        .dibao(&m.household_id)
+        .person(id, &m.name)
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    set.iter().map(String::as_str).collect::<Vec<_>>().join(";")
+}

@@ -1,0 +1,514 @@
+//! Quarter over quarter (有进有出): who entered and left each roll, who
+//! left or fell back into poverty, whose family or money changed, and the
+//! two-roll transition table.
+//!
+//! Across quarters a person is the same when the normalized ID string is
+//! the same; each quarter was validated against its own end.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::checks::QuarterData;
+use crate::flags::{Flag, FlagDef, Kind, Severity};
+use crate::model::{DibaoRoll, PoorRoll, Status, zh};
+
+/// The rolls of Q-1 and where they came from.
+pub struct Previous {
+    pub dibao: DibaoRoll,
+    pub poor: PoorRoll,
+    /// `"state"` or `"files"`.
+    pub source: &'static str,
+}
+
+macro_rules! movement {
+    ($name:ident, $code:literal, $label:literal, $sev:ident, $unit:literal, $rule:literal, $why:literal, $example:literal) => {
+        #[doc = concat!("What it finds: ", $rule, ". Why it matters: ", $why)]
+        pub static $name: FlagDef = FlagDef {
+            code: $code,
+            label: $label,
+            kind: Kind::Movement,
+            severity: Severity::$sev,
+            unit: $unit,
+            rule: $rule,
+            why: $why,
+            example: $example,
+        };
+    };
+}
+
+movement!(
+    DIBAO_ENTRY,
+    "dibao_entry",
+    "新纳入低保",
+    Info,
+    "本季度低保户 (dibao_household_id)",
+    "该户没有任何成员在上季度低保名册中",
+    "新纳入对象须核实审批材料齐全(有进)。",
+    "本季度新纳入低保,3 名成员上季度均不在低保名册"
+);
+movement!(
+    DIBAO_EXIT,
+    "dibao_exit",
+    "退出低保",
+    Info,
+    "上季度低保户 (dibao_household_id)",
+    "该户没有任何成员在本季度低保名册中",
+    "退出对象须核实退出原因和程序(有出)。",
+    "上季度低保户,3 名成员本季度均不在低保名册"
+);
+movement!(
+    POOR_ENTRY,
+    "poor_entry",
+    "新识别贫困户",
+    Info,
+    "本季度建档立卡户 (poor_household_id)",
+    "户编号不在上季度建档立卡名册中",
+    "新识别贫困户须核实识别程序。",
+    "户编号上季度不在建档立卡名册"
+);
+movement!(
+    POOR_REMOVED,
+    "poor_removed",
+    "贫困户减少",
+    Info,
+    "上季度建档立卡户 (poor_household_id)",
+    "户编号不在本季度建档立卡名册中",
+    "脱贫户应保留在册,户编号消失须核实是否被误删。",
+    "户编号本季度不在建档立卡名册(上季度状态:未脱贫)"
+);
+movement!(
+    POVERTY_EXIT,
+    "poverty_exit",
+    "本季度脱贫",
+    Info,
+    "建档立卡户 (poor_household_id)",
+    "上季度状态为未脱贫或返贫,本季度为已脱贫",
+    "脱贫户须核实收入和“两不愁三保障”是否真正达标。",
+    "贫困户状态由未脱贫变为已脱贫,人均纯收入 5200 元"
+);
+movement!(
+    RELAPSE,
+    "relapse",
+    "返贫",
+    High,
+    "建档立卡户 (poor_household_id)",
+    "上季度状态为已脱贫,本季度为未脱贫或返贫",
+    "返贫户须及时落实帮扶措施。",
+    "贫困户状态由已脱贫变为返贫,人均纯收入由 5200 元降至 3000 元"
+);
+movement!(
+    HOUSEHOLD_CHANGED,
+    "household_changed",
+    "家庭成员变动",
+    Low,
+    "任一名册的户 (按户编号)",
+    "该户两个季度均在册,成员构成不同",
+    "家庭人口变动影响人均收入和保障金额度,须核实。",
+    "低保户成员由 4 人变为 3 人:减少 1 人,新增 0 人"
+);
+movement!(
+    BENEFIT_CHANGED,
+    "benefit_changed",
+    "保障金大幅变动",
+    Low,
+    "低保户 (按户编号)",
+    "两个季度均在册,月保障金变化幅度不低于上季度的 benefit_change_ratio",
+    "保障金大幅变动须有收入或人口变化作依据。",
+    "月保障金由 600 元变为 400 元(变动 33.3%)"
+);
+movement!(
+    INCOME_DROP_DEF,
+    "income_drop",
+    "收入骤降",
+    Medium,
+    "建档立卡户 (按户编号)",
+    "人均纯收入较上季度下降幅度不低于 income_drop_ratio",
+    "收入骤降是返贫的先兆,应及早帮扶。",
+    "人均纯收入由 5200 元降至 3400 元(降幅 34.6%)"
+);
+
+/// `income_drop` is a risk flag (it feeds the score) measured across
+/// quarters; its kind is risk, not movement.
+pub static INCOME_DROP: FlagDef = FlagDef {
+    kind: Kind::Risk,
+    ..INCOME_DROP_DEF
+};
+
+/// What it finds: a 低保 household of Q-1 that left 低保 while one of its
+/// members is on the poor roll in Q, still poor, with income below the
+/// 低保 standard. Why it matters: 退保未脱困 — the family lost its floor
+/// while still in need.
+pub static EXIT_WHILE_ELIGIBLE: FlagDef = FlagDef {
+    code: "exit_while_eligible",
+    label: "退保未脱困",
+    kind: Kind::Risk,
+    severity: Severity::High,
+    unit: "上季度低保户 (dibao_household_id)",
+    rule: "退出低保,且有成员在本季度建档立卡名册中,状态为未脱贫或返贫,所在贫困户人均纯收入低于本县低保标准",
+    why: "仍处贫困、收入低于低保标准却被退出低保,失去兜底。",
+    example: "退出低保,但成员所在建档立卡户 P001 仍为未脱贫,人均纯收入 2800 元 低于本县低保标准 3450 元",
+};
+
+/// A ratio as parts per million, so that "changed by at least r of the
+/// old value" is decided in exact integers.
+fn ppm(ratio: f64) -> i128 {
+    (ratio * 1_000_000.0).round() as i128
+}
+
+/// `|change| ≥ ratio × base`, exactly.
+fn at_least(change: i64, base: i64, ratio: f64) -> bool {
+    i128::from(change) * 1_000_000 >= ppm(ratio) * i128::from(base)
+}
+
+fn percent(change: i64, base: i64) -> String {
+    if base == 0 {
+        "—".into()
+    } else {
+        format!("{:.1}%", change as f64 * 100.0 / base as f64)
+    }
+}
+
+fn ids<'a>(rows: impl Iterator<Item = &'a crate::model::Member>) -> HashSet<&'a str> {
+    rows.map(|m| m.id.normalized()).collect()
+}
+
+/// The roll household count guard (contract §2.4).
+pub fn shrink_check(prev: &Previous, q: &QuarterData) -> Option<String> {
+    let ratio = q.job.policy.max_shrink_ratio;
+    for (roll, before, now) in [
+        (
+            "dibao",
+            prev.dibao.households.len(),
+            q.dibao.households.len(),
+        ),
+        ("poor", prev.poor.households.len(), q.poor.households.len()),
+    ] {
+        if before > 0 && now < before && ((before - now) as f64) > ratio * before as f64 {
+            return Some(format!(
+                "the {roll} roll has {now} households against {before} in {}: it fell by {:.1}%, more than max_shrink_ratio {}; a truncated export would read as thousands of exits (run with --allow-shrink if the fall is real)",
+                q.job.quarter.previous(),
+                (before - now) as f64 * 100.0 / before as f64,
+                ratio
+            ));
+        }
+    }
+    None
+}
+
+pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
+    let policy = &q.job.policy;
+    let prev_dibao_ids = ids(prev.dibao.rows.iter().map(|r| &r.member));
+    let now_dibao_ids = ids(q.dibao.rows.iter().map(|r| &r.member));
+
+    // 低保 entries and exits, by members.
+    for (h, hh) in q.dibao.households.iter().enumerate() {
+        let members: Vec<&str> = hh
+            .rows
+            .iter()
+            .map(|&r| q.dibao.rows[r].member.id.normalized())
+            .collect();
+        if members.iter().all(|m| !prev_dibao_ids.contains(m)) {
+            out.push(q.dibao_flag(&DIBAO_ENTRY, h).detail(format!(
+                "本季度新纳入低保,{} 名成员上季度均不在低保名册",
+                members.len()
+            )));
+        }
+    }
+    // Q's poor persons by normalized ID, for exit_while_eligible.
+    let mut poor_household_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (h, hh) in q.poor.households.iter().enumerate() {
+        for &r in &hh.rows {
+            poor_household_of
+                .entry(q.poor.rows[r].member.id.normalized())
+                .or_default()
+                .push(h);
+        }
+    }
+    for hh in &prev.dibao.households {
+        let head = &prev.dibao.head(hh).member;
+        let members: Vec<&str> = hh
+            .rows
+            .iter()
+            .map(|&r| prev.dibao.rows[r].member.id.normalized())
+            .collect();
+        if members.iter().any(|m| now_dibao_ids.contains(m)) {
+            continue;
+        }
+        let flag = Flag::new(&DIBAO_EXIT)
+            .at(&head.region)
+            .dibao(&hh.id)
+            .named(&head.name);
+        out.push(flag.detail(format!(
+            "上季度低保户,{} 名成员本季度均不在低保名册",
+            members.len()
+        )));
+        // exit_while_eligible: a member still poor, below the standard.
+        let mut still_poor: Vec<usize> = members
+            .iter()
+            .filter_map(|m| poor_household_of.get(m))
+            .flatten()
+            .copied()
+            .filter(|&ph| {
+                let p = q.poor.head(&q.poor.households[ph]);
+                p.status.is_poor() && p.annual_income < policy.standard(p.member.region.county())
+            })
+            .collect();
+        still_poor.sort_unstable();
+        still_poor.dedup();
+        if let Some(&ph) = still_poor.first() {
+            let p = q.poor.head(&q.poor.households[ph]);
+            let flag = Flag::new(&EXIT_WHILE_ELIGIBLE)
+                .at(&head.region)
+                .dibao(&hh.id)
+                .named(&head.name);
+            out.push(flag.detail(format!(
+                "退出低保,但成员所在建档立卡户 {} 仍为{},人均纯收入 {} 元 低于本县低保标准 {} 元",
+                q.poor.households[ph].id,
+                zh(&Status::ALL, p.status),
+                p.annual_income,
+                policy.standard(p.member.region.county())
+            )));
+        }
+    }
+
+    // Poor roll by household id.
+    let prev_poor: HashMap<&str, usize> = prev
+        .poor
+        .households
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.id.as_str(), i))
+        .collect();
+    let now_poor: HashMap<&str, usize> = q
+        .poor
+        .households
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.id.as_str(), i))
+        .collect();
+    for (h, hh) in q.poor.households.iter().enumerate() {
+        let now = q.poor.head(hh);
+        let Some(&ph) = prev_poor.get(hh.id.as_str()) else {
+            out.push(
+                q.poor_flag(&POOR_ENTRY, h)
+                    .detail("户编号上季度不在建档立卡名册".into()),
+            );
+            continue;
+        };
+        let prev_hh = &prev.poor.households[ph];
+        let before = prev.poor.head(prev_hh);
+        let status_change = format!(
+            "贫困户状态由{}变为{}",
+            zh(&Status::ALL, before.status),
+            zh(&Status::ALL, now.status)
+        );
+        if before.status.is_poor() && now.status == Status::Exited {
+            out.push(q.poor_flag(&POVERTY_EXIT, h).detail(format!(
+                "{status_change},人均纯收入 {} 元",
+                now.annual_income
+            )));
+        }
+        if before.status == Status::Exited && now.status.is_poor() {
+            out.push(q.poor_flag(&RELAPSE, h).detail(format!(
+                "{status_change},人均纯收入由 {} 元变为 {} 元",
+                before.annual_income, now.annual_income
+            )));
+        }
+        let (b, n) = (before.annual_income.0, now.annual_income.0);
+        if b > 0 && n < b && at_least(b - n, b, policy.income_drop_ratio) {
+            out.push(q.poor_flag(&INCOME_DROP, h).detail(format!(
+                "人均纯收入由 {} 元降至 {} 元(降幅 {})",
+                before.annual_income,
+                now.annual_income,
+                percent(b - n, b)
+            )));
+        }
+        let was: HashSet<&str> = prev_hh
+            .rows
+            .iter()
+            .map(|&r| prev.poor.rows[r].member.id.normalized())
+            .collect();
+        let is: HashSet<&str> = hh
+            .rows
+            .iter()
+            .map(|&r| q.poor.rows[r].member.id.normalized())
+            .collect();
+        if was != is {
+            out.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
+                "建档立卡户",
+                &was,
+                &is,
+            )));
+        }
+    }
+    for hh in &prev.poor.households {
+        if !now_poor.contains_key(hh.id.as_str()) {
+            let head = prev.poor.head(hh);
+            let flag = Flag::new(&POOR_REMOVED)
+                .at(&head.member.region)
+                .poor(&hh.id)
+                .named(&head.member.name);
+            out.push(flag.detail(format!(
+                "户编号本季度不在建档立卡名册(上季度状态:{})",
+                zh(&Status::ALL, head.status)
+            )));
+        }
+    }
+
+    // 低保 roll by household id.
+    let prev_dibao: HashMap<&str, usize> = prev
+        .dibao
+        .households
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.id.as_str(), i))
+        .collect();
+    for (h, hh) in q.dibao.households.iter().enumerate() {
+        let Some(&ph) = prev_dibao.get(hh.id.as_str()) else {
+            continue;
+        };
+        let prev_hh = &prev.dibao.households[ph];
+        let was: HashSet<&str> = prev_hh
+            .rows
+            .iter()
+            .map(|&r| prev.dibao.rows[r].member.id.normalized())
+            .collect();
+        let is: HashSet<&str> = hh
+            .rows
+            .iter()
+            .map(|&r| q.dibao.rows[r].member.id.normalized())
+            .collect();
+        if was != is {
+            out.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
+                "低保户",
+                &was,
+                &is,
+            )));
+        }
+        let (b, n) = (
+            prev.dibao.head(prev_hh).monthly_benefit,
+            q.dibao.head(hh).monthly_benefit,
+        );
+        let change = (n.0 - b.0).abs();
+        if change > 0 && at_least(change, b.0, policy.benefit_change_ratio) {
+            out.push(q.dibao_flag(&BENEFIT_CHANGED, h).detail(format!(
+                "月保障金由 {b} 元变为 {n} 元(变动 {})",
+                percent(change, b.0)
+            )));
+        }
+    }
+}
+
+fn member_change(what: &str, was: &HashSet<&str>, is: &HashSet<&str>) -> String {
+    format!(
+        "{what}成员由 {} 人变为 {} 人:减少 {} 人,新增 {} 人",
+        was.len(),
+        is.len(),
+        was.difference(is).count(),
+        is.difference(was).count()
+    )
+}
+
+/// A person's place in a quarter: on both rolls, one, or neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RollState {
+    Both,
+    DibaoOnly,
+    PoorOnly,
+    Neither,
+}
+
+impl RollState {
+    pub const ALL: [RollState; 4] = [
+        RollState::Both,
+        RollState::DibaoOnly,
+        RollState::PoorOnly,
+        RollState::Neither,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            RollState::Both => "both",
+            RollState::DibaoOnly => "dibao_only",
+            RollState::PoorOnly => "poor_only",
+            RollState::Neither => "neither",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RollState::Both => "两册均在",
+            RollState::DibaoOnly => "仅低保",
+            RollState::PoorOnly => "仅建档立卡",
+            RollState::Neither => "均不在",
+        }
+    }
+
+    fn of(dibao: bool, poor: bool) -> RollState {
+        match (dibao, poor) {
+            (true, true) => RollState::Both,
+            (true, false) => RollState::DibaoOnly,
+            (false, true) => RollState::PoorOnly,
+            (false, false) => RollState::Neither,
+        }
+    }
+}
+
+/// county → (state in Q-1, state in Q) → persons. Persons are counted,
+/// not households: the two rolls number households differently, and a
+/// person's normalized ID is the one identity both quarters share.
+pub type Transitions = BTreeMap<String, BTreeMap<(RollState, RollState), u64>>;
+
+pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
+    // normalized id → (county, [dibao Q-1, poor Q-1, dibao Q, poor Q])
+    let mut persons: HashMap<&str, (&str, [bool; 4])> = HashMap::new();
+    // Q-1 first, then Q, so a person's county is the latest known.
+    for r in &prev.dibao.rows {
+        mark(&mut persons, &r.member, 0);
+    }
+    for r in &prev.poor.rows {
+        mark(&mut persons, &r.member, 1);
+    }
+    for r in &q.dibao.rows {
+        mark(&mut persons, &r.member, 2);
+    }
+    for r in &q.poor.rows {
+        mark(&mut persons, &r.member, 3);
+    }
+    let mut table: Transitions = BTreeMap::new();
+    for (county, s) in persons.into_values() {
+        let key = (RollState::of(s[0], s[1]), RollState::of(s[2], s[3]));
+        *table
+            .entry(county.to_owned())
+            .or_default()
+            .entry(key)
+            .or_default() += 1;
+    }
+    table
+}
+
+fn mark<'a>(
+    persons: &mut HashMap<&'a str, (&'a str, [bool; 4])>,
+    m: &'a crate::model::Member,
+    slot: usize,
+) {
+    let e = persons
+        .entry(m.id.normalized())
+        .or_insert((m.region.county(), [false; 4]));
+    if slot >= 2 {
+        e.0 = m.region.county();
+    }
+    e.1[slot] = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_are_exact_at_the_boundary() {
+        // 5000 → 3500 is exactly 30%.
+        assert!(at_least(150_000, 500_000, 0.30));
+        assert!(!at_least(149_999, 500_000, 0.30));
+        assert!(at_least(12_000, 60_000, 0.20));
+    }
+}

@@ -1,0 +1,177 @@
+//! A flag's definition and a raised flag (contract §4).
+//!
+//! Each definition lives once, in the module of its family under
+//! `checks/` (or in `dynamics`); [`crate::checks::CATALOG`] lists them all,
+//! and `rollmatch flags` and the analyst guide print that same list.
+
+use std::cmp::Ordering;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Mismatch,
+    Quality,
+    Movement,
+    Risk,
+    Audit,
+    Policy,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Mismatch,
+        Kind::Quality,
+        Kind::Movement,
+        Kind::Risk,
+        Kind::Audit,
+        Kind::Policy,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Mismatch => "mismatch",
+            Kind::Quality => "quality",
+            Kind::Movement => "movement",
+            Kind::Risk => "risk",
+            Kind::Audit => "audit",
+            Kind::Policy => "policy",
+        }
+    }
+}
+
+/// Severity, ordered high first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// What a flag is: stable code, Chinese label, kind, severity, the unit it
+/// is raised on, the rule, and why it matters.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FlagDef {
+    pub code: &'static str,
+    pub label: &'static str,
+    pub kind: Kind,
+    pub severity: Severity,
+    /// The unit and key, in words.
+    pub unit: &'static str,
+    /// When it fires (the contract's rule).
+    pub rule: &'static str,
+    /// Why the bureau cares.
+    pub why: &'static str,
+    /// A detail sentence as it appears in the report.
+    pub example: &'static str,
+}
+
+/// One raised flag: a row of `flags.csv`. `person_id` is the whole number
+/// here; masking happens when the report is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flag {
+    pub def: &'static FlagDef,
+    pub county_code: String,
+    pub township_code: String,
+    pub village_code: String,
+    pub dibao_household_id: String,
+    pub poor_household_id: String,
+    pub person_id: String,
+    pub name: String,
+    pub detail: String,
+}
+
+impl Flag {
+    pub fn new(def: &'static FlagDef) -> Flag {
+        Flag {
+            def,
+            county_code: String::new(),
+            township_code: String::new(),
+            village_code: String::new(),
+            dibao_household_id: String::new(),
+            poor_household_id: String::new(),
+            person_id: String::new(),
+            name: String::new(),
+            detail: String::new(),
+        }
+    }
+
+    pub fn at(mut self, region: &crate::model::Region) -> Flag {
+        self.county_code = region.county().to_owned();
+        self.township_code = region.township().to_owned();
+        self.village_code = region.village().to_owned();
+        self
+    }
+
+    pub fn dibao(mut self, household_id: &str) -> Flag {
+        self.dibao_household_id = household_id.to_owned();
+        self
+    }
+
+    pub fn poor(mut self, household_id: &str) -> Flag {
+        self.poor_household_id = household_id.to_owned();
+        self
+    }
+
+    pub fn person(mut self, id: &str, name: &str) -> Flag {
+        self.person_id = id.to_owned();
+        self.name = name.to_owned();
+        self
+    }
+
+    pub fn named(mut self, name: &str) -> Flag {
+        self.name = name.to_owned();
+        self
+    }
+
+    pub fn detail(mut self, detail: String) -> Flag {
+        self.detail = detail;
+        self
+    }
+}
+
+/// The contract's order: severity (high first), flag, county_code,
+/// poor_household_id, dibao_household_id, person_id — the person ID as
+/// written (masked or not), the whole number breaking ties.
+pub fn sort_flags(flags: &mut [Flag], mask: bool) {
+    let shown = |f: &Flag| {
+        if mask {
+            crate::identity::mask_id(&f.person_id)
+        } else {
+            f.person_id.clone()
+        }
+    };
+    flags.sort_by(|a, b| {
+        a.def
+            .severity
+            .cmp(&b.def.severity)
+            .then_with(|| a.def.code.cmp(b.def.code))
+            .then_with(|| a.county_code.cmp(&b.county_code))
+            .then_with(|| a.poor_household_id.cmp(&b.poor_household_id))
+            .then_with(|| a.dibao_household_id.cmp(&b.dibao_household_id))
+            .then_with(|| match shown(a).cmp(&shown(b)) {
+                Ordering::Equal => a.person_id.cmp(&b.person_id),
+                o => o,
+            })
+            .then_with(|| a.detail.cmp(&b.detail))
+    });
+}

@@ -1,0 +1,373 @@
+//! State for the next quarter: after a successful run, the normalized
+//! persons of Q are saved under `state_dir`, so that next quarter's run
+//! needs only next quarter's files.
+//!
+//! Layout (format version 1), all files 0600:
+//! - `Q-dibao.parquet`, `Q-poor.parquet`: one row per person row of each
+//!   roll, in file order, with the values the flags read (money in cents);
+//! - `Q.state.json`: `{"format_version": 1, "quarter": "Q", "files": …}`,
+//!   written last, so a run killed while saving leaves no state behind
+//!   that looks complete.
+//!
+//! ID validity is not stored: it is recomputed from the number as given
+//! against Q's own end, exactly as the run for Q did.
+
+use std::path::Path;
+
+use polars::prelude::*;
+use serde_json::json;
+
+use crate::calendar::Quarter;
+use crate::dynamics::Previous;
+use crate::error::{Error, Result};
+use crate::files::{Durable, create_private_dir, sync_dir, write_private};
+use crate::identity::{check_id, normalize_name};
+use crate::ingest::values;
+use crate::model::*;
+use crate::money::Cents;
+
+pub const FORMAT_VERSION: u64 = 1;
+
+fn marker(dir: &Path, q: Quarter) -> std::path::PathBuf {
+    dir.join(format!("{q}.state.json"))
+}
+
+fn internal(path: &Path) -> impl Fn(PolarsError) -> Error + '_ {
+    move |e| Error::Internal(format!("{}: state file: {}", path.display(), e))
+}
+
+fn write_frame(path: &Path, columns: Vec<Column>) -> Result<()> {
+    let height = columns.first().map_or(0, |c| c.len());
+    let mut df = DataFrame::new(height, columns).map_err(internal(path))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let mut out = Durable::create(&tmp)?;
+    ParquetWriter::new(&mut out.writer)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(&mut df)
+        .map_err(|e| Error::output(path, e))?;
+    out.finish()?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::output(path, e))
+}
+
+fn members(rows: impl Iterator<Item = (usize, Member)>) -> Vec<Column> {
+    let mut line = Vec::new();
+    let mut region = Vec::new();
+    let mut household = Vec::new();
+    let mut name = Vec::new();
+    let mut id = Vec::new();
+    let mut head = Vec::new();
+    for (_, m) in rows {
+        line.push(m.line as i64);
+        region.push(m.region.0);
+        household.push(m.household_id);
+        name.push(m.name);
+        id.push(m.id.given);
+        head.push(m.is_head);
+    }
+    vec![
+        Column::new("line".into(), line),
+        Column::new("region_code".into(), region),
+        Column::new("household_id".into(), household),
+        Column::new("name".into(), name),
+        Column::new("id_number".into(), id),
+        Column::new("is_head".into(), head),
+    ]
+}
+
+/// Save Q's rolls. Called only after the report set is published.
+pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Result<()> {
+    create_private_dir(dir)?;
+    let mark = marker(dir, q);
+    let _ = std::fs::remove_file(&mark);
+
+    let mut cols = members(dibao.rows.iter().map(|r| r.member.clone()).enumerate());
+    cols.push(Column::new(
+        "category".into(),
+        dibao
+            .rows
+            .iter()
+            .map(|r| r.category.clone())
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "monthly_benefit_cents".into(),
+        dibao
+            .rows
+            .iter()
+            .map(|r| r.monthly_benefit.0)
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "monthly_income_cents".into(),
+        dibao
+            .rows
+            .iter()
+            .map(|r| r.monthly_income.0)
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "enrolled_on".into(),
+        dibao
+            .rows
+            .iter()
+            .map(|r| r.enrolled_on.map(|d| d.to_string()))
+            .collect::<Vec<_>>(),
+    ));
+    let dibao_file = format!("{q}-dibao.parquet");
+    write_frame(&dir.join(&dibao_file), cols)?;
+
+    let mut cols = members(poor.rows.iter().map(|r| r.member.clone()).enumerate());
+    let text = |f: &dyn Fn(&PoorRow) -> String| poor.rows.iter().map(f).collect::<Vec<String>>();
+    cols.push(Column::new(
+        "household_type".into(),
+        text(&|r| zh(&HouseholdType::ALL, r.household_type).into()),
+    ));
+    cols.push(Column::new(
+        "status".into(),
+        text(&|r| zh(&Status::ALL, r.status).into()),
+    ));
+    cols.push(Column::new(
+        "exit_year".into(),
+        poor.rows
+            .iter()
+            .map(|r| r.exit_year.map(i64::from))
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "cause".into(),
+        poor.rows
+            .iter()
+            .map(|r| r.cause.clone())
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "annual_income_cents".into(),
+        poor.rows
+            .iter()
+            .map(|r| r.annual_income.0)
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "labor".into(),
+        text(&|r| zh(&Labor::ALL, r.labor).into()),
+    ));
+    cols.push(Column::new(
+        "health".into(),
+        text(&|r| zh(&Health::ALL, r.health).into()),
+    ));
+    cols.push(Column::new(
+        "schooling".into(),
+        poor.rows
+            .iter()
+            .map(|r| r.schooling.clone())
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "medical_insured".into(),
+        poor.rows
+            .iter()
+            .map(|r| r.medical_insured)
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "housing_safe".into(),
+        poor.rows.iter().map(|r| r.housing_safe).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "water_safe".into(),
+        poor.rows.iter().map(|r| r.water_safe).collect::<Vec<_>>(),
+    ));
+    let poor_file = format!("{q}-poor.parquet");
+    write_frame(&dir.join(&poor_file), cols)?;
+
+    let meta = json!({
+        "format_version": FORMAT_VERSION,
+        "quarter": q.to_string(),
+        "files": { "dibao": dibao_file, "poor": poor_file },
+        "rows": { "dibao": dibao.rows.len(), "poor": poor.rows.len() },
+    });
+    let text = serde_json::to_string_pretty(&meta).map_err(|e| Error::Internal(e.to_string()))?;
+    write_private(&mark, text.as_bytes())?;
+    sync_dir(dir)
+}
+
+/// Columns of a state frame, read by name.
+struct Frame {
+    df: DataFrame,
+    path: std::path::PathBuf,
+}
+
+impl Frame {
+    fn open(path: &Path) -> Result<Frame> {
+        let file = std::fs::File::open(path).map_err(|e| {
+            Error::Data(format!(
+                "{}: state file cannot be read ({e})",
+                path.display()
+            ))
+        })?;
+        let df = ParquetReader::new(file).finish().map_err(|_| {
+            Error::Data(format!(
+                "{}: state file is not readable Parquet",
+                path.display()
+            ))
+        })?;
+        Ok(Frame {
+            df,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn bad(&self, column: &str) -> Error {
+        Error::Data(format!(
+            "{}: state file column {column} is missing or of the wrong type",
+            self.path.display()
+        ))
+    }
+
+    fn text(&self, column: &str) -> Result<Vec<Option<String>>> {
+        let c = self.df.column(column).map_err(|_| self.bad(column))?;
+        let s = c
+            .as_materialized_series()
+            .str()
+            .map_err(|_| self.bad(column))?;
+        Ok(s.iter().map(|v| v.map(str::to_owned)).collect())
+    }
+
+    fn int(&self, column: &str) -> Result<Vec<Option<i64>>> {
+        let c = self.df.column(column).map_err(|_| self.bad(column))?;
+        let s = c
+            .as_materialized_series()
+            .i64()
+            .map_err(|_| self.bad(column))?;
+        Ok(s.iter().collect())
+    }
+
+    fn boolean(&self, column: &str) -> Result<Vec<bool>> {
+        let c = self.df.column(column).map_err(|_| self.bad(column))?;
+        let s = c
+            .as_materialized_series()
+            .bool()
+            .map_err(|_| self.bad(column))?;
+        Ok(s.iter().map(|v| v.unwrap_or(false)).collect())
+    }
+
+    fn members(&self, q: Quarter) -> Result<Vec<Member>> {
+        let end = q.last_day();
+        let line = self.int("line")?;
+        let region = self.text("region_code")?;
+        let household = self.text("household_id")?;
+        let name = self.text("name")?;
+        let id = self.text("id_number")?;
+        let head = self.boolean("is_head")?;
+        Ok((0..self.df.height())
+            .map(|i| {
+                let given = id[i].clone().unwrap_or_default();
+                let name = name[i].clone().unwrap_or_default();
+                Member {
+                    line: line[i].unwrap_or(0) as u64,
+                    region: Region(region[i].clone().unwrap_or_default()),
+                    household_id: household[i].clone().unwrap_or_default(),
+                    name_norm: normalize_name(&name),
+                    name,
+                    id: PersonId {
+                        check: check_id(&given, end),
+                        given,
+                    },
+                    is_head: head[i],
+                }
+            })
+            .collect())
+    }
+}
+
+fn enum_of<T: Copy>(
+    frame: &Frame,
+    column: &str,
+    table: &[(T, &'static str, &'static str)],
+) -> Result<Vec<T>> {
+    frame
+        .text(column)?
+        .into_iter()
+        .map(|v| {
+            v.and_then(|s| values::enumerated(&s, table))
+                .ok_or_else(|| frame.bad(column))
+        })
+        .collect()
+}
+
+/// The saved rolls of quarter `q`, if a run for `q` saved them.
+pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
+    let mark = marker(dir, q);
+    let Ok(text) = std::fs::read_to_string(&mark) else {
+        return Ok(None);
+    };
+    let meta: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+        Error::Data(format!(
+            "{}: state marker is not valid JSON",
+            mark.display()
+        ))
+    })?;
+    let version = meta["format_version"].as_u64().unwrap_or(0);
+    if version != FORMAT_VERSION {
+        return Err(Error::Data(format!(
+            "{}: state was written in format version {version}; this rollmatch reads version {FORMAT_VERSION}. Move the state directory aside and give the previous quarter's files instead",
+            mark.display()
+        )));
+    }
+    let file = |k: &str| dir.join(meta["files"][k].as_str().unwrap_or(""));
+
+    let f = Frame::open(&file("dibao"))?;
+    let members = f.members(q)?;
+    let category = f.text("category")?;
+    let benefit = f.int("monthly_benefit_cents")?;
+    let income = f.int("monthly_income_cents")?;
+    let enrolled = f.text("enrolled_on")?;
+    let dibao_rows = members
+        .into_iter()
+        .enumerate()
+        .map(|(i, member)| DibaoRow {
+            member,
+            category: category[i].clone(),
+            monthly_benefit: Cents(benefit[i].unwrap_or(0)),
+            monthly_income: Cents(income[i].unwrap_or(0)),
+            enrolled_on: enrolled[i].as_deref().and_then(values::date),
+        })
+        .collect();
+
+    let f = Frame::open(&file("poor"))?;
+    let members = f.members(q)?;
+    let types = enum_of(&f, "household_type", &HouseholdType::ALL)?;
+    let status = enum_of(&f, "status", &Status::ALL)?;
+    let labor = enum_of(&f, "labor", &Labor::ALL)?;
+    let health = enum_of(&f, "health", &Health::ALL)?;
+    let exit_year = f.int("exit_year")?;
+    let cause = f.text("cause")?;
+    let income = f.int("annual_income_cents")?;
+    let schooling = f.text("schooling")?;
+    let insured = f.boolean("medical_insured")?;
+    let housing = f.boolean("housing_safe")?;
+    let water = f.boolean("water_safe")?;
+    let poor_rows = members
+        .into_iter()
+        .enumerate()
+        .map(|(i, member)| PoorRow {
+            member,
+            household_type: types[i],
+            status: status[i],
+            exit_year: exit_year[i].map(|y| y as i32),
+            cause: cause[i].clone(),
+            annual_income: Cents(income[i].unwrap_or(0)),
+            labor: labor[i],
+            health: health[i],
+            schooling: schooling[i].clone(),
+            medical_insured: insured[i],
+            housing_safe: housing[i],
+            water_safe: water[i],
+        })
+        .collect();
+    Ok(Some(Previous {
+        dibao: DibaoRoll::new(dibao_rows),
+        poor: PoorRoll::new(poor_rows),
+        source: "state",
+    }))
+}

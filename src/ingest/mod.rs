@@ -1,0 +1,138 @@
+//! Reading the inputs (contract §2): files to typed rows, with every row
+//! that cannot be used sent to the rejects table, never dropped.
+//!
+//! For every file, rows read = rows used + rows rejected.
+
+mod decode;
+mod rows;
+mod table;
+pub mod values;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::calendar::Date;
+use crate::error::{Error, Result};
+
+pub use decode::{DecodeError, Encoding, decode};
+pub use rows::{read_deaths, read_dibao, read_employees, read_poor};
+pub use table::{Record, Table, match_headers, read_csv, read_parquet};
+
+/// A row that takes no further part, and why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reject {
+    pub file: String,
+    pub line: u64,
+    /// The contract's Chinese column name, or empty for a whole-row fault.
+    pub column: String,
+    pub reason: String,
+    /// The raw record, re-quoted as one CSV line.
+    pub record: String,
+}
+
+/// What one input file gave.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct InputStats {
+    pub input: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub format: String,
+    pub encoding: String,
+    pub rows_read: u64,
+    pub rows_used: u64,
+    pub rows_rejected: u64,
+    /// Rejected rows by reason code.
+    pub reject_reasons: BTreeMap<String, u64>,
+    /// Optional cells that could not be parsed and were read as empty, by column.
+    pub optional_unparsed: BTreeMap<String, u64>,
+    /// Present but invalid ID numbers, by reason code.
+    pub invalid_ids: BTreeMap<String, u64>,
+}
+
+/// Rows of one input with its figures and rejects.
+#[derive(Debug)]
+pub struct Loaded<T> {
+    pub rows: Vec<T>,
+    pub stats: InputStats,
+    pub rejects: Vec<Reject>,
+}
+
+/// The bytes of an input file, or exit 66 naming it.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::MissingInput(format!("{}: input file not found", path.display()))
+        }
+        std::io::ErrorKind::PermissionDenied => Error::MissingInput(format!(
+            "{}: input file cannot be opened (permission denied)",
+            path.display()
+        )),
+        std::io::ErrorKind::IsADirectory => Error::MissingInput(format!(
+            "{}: input path is a directory, not a file",
+            path.display()
+        )),
+        _ => Error::MissingInput(format!(
+            "{}: input file cannot be read ({e})",
+            path.display()
+        )),
+    })
+}
+
+/// Parse a file into a table by its format: Parquet by its magic bytes,
+/// else CSV text.
+pub fn load_table(path: &Path) -> Result<(Table, InputStats)> {
+    let bytes = read_bytes(path)?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let is_parquet = bytes.len() >= 8 && bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1");
+    let table = if is_parquet {
+        read_parquet(path, bytes)?
+    } else {
+        read_csv(path, &bytes)?
+    };
+    let stats = InputStats {
+        path: path.to_path_buf(),
+        sha256,
+        format: if is_parquet { "parquet" } else { "csv" }.into(),
+        encoding: table
+            .encoding
+            .map(|e| e.name().to_owned())
+            .unwrap_or_default(),
+        rows_read: table.records.len() as u64,
+        ..Default::default()
+    };
+    Ok((table, stats))
+}
+
+/// Stop on an empty roll and on too many rejects (contract §2.4).
+pub fn enforce_limits(stats: &InputStats, is_roll: bool, max_reject_ratio: f64) -> Result<()> {
+    if is_roll && stats.rows_read == 0 {
+        return Err(Error::data(
+            &stats.path,
+            "the roll has no data rows (an empty file or a header only); a broken export must never be read as everyone leaving",
+        ));
+    }
+    if stats.rows_read > 0 {
+        let ratio = stats.rows_rejected as f64 / stats.rows_read as f64;
+        if ratio > max_reject_ratio {
+            return Err(Error::data(
+                &stats.path,
+                format!(
+                    "{} of {} rows rejected ({:.2}%), more than max_reject_ratio {}; see the rejects for lines and reasons",
+                    stats.rows_rejected,
+                    stats.rows_read,
+                    ratio * 100.0,
+                    max_reject_ratio
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Quarter context for validating ID numbers.
+#[derive(Clone, Copy, Debug)]
+pub struct Validation {
+    pub quarter_end: Date,
+}

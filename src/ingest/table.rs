@@ -1,0 +1,264 @@
+//! A file as header + records with physical line numbers, from CSV or
+//! Parquet; and the matching of headers to the contract's columns.
+
+use std::path::Path;
+
+use crate::columns::InputColumn;
+use crate::error::Error;
+use crate::identity::fold_width;
+
+use super::decode::{Encoding, decode};
+
+/// One data record: its physical line (header = 1) and its cells.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub line: u64,
+    pub cells: Vec<String>,
+}
+
+/// A whole input file as text cells.
+#[derive(Debug)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub records: Vec<Record>,
+    pub encoding: Option<Encoding>,
+}
+
+fn is_blank(cells: &[String]) -> bool {
+    cells.iter().all(|c| c.trim().is_empty())
+}
+
+/// Read a CSV file's text. Blank lines (and lines of empty cells) are
+/// skipped; quoted fields may span lines; the line of a record is the
+/// physical line where it starts.
+pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, Error> {
+    let (text, encoding) = decode(bytes).map_err(|e| Error::data(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut headers: Option<Vec<String>> = None;
+    let mut records = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let more = reader.read_record(&mut record).map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            Error::data(
+                path,
+                format!(
+                    "line {line}: the CSV text cannot be parsed ({})",
+                    csv_reason(&e)
+                ),
+            )
+        })?;
+        if !more {
+            break;
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let cells: Vec<String> = record.iter().map(str::to_owned).collect();
+        if is_blank(&cells) {
+            continue;
+        }
+        match headers {
+            None => headers = Some(cells),
+            Some(_) => records.push(Record { line, cells }),
+        }
+    }
+    Ok(Table {
+        headers: headers.unwrap_or_default(),
+        records,
+        encoding: Some(encoding),
+    })
+}
+
+fn csv_reason(e: &csv::Error) -> &'static str {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "invalid text",
+        csv::ErrorKind::UnequalLengths { .. } => "unequal field counts",
+        _ => "malformed CSV",
+    }
+}
+
+/// Read a Parquet file: every column cast to text, so the same parsing
+/// rules apply as for CSV. The "line" of a row is its index + 2, as if
+/// the file had a header line.
+pub fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<Table, Error> {
+    use polars::prelude::*;
+    let cursor = std::io::Cursor::new(bytes);
+    let df = ParquetReader::new(cursor).finish().map_err(|e| {
+        Error::data(
+            path,
+            format!("not a readable Parquet file ({})", polars_reason(&e)),
+        )
+    })?;
+    let headers: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut columns: Vec<Vec<Option<String>>> = Vec::with_capacity(headers.len());
+    for column in df.columns() {
+        let text = column.cast(&DataType::String).map_err(|e| {
+            Error::data(
+                path,
+                format!("column cannot be read as text ({})", polars_reason(&e)),
+            )
+        })?;
+        let text = text
+            .str()
+            .map_err(|e| Error::Internal(format!("{}: {}", path.display(), polars_reason(&e))))?;
+        columns.push(text.iter().map(|v| v.map(str::to_owned)).collect());
+    }
+    let mut records = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let cells: Vec<String> = columns
+            .iter_mut()
+            .map(|c| c[i].take().unwrap_or_default())
+            .collect();
+        if is_blank(&cells) {
+            continue;
+        }
+        records.push(Record {
+            line: i as u64 + 2,
+            cells,
+        });
+    }
+    Ok(Table {
+        headers,
+        records,
+        encoding: None,
+    })
+}
+
+/// The kind of a polars error, without its message: polars quotes the
+/// offending value, which may be an ID number.
+fn polars_reason(e: &polars::prelude::PolarsError) -> &'static str {
+    use polars::prelude::PolarsError as P;
+    match e {
+        P::ColumnNotFound(_) => "column not found",
+        P::ComputeError(_) => "compute error",
+        P::InvalidOperation(_) => "invalid operation",
+        P::IO { .. } => "I/O error",
+        P::SchemaMismatch(_) => "schema mismatch",
+        P::ShapeMismatch(_) => "shape mismatch",
+        _ => "unreadable data",
+    }
+}
+
+/// Normalize a header for matching: trimmed, full-width folded.
+fn header_key(h: &str) -> String {
+    h.trim_start_matches('\u{FEFF}')
+        .chars()
+        .map(fold_width)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// For each wanted column, the index of the header that names it.
+pub fn match_headers(
+    path: &Path,
+    headers: &[String],
+    wanted: &[InputColumn],
+) -> Result<Vec<Option<usize>>, Error> {
+    let keys: Vec<String> = headers.iter().map(|h| header_key(h)).collect();
+    let mut found = Vec::with_capacity(wanted.len());
+    let mut missing = Vec::new();
+    for col in wanted {
+        let hits: Vec<usize> = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.as_str() == col.zh || k.eq_ignore_ascii_case(col.en))
+            .map(|(i, _)| i)
+            .collect();
+        if hits.len() > 1 {
+            return Err(Error::data(
+                path,
+                format!(
+                    "column {} ({}) appears {} times in the header",
+                    col.zh,
+                    col.en,
+                    hits.len()
+                ),
+            ));
+        }
+        if hits.is_empty() && col.required {
+            missing.push(format!("{} ({})", col.zh, col.en));
+        }
+        found.push(hits.first().copied());
+    }
+    if !missing.is_empty() {
+        let shown: Vec<String> = keys
+            .iter()
+            .map(|k| format!("\"{}\"", truncate(k, 40)))
+            .collect();
+        return Err(Error::data(
+            path,
+            format!(
+                "missing required columns: {}; headers found: {}",
+                missing.join(", "),
+                shown.join(", ")
+            ),
+        ));
+    }
+    Ok(found)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        s.chars().take(max).collect::<String>() + "…"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::DIBAO_COLUMNS;
+
+    #[test]
+    fn blank_lines_are_skipped_and_lines_counted() {
+        let t = read_csv(
+            Path::new("x.csv"),
+            b"a,b\r\n\r\n1,2\r\n,\r\n\"3\n3\",4\n5,6\n",
+        )
+        .unwrap();
+        assert_eq!(t.headers, vec!["a", "b"]);
+        let lines: Vec<u64> = t.records.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![3, 5, 7]);
+    }
+
+    #[test]
+    fn headers_match_chinese_or_english_any_case() {
+        let headers: Vec<String> = [
+            " 区划代码 ",
+            "HOUSEHOLD_ID",
+            "姓名",
+            "Id_Number",
+            "与户主关系",
+            "月保障金",
+            "家庭月人均收入",
+            "extra",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let m = match_headers(Path::new("x.csv"), &headers, DIBAO_COLUMNS).unwrap();
+        assert_eq!(m[0], Some(0));
+        assert_eq!(m[1], Some(1));
+        assert_eq!(m[5], None); // 保障类别 is optional
+    }
+
+    #[test]
+    fn missing_columns_are_named_with_the_headers_found() {
+        let headers: Vec<String> = ["姓名", "身份证号"].iter().map(|s| s.to_string()).collect();
+        let e = match_headers(Path::new("d.csv"), &headers, DIBAO_COLUMNS).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("d.csv") && m.contains("区划代码") && m.contains("\"姓名\""),
+            "{m}"
+        );
+        assert_eq!(e.exit_code(), 65);
+    }
+}

@@ -1,0 +1,150 @@
+//! Cell values (contract §2): trimming, full-width folding, decimals,
+//! dates, booleans, enums and division codes.
+
+use crate::calendar::Date;
+use crate::identity::fold_width;
+use crate::money::Cents;
+
+/// Trim any Unicode white space (U+3000 and NBSP included) and fold
+/// full-width ASCII forms.
+pub fn clean(cell: &str) -> String {
+    cell.chars()
+        .map(fold_width)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// Trim only (for names and free text, which keep their characters).
+pub fn trim(cell: &str) -> &str {
+    cell.trim()
+}
+
+pub fn decimal(v: &str) -> Option<Cents> {
+    Cents::parse(v)
+}
+
+pub fn integer(v: &str) -> Option<i32> {
+    if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+/// `YYYY-MM-DD`, `YYYY/MM/DD` (one-digit month and day accepted),
+/// `YYYYMMDD`, `YYYY年M月D日`.
+pub fn date(v: &str) -> Option<Date> {
+    let num = |s: &str, max_len: usize| -> Option<u32> {
+        if s.is_empty() || s.len() > max_len || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    let parts: Vec<&str> = if let Some(rest) = v.strip_suffix('日') {
+        let (y, rest) = rest.split_once('年')?;
+        let (m, d) = rest.split_once('月')?;
+        vec![y, m, d]
+    } else if v.contains('-') {
+        v.split('-').collect()
+    } else if v.contains('/') {
+        v.split('/').collect()
+    } else if v.len() == 8 {
+        vec![&v[..4], &v[4..6], &v[6..]]
+    } else {
+        return None;
+    };
+    if parts.len() != 3 || parts[0].len() != 4 {
+        return None;
+    }
+    Date::new(
+        num(parts[0], 4)? as i32,
+        num(parts[1], 2)?,
+        num(parts[2], 2)?,
+    )
+}
+
+pub fn boolean(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "是" | "y" | "yes" | "1" | "true" => Some(true),
+        "否" | "n" | "no" | "0" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// An enum value by its Chinese name or English alias (any case).
+pub fn enumerated<T: Copy>(v: &str, table: &[(T, &'static str, &'static str)]) -> Option<T> {
+    table
+        .iter()
+        .find(|(_, zh, en)| *zh == v || en.eq_ignore_ascii_case(v))
+        .map(|(t, _, _)| *t)
+}
+
+/// 6 to 12 digits.
+pub fn region_code(v: &str) -> Option<String> {
+    if (6..=12).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) {
+        Some(v.to_owned())
+    } else {
+        None
+    }
+}
+
+/// 户主 (or the English `head`) marks the household head.
+pub fn is_head(relation: &str) -> bool {
+    relation == "户主" || relation.eq_ignore_ascii_case("head")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+
+    #[test]
+    fn four_date_forms() {
+        let want = Date::new(2018, 7, 5);
+        for s in [
+            "2018-07-05",
+            "2018/07/05",
+            "20180705",
+            "2018年7月5日",
+            "2018-7-5",
+        ] {
+            assert_eq!(date(s), want, "{s}");
+        }
+        for s in [
+            "2018-02-30",
+            "18-07-05",
+            "2018.07.05",
+            "201807051",
+            "2018年7月",
+            "",
+        ] {
+            assert_eq!(date(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn booleans_and_enums() {
+        assert_eq!(boolean("是"), Some(true));
+        assert_eq!(boolean("N"), Some(false));
+        assert_eq!(boolean("TRUE"), Some(true));
+        assert_eq!(boolean("maybe"), None);
+        assert_eq!(enumerated("已脱贫", &Status::ALL), Some(Status::Exited));
+        assert_eq!(enumerated("Relapsed", &Status::ALL), Some(Status::Relapsed));
+        assert_eq!(enumerated("脱贫", &Status::ALL), None);
+    }
+
+    #[test]
+    fn cleaning_folds_width_and_trims_unicode_space() {
+        assert_eq!(clean("\u{3000}１２００\u{a0}"), "1200");
+        assert_eq!(decimal(&clean("１,２００")), Some(Cents(120_000)));
+    }
+
+    #[test]
+    fn region_codes_are_six_to_twelve_digits() {
+        assert!(region_code("410322").is_some());
+        assert!(region_code("410322102203").is_some());
+        assert!(region_code("41032").is_none());
+        assert!(region_code("4103221022031").is_none());
+        assert!(region_code("41032A").is_none());
+    }
+}

@@ -1,0 +1,28 @@
+//! rollmatch: the quarterly reconciliation of the rural 低保 roll with the
+//! 建档立卡 registered-poor roll. `main.rs` only dispatches; the stages
+//! meet in [`pipeline`].
+
+pub mod calendar;
+pub mod catalog;
+pub mod check;
+pub mod checks;
+pub mod cli;
+pub mod columns;
+pub mod dynamics;
+pub mod error;
+pub mod files;
+pub mod flags;
+pub mod history;
+pub mod identity;
+pub mod ingest;
+pub mod job;
+pub mod lock;
+pub mod logging;
+pub mod matching;
+pub mod model;
+pub mod money;
+pub mod pipeline;
+pub mod progress;
+pub mod report;
+pub mod scoring;
+pub mod synth;

@@ -1,0 +1,38 @@
+//! The `rollmatch` binary: parse, dispatch, exit with the contract's code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use rollmatch::error::exit;
+
+fn main() -> ExitCode {
+    // A panic is a bug: one generic line, exit 70, no backtrace (it could
+    // quote a value from the data).
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("rollmatch: internal error{place}; please report it (exit 70)");
+        std::process::exit(exit::SOFTWARE);
+    }));
+    let cli = match rollmatch::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    match rollmatch::cli::dispatch(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("rollmatch: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

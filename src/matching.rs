@@ -1,0 +1,215 @@
+//! Linking people and households across the two rolls of one quarter
+//! (contract §3): exact on the integer person key, then probable among
+//! the people left over — same county, same normalized name, ID strings
+//! one substitution or one adjacent swap apart.
+//!
+//! Probable candidates are found by blocking on (county, name), never by
+//! comparing all pairs, and compared in parallel with rayon.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rayon::prelude::*;
+
+use crate::identity::{TypoKind, one_typo_apart};
+use crate::model::{DibaoRoll, Household, PoorRoll};
+
+/// How two rows were found to be one person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    Exact,
+    Probable(TypoKind),
+}
+
+/// A probable pair: the rows of one person on each side.
+#[derive(Clone, Debug)]
+pub struct ProbablePair {
+    /// Normalized ID strings as written on each roll.
+    pub dibao_id: String,
+    pub poor_id: String,
+    pub dibao_rows: Vec<usize>,
+    pub poor_rows: Vec<usize>,
+    pub typo: TypoKind,
+}
+
+/// Two linked households and the rows that link them.
+#[derive(Clone, Debug, Default)]
+pub struct HouseholdLink {
+    pub shared: Vec<(usize, usize, LinkKind)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Matching {
+    /// Household index of each row.
+    pub dibao_row_household: Vec<usize>,
+    pub poor_row_household: Vec<usize>,
+    /// Distinct person keys on both rolls.
+    pub exact_persons: usize,
+    pub probable: Vec<ProbablePair>,
+    /// (dibao household index, poor household index) → the shared rows.
+    pub links: BTreeMap<(usize, usize), HouseholdLink>,
+    /// Linked poor household indices of each 低保 household, and back.
+    pub dibao_linked: Vec<BTreeSet<usize>>,
+    pub poor_linked: Vec<BTreeSet<usize>>,
+    /// For each row, the rows of the other roll that are the same person.
+    pub dibao_partner: Vec<Vec<usize>>,
+    pub poor_partner: Vec<Vec<usize>>,
+}
+
+fn row_households(households: &[Household], rows: usize) -> Vec<usize> {
+    let mut out = vec![0; rows];
+    for (h, hh) in households.iter().enumerate() {
+        for &r in &hh.rows {
+            out[r] = h;
+        }
+    }
+    out
+}
+
+/// One person on one side among those left unmatched: every row with the
+/// same normalized ID string, county and name.
+struct Leftover {
+    id: String,
+    rows: Vec<usize>,
+}
+
+fn leftovers<'a>(
+    rows: impl Iterator<Item = (usize, &'a crate::model::Member)>,
+    matched: &[bool],
+) -> HashMap<(String, String), Vec<Leftover>> {
+    let mut persons: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
+    for (i, m) in rows {
+        if matched[i] {
+            continue;
+        }
+        persons
+            .entry((
+                m.region.county().to_owned(),
+                m.name_norm.clone(),
+                m.id.normalized().to_owned(),
+            ))
+            .or_default()
+            .push(i);
+    }
+    let mut blocks: HashMap<(String, String), Vec<Leftover>> = HashMap::new();
+    for ((county, name, id), rows) in persons {
+        blocks
+            .entry((county, name))
+            .or_default()
+            .push(Leftover { id, rows });
+    }
+    blocks
+}
+
+pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
+    let dibao_row_household = row_households(&dibao.households, dibao.rows.len());
+    let poor_row_household = row_households(&poor.households, poor.rows.len());
+
+    // 1. Exact: same person key.
+    let mut poor_by_key: HashMap<u64, Vec<usize>> = HashMap::with_capacity(poor.rows.len());
+    for (i, r) in poor.rows.iter().enumerate() {
+        if let Some(k) = r.member.id.key() {
+            poor_by_key.entry(k).or_default().push(i);
+        }
+    }
+    let mut dibao_partner: Vec<Vec<usize>> = vec![Vec::new(); dibao.rows.len()];
+    let mut poor_partner: Vec<Vec<usize>> = vec![Vec::new(); poor.rows.len()];
+    let mut pairs: Vec<(usize, usize, LinkKind)> = Vec::new();
+    let mut keys_in_both: BTreeSet<u64> = BTreeSet::new();
+    for (d, r) in dibao.rows.iter().enumerate() {
+        let Some(k) = r.member.id.key() else { continue };
+        if let Some(ps) = poor_by_key.get(&k) {
+            keys_in_both.insert(k);
+            for &p in ps {
+                pairs.push((d, p, LinkKind::Exact));
+                dibao_partner[d].push(p);
+                poor_partner[p].push(d);
+            }
+        }
+    }
+
+    // 2. Probable, among the rows left on each side.
+    let dibao_matched: Vec<bool> = dibao_partner.iter().map(|p| !p.is_empty()).collect();
+    let poor_matched: Vec<bool> = poor_partner.iter().map(|p| !p.is_empty()).collect();
+    let dibao_left = leftovers(
+        dibao.rows.iter().map(|r| &r.member).enumerate(),
+        &dibao_matched,
+    );
+    let poor_left = leftovers(
+        poor.rows.iter().map(|r| &r.member).enumerate(),
+        &poor_matched,
+    );
+    let mut blocks: Vec<(&(String, String), &Vec<Leftover>)> = dibao_left.iter().collect();
+    blocks.sort_by(|a, b| a.0.cmp(b.0));
+    let mut candidates: Vec<(String, String, TypoKind, usize, usize, usize)> = blocks
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(b, (block, ds))| {
+            let ps = poor_left.get(*block);
+            let mut found = Vec::new();
+            if let Some(ps) = ps {
+                for (di, d) in ds.iter().enumerate() {
+                    for (pi, p) in ps.iter().enumerate() {
+                        if let Some(typo) = one_typo_apart(&d.id, &p.id) {
+                            found.push((d.id.clone(), p.id.clone(), typo, b, di, pi));
+                        }
+                    }
+                }
+            }
+            found
+        })
+        .collect();
+    candidates.sort_by(|a, b| (&a.0, &a.1, a.3).cmp(&(&b.0, &b.1, b.3)));
+    let mut used_d: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let mut used_p: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let mut probable = Vec::new();
+    for (dibao_id, poor_id, typo, b, di, pi) in candidates {
+        if used_d.contains(&(b, di)) || used_p.contains(&(b, pi)) {
+            continue;
+        }
+        used_d.insert((b, di));
+        used_p.insert((b, pi));
+        let d = &blocks[b].1[di];
+        let p = &poor_left[blocks[b].0][pi];
+        for &dr in &d.rows {
+            for &pr in &p.rows {
+                pairs.push((dr, pr, LinkKind::Probable(typo)));
+                dibao_partner[dr].push(pr);
+                poor_partner[pr].push(dr);
+            }
+        }
+        probable.push(ProbablePair {
+            dibao_id,
+            poor_id,
+            dibao_rows: d.rows.clone(),
+            poor_rows: p.rows.clone(),
+            typo,
+        });
+    }
+
+    // 3. Household links.
+    let mut links: BTreeMap<(usize, usize), HouseholdLink> = BTreeMap::new();
+    let mut dibao_linked = vec![BTreeSet::new(); dibao.households.len()];
+    let mut poor_linked = vec![BTreeSet::new(); poor.households.len()];
+    for (d, p, kind) in pairs {
+        let (dh, ph) = (dibao_row_household[d], poor_row_household[p]);
+        links.entry((dh, ph)).or_default().shared.push((d, p, kind));
+        dibao_linked[dh].insert(ph);
+        poor_linked[ph].insert(dh);
+    }
+    for v in dibao_partner.iter_mut().chain(poor_partner.iter_mut()) {
+        v.sort_unstable();
+        v.dedup();
+    }
+
+    Matching {
+        dibao_row_household,
+        poor_row_household,
+        exact_persons: keys_in_both.len(),
+        probable,
+        links,
+        dibao_linked,
+        poor_linked,
+        dibao_partner,
+        poor_partner,
+    }
+}

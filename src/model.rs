@@ -1,0 +1,329 @@
+//! The normalized rolls: what ingestion produces and every later stage reads.
+
+use crate::calendar::Date;
+use crate::identity::{IdCheck, InvalidReason, ValidId};
+use crate::money::Cents;
+
+/// Which roll a person or household is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RollKind {
+    Dibao,
+    Poor,
+}
+
+impl RollKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            RollKind::Dibao => "低保名册",
+            RollKind::Poor => "建档立卡名册",
+        }
+    }
+}
+
+/// A division code as given (6 to 12 digits).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Region(pub String);
+
+impl Region {
+    /// First six digits.
+    pub fn county(&self) -> &str {
+        &self.0[..6.min(self.0.len())]
+    }
+
+    /// First nine digits when the code is at least a township's and is not
+    /// a county code padded with zeros.
+    pub fn township(&self) -> &str {
+        let c = &self.0;
+        if c.len() >= 9 && &c[6..9] != "000" {
+            &c[..9]
+        } else {
+            ""
+        }
+    }
+
+    /// The whole 12 digits when the code is a village's.
+    pub fn village(&self) -> &str {
+        let c = &self.0;
+        if c.len() == 12 && &c[9..12] != "000" && !self.township().is_empty() {
+            c
+        } else {
+            ""
+        }
+    }
+}
+
+/// A person's ID cell after normalization.
+#[derive(Clone, Debug)]
+pub struct PersonId {
+    /// The cell as given, trimmed (for `invalid_id` rows).
+    pub given: String,
+    pub check: IdCheck,
+}
+
+impl PersonId {
+    pub fn key(&self) -> Option<u64> {
+        self.check.verdict.as_ref().ok().map(|v| v.key)
+    }
+    pub fn valid(&self) -> Option<&ValidId> {
+        self.check.verdict.as_ref().ok()
+    }
+    pub fn invalid_reason(&self) -> Option<InvalidReason> {
+        self.check.verdict.err()
+    }
+    pub fn normalized(&self) -> &str {
+        &self.check.normalized
+    }
+    pub fn birth(&self) -> Option<Date> {
+        self.valid().map(|v| v.birth)
+    }
+}
+
+/// Fields every roll row has.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// Physical line in the file (header = 1).
+    pub line: u64,
+    pub region: Region,
+    pub household_id: String,
+    pub name: String,
+    pub name_norm: String,
+    pub id: PersonId,
+    pub is_head: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct DibaoRow {
+    pub member: Member,
+    pub category: Option<String>,
+    pub monthly_benefit: Cents,
+    pub monthly_income: Cents,
+    pub enrolled_on: Option<Date>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HouseholdType {
+    General,
+    Dibao,
+    Tekun,
+}
+
+impl HouseholdType {
+    pub const ALL: [(Self, &'static str, &'static str); 3] = [
+        (Self::General, "一般贫困户", "general"),
+        (Self::Dibao, "低保贫困户", "dibao"),
+        (Self::Tekun, "特困供养贫困户", "tekun"),
+    ];
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    Poor,
+    Exited,
+    Relapsed,
+}
+
+impl Status {
+    pub const ALL: [(Self, &'static str, &'static str); 3] = [
+        (Self::Poor, "未脱贫", "poor"),
+        (Self::Exited, "已脱贫", "exited"),
+        (Self::Relapsed, "返贫", "relapsed"),
+    ];
+    /// 未脱贫 or 返贫.
+    pub fn is_poor(self) -> bool {
+        matches!(self, Status::Poor | Status::Relapsed)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Labor {
+    Ordinary,
+    Skilled,
+    Weak,
+    Lost,
+    None,
+}
+
+impl Labor {
+    pub const ALL: [(Self, &'static str, &'static str); 5] = [
+        (Self::Ordinary, "普通劳动力", "ordinary"),
+        (Self::Skilled, "技能劳动力", "skilled"),
+        (Self::Weak, "弱劳动力或半劳动力", "weak"),
+        (Self::Lost, "丧失劳动力", "lost"),
+        (Self::None, "无劳动力", "none"),
+    ];
+    pub fn can_work(self) -> bool {
+        matches!(self, Labor::Ordinary | Labor::Skilled)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Health {
+    Healthy,
+    Chronic,
+    SeriousIllness,
+    Disabled,
+}
+
+impl Health {
+    pub const ALL: [(Self, &'static str, &'static str); 4] = [
+        (Self::Healthy, "健康", "healthy"),
+        (Self::Chronic, "长期慢性病", "chronic"),
+        (Self::SeriousIllness, "患有大病", "serious_illness"),
+        (Self::Disabled, "残疾", "disabled"),
+    ];
+}
+
+/// The Chinese label of an enum value from its table.
+pub fn zh<T: PartialEq + Copy>(table: &[(T, &'static str, &'static str)], v: T) -> &'static str {
+    table
+        .iter()
+        .find(|(x, _, _)| *x == v)
+        .map(|(_, zh, _)| *zh)
+        .unwrap_or("")
+}
+
+/// The 失学辍学 value of 在校生状况.
+pub const OUT_OF_SCHOOL: &str = "失学辍学";
+
+#[derive(Clone, Debug)]
+pub struct PoorRow {
+    pub member: Member,
+    pub household_type: HouseholdType,
+    pub status: Status,
+    pub exit_year: Option<i32>,
+    pub cause: Option<String>,
+    pub annual_income: Cents,
+    pub labor: Labor,
+    pub health: Health,
+    pub schooling: Option<String>,
+    pub medical_insured: bool,
+    pub housing_safe: bool,
+    pub water_safe: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeathRow {
+    pub line: u64,
+    pub id: PersonId,
+    pub death_date: Date,
+}
+
+#[derive(Clone, Debug)]
+pub struct EmployeeRow {
+    pub line: u64,
+    pub id: PersonId,
+    pub employer: Option<String>,
+}
+
+/// One roll household: its members' row indices in file order and the
+/// row its household values come from (the 户主, else the first row).
+#[derive(Clone, Debug)]
+pub struct Household {
+    pub id: String,
+    pub rows: Vec<usize>,
+    pub value_row: usize,
+}
+
+/// Group rows by household id, households in order of first appearance.
+pub fn group_households(ids: impl Iterator<Item = (usize, bool, String)>) -> Vec<Household> {
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut households: Vec<Household> = Vec::new();
+    let mut has_head: Vec<bool> = Vec::new();
+    for (row, is_head, id) in ids {
+        let h = *index.entry(id.clone()).or_insert_with(|| {
+            households.push(Household {
+                id,
+                rows: Vec::new(),
+                value_row: row,
+            });
+            has_head.push(false);
+            households.len() - 1
+        });
+        households[h].rows.push(row);
+        if is_head && !has_head[h] {
+            households[h].value_row = row;
+            has_head[h] = true;
+        }
+    }
+    households
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DibaoRoll {
+    pub rows: Vec<DibaoRow>,
+    pub households: Vec<Household>,
+}
+
+impl DibaoRoll {
+    pub fn new(rows: Vec<DibaoRow>) -> DibaoRoll {
+        let households = group_households(
+            rows.iter()
+                .enumerate()
+                .map(|(i, r)| (i, r.member.is_head, r.member.household_id.clone())),
+        );
+        DibaoRoll { rows, households }
+    }
+    pub fn head(&self, h: &Household) -> &DibaoRow {
+        &self.rows[h.value_row]
+    }
+    /// Household's annual per-capita income: monthly × 12.
+    pub fn annual_income(&self, h: &Household) -> Cents {
+        Cents(self.head(h).monthly_income.0 * 12)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PoorRoll {
+    pub rows: Vec<PoorRow>,
+    pub households: Vec<Household>,
+}
+
+impl PoorRoll {
+    pub fn new(rows: Vec<PoorRow>) -> PoorRoll {
+        let households = group_households(
+            rows.iter()
+                .enumerate()
+                .map(|(i, r)| (i, r.member.is_head, r.member.household_id.clone())),
+        );
+        PoorRoll { rows, households }
+    }
+    pub fn head(&self, h: &Household) -> &PoorRow {
+        &self.rows[h.value_row]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn household_values_come_from_the_head_else_the_first_row() {
+        let rows = vec![
+            (0, false, "A".into()),
+            (1, true, "A".into()),
+            (2, false, "B".into()),
+            (3, false, "B".into()),
+        ];
+        let hs = group_households(rows.into_iter());
+        assert_eq!(hs.len(), 2);
+        assert_eq!(hs[0].value_row, 1);
+        assert_eq!(hs[1].value_row, 2);
+        assert_eq!(hs[1].rows, vec![2, 3]);
+    }
+
+    #[test]
+    fn region_levels() {
+        let r = Region("410322102203".into());
+        assert_eq!(
+            (r.county(), r.township(), r.village()),
+            ("410322", "410322102", "410322102203")
+        );
+        let r = Region("410322000000".into());
+        assert_eq!((r.county(), r.township(), r.village()), ("410322", "", ""));
+        let r = Region("410322102".into());
+        assert_eq!(
+            (r.county(), r.township(), r.village()),
+            ("410322", "410322102", "")
+        );
+    }
+}

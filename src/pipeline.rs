@@ -1,0 +1,278 @@
+//! The one place where the stages meet, in order, each timed:
+//! lock → read Q → find Q-1 → match → flag → score → write → publish →
+//! save state.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use tracing::info;
+
+use crate::checks::{self, QuarterData};
+use crate::dynamics::{self, Previous, Transitions};
+use crate::error::{Error, Result};
+use crate::flags::{Flag, sort_flags};
+use crate::ingest::{self, InputStats, Loaded, Reject, Validation};
+use crate::job::Job;
+use crate::matching::{Matching, match_rolls};
+use crate::model::{DeathRow, DibaoRoll, EmployeeRow, PoorRoll};
+use crate::scoring::{HouseholdRow, household_rows};
+use crate::{history, report};
+
+/// Per-stage wall times, in the order they ran.
+#[derive(Clone, Debug, Default)]
+pub struct Timings(pub Vec<(&'static str, f64)>);
+
+impl Timings {
+    pub fn time<T>(&mut self, stage: &'static str, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        let secs = start.elapsed().as_secs_f64();
+        info!(stage, seconds = secs, "stage done");
+        self.0.push((stage, secs));
+        out
+    }
+}
+
+/// Everything read for one quarter.
+pub struct QuarterInputs {
+    pub dibao: DibaoRoll,
+    pub poor: PoorRoll,
+    pub deaths: Option<Vec<DeathRow>>,
+    pub employees: Option<Vec<EmployeeRow>>,
+    pub stats: Vec<InputStats>,
+    pub rejects: Vec<Reject>,
+}
+
+fn take<T>(loaded: Loaded<T>, stats: &mut Vec<InputStats>, rejects: &mut Vec<Reject>) -> Vec<T> {
+    stats.push(loaded.stats);
+    rejects.extend(loaded.rejects);
+    loaded.rows
+}
+
+/// Read every input of `job` for `quarter`, the rolls in parallel.
+/// Limits (empty roll, reject ratio) are not enforced here, so that
+/// `check` can print the rejects before it fails.
+pub fn read_quarter(
+    job: &Job,
+    quarter: crate::calendar::Quarter,
+    registers: bool,
+) -> Result<QuarterInputs> {
+    let v = Validation {
+        quarter_end: quarter.last_day(),
+    };
+    let dibao_path = job.inputs.dibao.for_quarter(quarter);
+    let poor_path = job.inputs.poor.for_quarter(quarter);
+    let (dibao, poor) = rayon::join(
+        || ingest::read_dibao(&dibao_path, v),
+        || ingest::read_poor(&poor_path, v),
+    );
+    let (dibao, poor) = (dibao?, poor?);
+    let mut stats = Vec::new();
+    let mut rejects = Vec::new();
+    let dibao_rows = take(dibao, &mut stats, &mut rejects);
+    let poor_rows = take(poor, &mut stats, &mut rejects);
+    let mut deaths = None;
+    let mut employees = None;
+    if registers {
+        if let Some(t) = &job.inputs.deaths {
+            deaths = Some(take(
+                ingest::read_deaths(&t.for_quarter(quarter), v)?,
+                &mut stats,
+                &mut rejects,
+            ));
+        }
+        if let Some(t) = &job.inputs.public_employees {
+            employees = Some(take(
+                ingest::read_employees(&t.for_quarter(quarter), v)?,
+                &mut stats,
+                &mut rejects,
+            ));
+        }
+    }
+    Ok(QuarterInputs {
+        dibao: DibaoRoll::new(dibao_rows),
+        poor: PoorRoll::new(poor_rows),
+        deaths,
+        employees,
+        stats,
+        rejects,
+    })
+}
+
+/// Stop on an empty roll or too many rejects in any file.
+pub fn enforce_limits(job: &Job, inputs: &QuarterInputs) -> Result<()> {
+    for s in &inputs.stats {
+        ingest::enforce_limits(
+            s,
+            s.input == "dibao" || s.input == "poor",
+            job.policy.max_reject_ratio,
+        )?;
+    }
+    Ok(())
+}
+
+/// Where Q-1 came from, or why it was skipped.
+pub enum PreviousSource {
+    Found(Previous),
+    Skipped(String),
+}
+
+/// the saved state of the last successful run, else the input paths
+/// with `{quarter}` = Q-1, else skipped.
+pub fn find_previous(job: &Job) -> Result<PreviousSource> {
+    let prev_q = job.quarter.previous();
+    if let Some(prev) = history::load(&job.output.state_dir, prev_q)? {
+        info!(quarter = %prev_q, source = "state", "previous quarter found");
+        return Ok(PreviousSource::Found(prev));
+    }
+    if !job.inputs.dibao.depends_on_quarter() || !job.inputs.poor.depends_on_quarter() {
+        return Ok(PreviousSource::Skipped(format!(
+            "no saved state for {prev_q}, and the input paths have no {{quarter}} to find its files"
+        )));
+    }
+    let (d, p) = (
+        job.inputs.dibao.for_quarter(prev_q),
+        job.inputs.poor.for_quarter(prev_q),
+    );
+    if !d.exists() || !p.exists() {
+        return Ok(PreviousSource::Skipped(format!(
+            "no saved state for {prev_q} and no input files for it"
+        )));
+    }
+    let inputs = read_quarter(job, prev_q, false)?;
+    for s in &inputs.stats {
+        ingest::enforce_limits(s, true, job.policy.max_reject_ratio)?;
+    }
+    info!(quarter = %prev_q, source = "files", "previous quarter found");
+    Ok(PreviousSource::Found(Previous {
+        dibao: inputs.dibao,
+        poor: inputs.poor,
+        source: "files",
+    }))
+}
+
+/// The findings of one quarter: what the reports are made of.
+pub struct Analysis {
+    pub flags: Vec<Flag>,
+    pub households: Vec<HouseholdRow>,
+    pub exact_persons: usize,
+    pub probable_pairs: usize,
+    pub linked_household_pairs: usize,
+    pub movements: Result<MovementInfo, String>,
+}
+
+pub struct MovementInfo {
+    pub source: &'static str,
+    pub transitions: Transitions,
+}
+
+/// Match, flag and score one quarter. Pure: no I/O.
+pub fn analyze(
+    job: &Job,
+    inputs: &QuarterInputs,
+    previous: &PreviousSource,
+    timings: &mut Timings,
+) -> Result<Analysis> {
+    let matching: Matching = timings.time("match", || match_rolls(&inputs.dibao, &inputs.poor));
+    info!(
+        exact = matching.exact_persons,
+        probable = matching.probable.len(),
+        linked_households = matching.links.len(),
+        "rolls matched"
+    );
+    let q = QuarterData {
+        job,
+        dibao: &inputs.dibao,
+        poor: &inputs.poor,
+        matching: &matching,
+        deaths: inputs.deaths.as_deref(),
+        employees: inputs.employees.as_deref(),
+    };
+    let mut flags = timings.time("flag", || checks::run_all(&q));
+    let movements = match previous {
+        PreviousSource::Found(prev) => {
+            if !job.allow_shrink
+                && let Some(msg) = dynamics::shrink_check(prev, &q)
+            {
+                return Err(Error::Data(format!("{}: {msg}", job.file.display())));
+            }
+            timings.time("movement", || dynamics::check(prev, &q, &mut flags));
+            Ok(MovementInfo {
+                source: prev.source,
+                transitions: dynamics::transitions(prev, &q),
+            })
+        }
+        PreviousSource::Skipped(reason) => Err(reason.clone()),
+    };
+    sort_flags(&mut flags, job.output.mask_ids);
+    let households = timings.time("score", || household_rows(&q, &flags));
+    Ok(Analysis {
+        flags,
+        households,
+        exact_persons: matching.exact_persons,
+        probable_pairs: matching.probable.len(),
+        linked_household_pairs: matching.links.len(),
+        movements,
+    })
+}
+
+/// What a finished run reports back to the CLI.
+pub struct RunOutcome {
+    pub out_dir: PathBuf,
+    pub flags: usize,
+    pub households: usize,
+}
+
+/// The whole quarterly run.
+pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome> {
+    let started = SystemTime::now();
+    let mut timings = Timings::default();
+    let _lock = crate::lock::acquire(&job.output.state_dir)?;
+    info!(job = %job.name, quarter = %job.quarter, "run started");
+
+    let bar = progress.stage("读取名册");
+    let inputs = timings.time("read", || read_quarter(job, job.quarter, true))?;
+    bar.finish();
+    for s in &inputs.stats {
+        info!(input = %s.input, rows_read = s.rows_read, rows_used = s.rows_used, rows_rejected = s.rows_rejected, "input read");
+    }
+    enforce_limits(job, &inputs)?;
+    let previous = timings.time("previous", || find_previous(job))?;
+    if let PreviousSource::Skipped(reason) = &previous {
+        info!(reason = %reason, "movements skipped");
+    }
+    let bar = progress.stage("比对与标记");
+    let analysis = analyze(job, &inputs, &previous, &mut timings)?;
+    bar.finish();
+
+    let bar = progress.stage("写出报告");
+    let publish_dir = job.output.dir.clone();
+    let write_started = Instant::now();
+    let staged = report::write_all(job, &inputs, &analysis, &timings, started)?;
+    timings
+        .0
+        .push(("write", write_started.elapsed().as_secs_f64()));
+    timings.time("publish", || {
+        report::publish::publish(&staged, &publish_dir)
+    })?;
+    bar.finish();
+    timings.time("state", || {
+        history::save(
+            &job.output.state_dir,
+            job.quarter,
+            &inputs.dibao,
+            &inputs.poor,
+        )
+    })?;
+    let mut counts = BTreeMap::new();
+    for f in &analysis.flags {
+        *counts.entry(f.def.code).or_insert(0u64) += 1;
+    }
+    info!(flags = analysis.flags.len(), households = analysis.households.len(), out = %publish_dir.display(), "run finished");
+    Ok(RunOutcome {
+        out_dir: publish_dir,
+        flags: analysis.flags.len(),
+        households: analysis.households.len(),
+    })
+}

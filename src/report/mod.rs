@@ -1,0 +1,121 @@
+//! The only code that writes report files (contract §5). Everything is
+//! written into a staging directory; [`publish`] swaps it into place.
+
+pub mod csv_out;
+pub mod html;
+pub mod labels;
+pub mod parquet_out;
+pub mod publish;
+pub mod summary;
+pub mod tables;
+pub mod xlsx;
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde_json::json;
+use tracing::warn;
+
+use crate::error::{Error, Result};
+use crate::files::{sha256_file, write_private};
+use crate::job::Job;
+use crate::pipeline::{Analysis, QuarterInputs, Timings};
+
+use tables::IdPolicy;
+
+/// Data files of the report set, in the order written. `manifest.json`
+/// comes last and lists their hashes.
+pub const DATA_FILES: [&str; 8] = [
+    "flags.csv",
+    "flags.parquet",
+    "households.csv",
+    "households.parquet",
+    "rejects.csv",
+    "summary.json",
+    "report.xlsx",
+    "report.html",
+];
+
+/// The ID policy of the job: masking, and the HMAC key if its variable is set.
+pub fn id_policy(job: &Job) -> IdPolicy {
+    let token_key = job.output.person_token_key_env.as_ref().and_then(|var| match std::env::var(var) {
+        Ok(k) if !k.is_empty() => Some(k.into_bytes()),
+        _ => {
+            warn!(variable = %var, "person_token_key_env names a variable that is not set: no person_token column");
+            None
+        }
+    });
+    IdPolicy {
+        mask: job.output.mask_ids,
+        token_key,
+    }
+}
+
+/// Write the whole report set into a new staging directory beside the
+/// output directory and return its path.
+pub fn write_all(
+    job: &Job,
+    inputs: &QuarterInputs,
+    analysis: &Analysis,
+    timings: &Timings,
+    started: SystemTime,
+) -> Result<PathBuf> {
+    let dir = publish::staging_dir(&job.output.dir)?;
+    let quarter = job.quarter.to_string();
+    let ids = id_policy(job);
+    let flags = tables::flag_table(&quarter, &analysis.flags, &ids);
+    let households = tables::household_table(&quarter, &analysis.households);
+    let rejects = tables::reject_table(&inputs.rejects);
+    let summary = summary::summary(job, inputs, analysis);
+
+    let write = |name: &str, f: &dyn Fn(&Path) -> Result<()>| f(&dir.join(name));
+    write("flags.csv", &|p| csv_out::write_csv(p, &flags))?;
+    write("flags.parquet", &|p| parquet_out::write_parquet(p, &flags))?;
+    write("households.csv", &|p| csv_out::write_csv(p, &households))?;
+    write("households.parquet", &|p| {
+        parquet_out::write_parquet(p, &households)
+    })?;
+    write("rejects.csv", &|p| csv_out::write_csv(p, &rejects))?;
+    write("summary.json", &|p| write_json(p, &summary))?;
+    write("report.xlsx", &|p| {
+        xlsx::write_workbook(p, job, &summary, &flags, &households, None)
+    })?;
+    write("report.html", &|p| {
+        html::write_page(p, job, &summary, analysis)
+    })?;
+    let mut extra = Vec::new();
+    if job.output.split_by_county {
+        extra = xlsx::write_county_workbooks(&dir, job, &summary, &flags, &households)?;
+    }
+
+    let mut outputs = serde_json::Map::new();
+    for name in DATA_FILES.iter().map(|s| s.to_string()).chain(extra) {
+        outputs.insert(name.clone(), json!(sha256_file(&dir.join(&name))?));
+    }
+    let job_sha = crate::files::sha256_file(&job.file)
+        .map_err(|_| Error::Usage(format!("{}: job file unreadable", job.file.display())))?;
+    let manifest = json!({
+        "program": { "name": "rollmatch", "version": env!("CARGO_PKG_VERSION") },
+        "job": { "path": job.file.display().to_string(), "sha256": job_sha },
+        "quarter": quarter,
+        "inputs": inputs.stats.iter().map(|s| json!({
+            "input": s.input,
+            "path": s.path.display().to_string(),
+            "sha256": s.sha256,
+            "rows": s.rows_read,
+        })).collect::<Vec<_>>(),
+        "outputs": outputs,
+        "started_at": crate::calendar::timestamp_utc(started),
+        "finished_at": crate::calendar::timestamp_utc(SystemTime::now()),
+        "stages": timings.0.iter().map(|(s, t)| json!({ "stage": s, "seconds": t })).collect::<Vec<_>>(),
+    });
+    write_json(&dir.join("manifest.json"), &manifest)?;
+    Ok(dir)
+}
+
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+    text.push('\n');
+    write_private(path, text.as_bytes())
+}

@@ -1,0 +1,439 @@
+//! `report.xlsx`: 概览, 风险户, and one sheet per flag kind, written in
+//! rust_xlsxwriter's constant-memory mode. Chinese headers, frozen header
+//! row, autofilter, widths that fit Chinese text; IDs always as text.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{
+    Color, DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError,
+};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::files::Durable;
+use crate::flags::Kind;
+use crate::job::Job;
+
+use super::labels as zh;
+use super::tables::TextTable;
+
+/// Data rows a sheet holds below its header.
+pub const ROWS_PER_SHEET: usize = 1_048_575;
+
+/// Columns written as numbers in the 风险户 sheet.
+const NUMERIC: [&str; 3] = ["members", "annual_income", "score"];
+
+fn xe(path: &Path) -> impl Fn(XlsxError) -> Error + '_ {
+    move |e| Error::output(path, e)
+}
+
+/// Display width: CJK characters count twice.
+fn width(s: &str) -> f64 {
+    s.chars()
+        .map(|c| if (c as u32) < 0x2E80 { 1.0 } else { 2.0 })
+        .sum()
+}
+
+fn widths(table: &TextTable) -> Vec<f64> {
+    (0..table.columns.len())
+        .map(|i| {
+            let head = width(zh::header(table.columns[i]));
+            let data = table
+                .rows
+                .iter()
+                .take(2000)
+                .map(|r| width(&r[i]))
+                .fold(0.0, f64::max);
+            (head.max(data) + 2.0).clamp(6.0, 60.0)
+        })
+        .collect()
+}
+
+/// Write a table over as many sheets as it needs (`name`, `name(2)`, …).
+fn table_sheets(
+    wb: &mut Workbook,
+    path: &Path,
+    name: &str,
+    table: &TextTable,
+    rows: &[usize],
+    tier_formats: Option<&BTreeMap<&str, Format>>,
+) -> Result<()> {
+    let header_format = Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0xDDEBF7));
+    let widths = widths(table);
+    let chunks: Vec<&[usize]> = if rows.is_empty() {
+        vec![&[][..]]
+    } else {
+        rows.chunks(ROWS_PER_SHEET).collect()
+    };
+    for (n, chunk) in chunks.iter().enumerate() {
+        let ws: &mut Worksheet = wb.add_worksheet_with_constant_memory().map_err(xe(path))?;
+        let sheet_name = if n == 0 {
+            name.to_owned()
+        } else {
+            format!("{name}({})", n + 1)
+        };
+        ws.set_name(sheet_name).map_err(xe(path))?;
+        for (c, w) in widths.iter().enumerate() {
+            ws.set_column_width(c as u16, *w).map_err(xe(path))?;
+        }
+        for (c, col) in table.columns.iter().enumerate() {
+            ws.write_string_with_format(0, c as u16, zh::header(col), &header_format)
+                .map_err(xe(path))?;
+        }
+        for (i, &r) in chunk.iter().enumerate() {
+            let row = (i + 1) as u32;
+            for (c, col) in table.columns.iter().enumerate() {
+                let cell = &table.rows[r][c];
+                let number = if NUMERIC.contains(col) {
+                    cell.parse::<f64>().ok()
+                } else {
+                    None
+                };
+                match (
+                    number,
+                    tier_formats
+                        .and_then(|t| (*col == "tier").then(|| t.get(cell.as_str())).flatten()),
+                ) {
+                    (Some(v), _) => ws.write_number(row, c as u16, v).map(|_| ()),
+                    (None, Some(f)) => ws
+                        .write_string_with_format(row, c as u16, cell, f)
+                        .map(|_| ()),
+                    (None, None) => ws.write_string(row, c as u16, cell).map(|_| ()),
+                }
+                .map_err(xe(path))?;
+            }
+        }
+        ws.set_freeze_panes(1, 0).map_err(xe(path))?;
+        let last_col = table.columns.len().saturating_sub(1) as u16;
+        ws.autofilter(0, 0, chunk.len() as u32, last_col)
+            .map_err(xe(path))?;
+    }
+    Ok(())
+}
+
+fn overview(
+    wb: &mut Workbook,
+    path: &Path,
+    job: &Job,
+    summary: &Value,
+    county: Option<&str>,
+) -> Result<()> {
+    let bold = Format::new().set_bold();
+    let ws = wb.add_worksheet_with_constant_memory().map_err(xe(path))?;
+    ws.set_name(zh::SHEET_OVERVIEW).map_err(xe(path))?;
+    ws.set_column_width(0, 34).map_err(xe(path))?;
+    for c in 1..8u16 {
+        ws.set_column_width(c, 14).map_err(xe(path))?;
+    }
+    let mut row = 0u32;
+    let mut line = |ws: &mut Worksheet, cells: &[Cell], bold_row: bool| -> Result<()> {
+        for (c, cell) in cells.iter().enumerate() {
+            let c = c as u16;
+            match cell {
+                Cell::Text(s) if bold_row => {
+                    ws.write_string_with_format(row, c, s, &bold).map(|_| ())
+                }
+                Cell::Text(s) => ws.write_string(row, c, s).map(|_| ()),
+                Cell::Num(v) => ws.write_number(row, c, *v).map(|_| ()),
+            }
+            .map_err(xe(path))?;
+        }
+        row += 1;
+        Ok(())
+    };
+    use Cell::*;
+    let n = |v: &Value| Num(v.as_f64().unwrap_or(0.0));
+    line(ws, &[Text(zh::TITLE.into())], true)?;
+    line(ws, &[Text(zh::JOB.into()), Text(job.name.clone())], false)?;
+    line(
+        ws,
+        &[Text(zh::QUARTER.into()), Text(job.quarter.to_string())],
+        false,
+    )?;
+    if let Some(c) = county {
+        line(ws, &[Text(zh::COUNTY.into()), Text(c.to_owned())], false)?;
+    }
+    line(
+        ws,
+        &[
+            Text(zh::DIBAO_HOUSEHOLDS.into()),
+            n(&summary["rolls"]["dibao"]["households"]),
+        ],
+        false,
+    )?;
+    line(
+        ws,
+        &[
+            Text(zh::DIBAO_PERSONS.into()),
+            n(&summary["rolls"]["dibao"]["persons"]),
+        ],
+        false,
+    )?;
+    line(
+        ws,
+        &[
+            Text(zh::POOR_HOUSEHOLDS.into()),
+            n(&summary["rolls"]["poor"]["households"]),
+        ],
+        false,
+    )?;
+    line(
+        ws,
+        &[
+            Text(zh::POOR_PERSONS.into()),
+            n(&summary["rolls"]["poor"]["persons"]),
+        ],
+        false,
+    )?;
+    line(
+        ws,
+        &[
+            Text(zh::EXACT_MATCHES.into()),
+            n(&summary["matches"]["exact"]),
+        ],
+        false,
+    )?;
+    line(
+        ws,
+        &[
+            Text(zh::PROBABLE_MATCHES.into()),
+            n(&summary["matches"]["probable"]),
+        ],
+        false,
+    )?;
+    line(
+        ws,
+        &[
+            Text(zh::LINKED_PAIRS.into()),
+            n(&summary["matches"]["linked_household_pairs"]),
+        ],
+        false,
+    )?;
+    line(
+        ws,
+        &[Text(zh::FLAGS_TOTAL.into()), n(&summary["flags"]["total"])],
+        false,
+    )?;
+    line(
+        ws,
+        &[
+            Text(zh::HIGH_RISK.into()),
+            n(&summary["risk"]["tiers"]["高"]),
+        ],
+        false,
+    )?;
+    line(
+        ws,
+        &[Text(zh::REJECTS.into()), n(&summary["rejects"])],
+        false,
+    )?;
+    line(ws, &[], false)?;
+    line(
+        ws,
+        &[Text(zh::BY_FLAG.into()), Text(zh::COUNT.into())],
+        true,
+    )?;
+    for def in crate::checks::CATALOG.iter() {
+        let count = &summary["flags"]["by_flag"][def.code];
+        line(
+            ws,
+            &[Text(format!("{}({})", def.label, def.code)), n(count)],
+            false,
+        )?;
+    }
+    line(ws, &[], false)?;
+    line(
+        ws,
+        &[Text(zh::BY_SEVERITY.into()), Text(zh::COUNT.into())],
+        true,
+    )?;
+    for s in crate::flags::Severity::ALL {
+        line(
+            ws,
+            &[
+                Text(zh::severity_label(s).into()),
+                n(&summary["flags"]["by_severity"][s.code()]),
+            ],
+            false,
+        )?;
+    }
+    line(ws, &[], false)?;
+    line(ws, &[Text(zh::MOVEMENTS.into())], true)?;
+    match &summary["movements"] {
+        Value::Object(m) => {
+            line(ws, &[Text(zh::TRANSITIONS.into())], true)?;
+            let states = crate::dynamics::RollState::ALL;
+            let mut head = vec![Text(format!("{}\\本季度", zh::PREVIOUS))];
+            head.extend(states.iter().map(|s| Text(s.label().into())));
+            line(ws, &head, true)?;
+            for from in states {
+                let mut cells = vec![Text(from.label().into())];
+                cells.extend(
+                    states
+                        .iter()
+                        .map(|to| n(&m["transitions"]["total"][from.code()][to.code()])),
+                );
+                line(ws, &cells, false)?;
+            }
+        }
+        _ => {
+            let reason = summary["movements_skipped_reason"].as_str().unwrap_or("");
+            line(
+                ws,
+                &[Text(zh::MOVEMENTS_SKIPPED.into()), Text(reason.into())],
+                false,
+            )?;
+        }
+    }
+    line(ws, &[], false)?;
+    line(ws, &[Text(zh::BY_COUNTY.into())], true)?;
+    let mut head = vec![Text(zh::COUNTY.into()), Text(zh::TOTAL.into())];
+    head.extend(Kind::ALL.iter().map(|k| Text(zh::kind_label(*k).into())));
+    line(ws, &head, true)?;
+    if let Some(counties) = summary["flags"]["by_county"].as_object() {
+        for (code, counts) in counties {
+            let mut by_kind: BTreeMap<Kind, f64> = BTreeMap::new();
+            let mut total = 0.0;
+            for (flag, v) in counts.as_object().into_iter().flatten() {
+                let v = v.as_f64().unwrap_or(0.0);
+                total += v;
+                if let Some(def) = crate::checks::lookup(flag) {
+                    *by_kind.entry(def.kind).or_default() += v;
+                }
+            }
+            let mut cells = vec![
+                Text(if code.is_empty() {
+                    "—".into()
+                } else {
+                    code.clone()
+                }),
+                Num(total),
+            ];
+            cells.extend(
+                Kind::ALL
+                    .iter()
+                    .map(|k| Num(by_kind.get(k).copied().unwrap_or(0.0))),
+            );
+            line(ws, &cells, false)?;
+        }
+    }
+    Ok(())
+}
+
+enum Cell {
+    Text(String),
+    Num(f64),
+}
+
+/// The whole workbook; with `county`, only that county's rows.
+pub fn write_workbook(
+    path: &Path,
+    job: &Job,
+    summary: &Value,
+    flags: &TextTable,
+    households: &TextTable,
+    county: Option<&str>,
+) -> Result<()> {
+    let mut wb = Workbook::new();
+    let end = job.quarter.last_day();
+    let created = ExcelDateTime::from_ymd(end.year as u16, end.month, end.day).map_err(xe(path))?;
+    wb.set_properties(
+        &DocProperties::new()
+            .set_title(zh::TITLE)
+            .set_creation_datetime(&created),
+    );
+    overview(&mut wb, path, job, summary, county)?;
+
+    let in_county = |table: &TextTable, row: &Vec<String>| -> bool {
+        let i = table
+            .columns
+            .iter()
+            .position(|c| *c == "county_code")
+            .unwrap_or(0);
+        county.is_none_or(|c| row[i] == c)
+    };
+    let tiers: BTreeMap<&str, Format> = [
+        (
+            "高",
+            Format::new().set_background_color(Color::RGB(0xF8CBAD)),
+        ),
+        (
+            "中",
+            Format::new().set_background_color(Color::RGB(0xFFE699)),
+        ),
+        (
+            "低",
+            Format::new().set_background_color(Color::RGB(0xC6EFCE)),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let household_rows: Vec<usize> = (0..households.rows.len())
+        .filter(|&i| in_county(households, &households.rows[i]))
+        .collect();
+    table_sheets(
+        &mut wb,
+        path,
+        zh::SHEET_HOUSEHOLDS,
+        households,
+        &household_rows,
+        Some(&tiers),
+    )?;
+
+    let kind_col = flags.columns.iter().position(|c| *c == "kind").unwrap_or(3);
+    for kind in Kind::ALL {
+        let rows: Vec<usize> = (0..flags.rows.len())
+            .filter(|&i| flags.rows[i][kind_col] == kind.code() && in_county(flags, &flags.rows[i]))
+            .collect();
+        table_sheets(&mut wb, path, zh::kind_label(kind), flags, &rows, None)?;
+    }
+    let mut out = Durable::create(path)?;
+    wb.save_to_writer(&mut out.writer).map_err(xe(path))?;
+    out.finish()
+}
+
+/// `report-<county>.xlsx` for each county with households or flags.
+pub fn write_county_workbooks(
+    dir: &Path,
+    job: &Job,
+    summary: &Value,
+    flags: &TextTable,
+    households: &TextTable,
+) -> Result<Vec<String>> {
+    let mut counties: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let fc = flags
+        .columns
+        .iter()
+        .position(|c| *c == "county_code")
+        .unwrap_or(5);
+    let hc = households
+        .columns
+        .iter()
+        .position(|c| *c == "county_code")
+        .unwrap_or(2);
+    counties.extend(
+        flags
+            .rows
+            .iter()
+            .map(|r| r[fc].clone())
+            .filter(|c| !c.is_empty()),
+    );
+    counties.extend(
+        households
+            .rows
+            .iter()
+            .map(|r| r[hc].clone())
+            .filter(|c| !c.is_empty()),
+    );
+    let mut names = Vec::new();
+    for c in counties {
+        let name = format!("report-{c}.xlsx");
+        let path: PathBuf = dir.join(&name);
+        write_workbook(&path, job, summary, flags, households, Some(&c))?;
+        names.push(name);
+    }
+    Ok(names)
+}

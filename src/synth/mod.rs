@@ -1,0 +1,373 @@
+//! `rollmatch gen`: deterministic synthetic rolls for tests and
+//! benchmarks — N poor households (≈3 persons each) over K consecutive
+//! quarters in real Luoyang villages, a 低保 roll about 40 % the size, the
+//! two registers, a job file, and `truth.csv`, the flags the contract's
+//! rules must raise on them.
+//!
+//! Layout: `OUT/job.toml`, `OUT/truth.csv`, `OUT/<quarter>/{dibao,poor,
+//! deaths,public_employees}.csv` (and `.parquet` with `--parquet`, with
+//! `OUT/job-parquet.toml`).
+
+mod render;
+pub mod rng;
+mod truth;
+mod world;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use tracing::info;
+
+use crate::calendar::Quarter;
+use crate::error::{Error, Result};
+use crate::model::{Health, HouseholdType, Labor, Status, zh};
+use crate::money::Cents;
+
+pub use render::GQuarter;
+pub use truth::{Expected, TruthPolicy};
+
+pub struct GenSpec {
+    pub out: PathBuf,
+    pub households: usize,
+    pub start: Quarter,
+    pub quarters: usize,
+    pub seed: u64,
+    pub parquet: bool,
+    /// Write the rolls as real exports vary: the 低保 roll in GB18030 with
+    /// CRLF, the poor roll UTF-8 with BOM and English headers.
+    pub mixed_exports: bool,
+}
+
+/// The policy figures every generated job uses.
+pub fn policy() -> TruthPolicy {
+    TruthPolicy {
+        line: 320_800,
+        default_std: 345_000,
+        std: [
+            ("410325".to_owned(), 360_000),
+            ("410327".to_owned(), 310_000),
+        ]
+        .into_iter()
+        .collect(),
+        multiplier: 1.5,
+        income_drop_ratio: 0.30,
+        benefit_change_ratio: 0.20,
+        elderly_age: 60,
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::output(path, e)
+}
+
+pub fn run(spec: &GenSpec) -> Result<()> {
+    if spec.quarters == 0 || spec.households == 0 {
+        return Err(Error::Usage(
+            "gen needs at least one household and one quarter".into(),
+        ));
+    }
+    crate::files::create_private_dir(&spec.out)?;
+    let started = std::time::Instant::now();
+    let mut world = world::World::new(spec.seed, spec.start);
+    world.populate(spec.households);
+    info!(
+        families = world.families.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "world generated"
+    );
+    let pol = policy();
+    let mut truth_rows: Vec<(Quarter, Expected)> = Vec::new();
+    let mut previous: Option<GQuarter> = None;
+    for k in 0..spec.quarters {
+        if k > 0 {
+            world.advance();
+        }
+        let q = render::render(&world);
+        let dir = spec.out.join(q.quarter.to_string());
+        crate::files::create_private_dir(&dir)?;
+        write_quarter(&dir, &q, spec)?;
+        for e in truth::expected(&q, previous.as_ref(), &pol) {
+            truth_rows.push((q.quarter, e));
+        }
+        info!(quarter = %q.quarter, dibao_rows = q.dibao.len(), poor_rows = q.poor.len(), "quarter written");
+        previous = Some(q);
+    }
+    let last = previous.map(|q| q.quarter).unwrap_or(spec.start);
+    write_truth(&spec.out.join("truth.csv"), &truth_rows)?;
+    write_job(&spec.out.join("job.toml"), spec, last, "csv")?;
+    if spec.parquet {
+        write_job(&spec.out.join("job-parquet.toml"), spec, last, "parquet")?;
+    }
+    info!(seconds = started.elapsed().as_secs_f64(), out = %spec.out.display(), "gen finished");
+    Ok(())
+}
+
+const DIBAO_HEADER: [&str; 9] = [
+    "区划代码",
+    "户编号",
+    "姓名",
+    "身份证号",
+    "与户主关系",
+    "保障类别",
+    "月保障金",
+    "家庭月人均收入",
+    "纳入日期",
+];
+const POOR_HEADER_ZH: [&str; 16] = [
+    "区划代码",
+    "户编号",
+    "姓名",
+    "身份证号",
+    "与户主关系",
+    "贫困户属性",
+    "贫困户状态",
+    "脱贫年度",
+    "主要致贫原因",
+    "人均纯收入",
+    "劳动技能",
+    "健康状况",
+    "在校生状况",
+    "参加城乡居民基本医疗保险",
+    "住房安全",
+    "饮水安全",
+];
+const POOR_HEADER_EN: [&str; 16] = [
+    "region_code",
+    "household_id",
+    "name",
+    "id_number",
+    "relation",
+    "household_type",
+    "status",
+    "exit_year",
+    "cause",
+    "annual_income",
+    "labor",
+    "health",
+    "schooling",
+    "medical_insured",
+    "housing_safe",
+    "water_safe",
+];
+
+fn yesno(b: bool) -> &'static str {
+    if b { "是" } else { "否" }
+}
+
+fn dibao_cells(r: &render::GDibaoRow) -> Vec<String> {
+    vec![
+        r.region.clone(),
+        r.hh.clone(),
+        r.name.clone(),
+        r.id.clone(),
+        r.relation.to_owned(),
+        r.category.to_owned(),
+        Cents(r.benefit).to_string(),
+        Cents(r.income).to_string(),
+        String::new(),
+    ]
+}
+
+fn poor_cells(r: &render::GPoorRow) -> Vec<String> {
+    vec![
+        r.region.clone(),
+        r.hh.clone(),
+        r.name.clone(),
+        r.id.clone(),
+        r.relation.to_owned(),
+        zh(&HouseholdType::ALL, r.household_type).to_owned(),
+        zh(&Status::ALL, r.status).to_owned(),
+        r.exit_year.map(|y| y.to_string()).unwrap_or_default(),
+        r.cause.to_owned(),
+        Cents(r.income).to_string(),
+        zh(&Labor::ALL, r.labor).to_owned(),
+        zh(&Health::ALL, r.health).to_owned(),
+        r.schooling.to_owned(),
+        yesno(r.insured).to_owned(),
+        yesno(r.housing_safe).to_owned(),
+        yesno(r.water_safe).to_owned(),
+    ]
+}
+
+/// Rows as CSV text, formatted in parallel chunks.
+fn csv_text(header: &[&str], rows: Vec<Vec<String>>, crlf: bool) -> String {
+    let eol = if crlf { "\r\n" } else { "\n" };
+    let line = |cells: &[String]| -> String {
+        let mut s = cells
+            .iter()
+            .map(|c| {
+                if c.contains([',', '"', '\n']) {
+                    format!("\"{}\"", c.replace('"', "\"\""))
+                } else {
+                    c.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        s.push_str(eol);
+        s
+    };
+    let mut text = header.join(",");
+    text.push_str(eol);
+    let body: Vec<String> = rows
+        .par_chunks(50_000)
+        .map(|c| c.iter().map(|r| line(r)).collect::<String>())
+        .collect();
+    for b in body {
+        text.push_str(&b);
+    }
+    text
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = crate::files::create_private_file(path)?;
+    f.write_all(bytes).map_err(io(path))
+}
+
+fn write_parquet(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    use polars::prelude::*;
+    let columns: Vec<Column> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            Column::new(
+                (*h).into(),
+                rows.iter().map(|r| r[i].as_str()).collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let mut df = DataFrame::new(rows.len(), columns).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut f = crate::files::create_private_file(path)?;
+    ParquetWriter::new(&mut f)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(&mut df)
+        .map_err(|e| Error::output(path, e))?;
+    Ok(())
+}
+
+fn write_quarter(dir: &Path, q: &GQuarter, spec: &GenSpec) -> Result<()> {
+    let dibao: Vec<Vec<String>> = q.dibao.par_iter().map(dibao_cells).collect();
+    let poor: Vec<Vec<String>> = q.poor.par_iter().map(poor_cells).collect();
+    let poor_header: &[&str] = if spec.mixed_exports {
+        &POOR_HEADER_EN
+    } else {
+        &POOR_HEADER_ZH
+    };
+    if spec.parquet {
+        write_parquet(&dir.join("dibao.parquet"), &DIBAO_HEADER, &dibao)?;
+        write_parquet(&dir.join("poor.parquet"), poor_header, &poor)?;
+    }
+    let dibao_text = csv_text(&DIBAO_HEADER, dibao, spec.mixed_exports);
+    if spec.mixed_exports {
+        let (bytes, _, _) = encoding_rs::GB18030.encode(&dibao_text);
+        write_file(&dir.join("dibao.csv"), &bytes)?;
+    } else {
+        write_file(&dir.join("dibao.csv"), dibao_text.as_bytes())?;
+    }
+    let mut poor_bytes = Vec::new();
+    if spec.mixed_exports {
+        poor_bytes.extend_from_slice(b"\xEF\xBB\xBF");
+    }
+    poor_bytes.extend_from_slice(csv_text(poor_header, poor, false).as_bytes());
+    write_file(&dir.join("poor.csv"), &poor_bytes)?;
+    let deaths: Vec<Vec<String>> = q
+        .deaths
+        .iter()
+        .map(|(id, d)| vec![id.clone(), d.to_string()])
+        .collect();
+    write_file(
+        &dir.join("deaths.csv"),
+        csv_text(&["身份证号", "死亡日期"], deaths, false).as_bytes(),
+    )?;
+    let employees: Vec<Vec<String>> = q
+        .employees
+        .iter()
+        .map(|id| vec![id.clone(), "某镇人民政府".to_owned()])
+        .collect();
+    write_file(
+        &dir.join("public_employees.csv"),
+        csv_text(&["身份证号", "工作单位"], employees, false).as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn write_truth(path: &Path, rows: &[(Quarter, Expected)]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(crate::files::create_private_file(path)?);
+    let err = |e: csv::Error| Error::output(path, e);
+    w.write_record([
+        "quarter",
+        "flag",
+        "dibao_household_id",
+        "poor_household_id",
+        "person_id",
+        "county_code",
+    ])
+    .map_err(err)?;
+    for (q, e) in rows {
+        w.write_record([
+            &q.to_string(),
+            e.flag,
+            &e.dibao_household_id,
+            &e.poor_household_id,
+            &e.person_id,
+            &e.county_code,
+        ])
+        .map_err(err)?;
+    }
+    w.flush().map_err(io(path))
+}
+
+fn write_job(path: &Path, spec: &GenSpec, last: Quarter, ext: &str) -> Result<()> {
+    let pol = policy();
+    let mut years = String::new();
+    let mut y = spec.start.year;
+    while y <= last.year {
+        let stds: Vec<String> = pol
+            .std
+            .iter()
+            .map(|(c, v)| format!("\"{c}\" = {}", Cents(*v)))
+            .collect();
+        years.push_str(&format!(
+            "\n[policy.years.{y}]\npoverty_line = {}\ndibao_standard = {{ default = {}, {} }}\n",
+            Cents(pol.line),
+            Cents(pol.default_std),
+            stds.join(", ")
+        ));
+        y += 1;
+    }
+    let text = format!(
+        r#"# Generated by `rollmatch gen --households {h} --start {start} --quarters {k} --seed {seed}`.
+name = "gen"
+quarter = "{last}"
+
+[inputs]
+dibao = "{{quarter}}/dibao.{ext}"
+poor = "{{quarter}}/poor.{ext}"
+deaths = "{{quarter}}/deaths.csv"
+public_employees = "{{quarter}}/public_employees.csv"
+
+[policy]
+monitoring_multiplier = {mult}
+income_drop_ratio = {idr}
+benefit_change_ratio = {bcr}
+elderly_age = {age}
+max_reject_ratio = 0.01
+max_shrink_ratio = 0.5
+{years}
+[output]
+dir = "out-{ext}/{{quarter}}"
+state_dir = "state-{ext}"
+mask_ids = true
+"#,
+        h = spec.households,
+        start = spec.start,
+        k = spec.quarters,
+        seed = spec.seed,
+        mult = pol.multiplier,
+        idr = pol.income_drop_ratio,
+        bcr = pol.benefit_change_ratio,
+        age = pol.elderly_age,
+    );
+    write_file(path, text.as_bytes())
+}

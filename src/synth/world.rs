@@ -1,0 +1,770 @@
+//! The generator's world: families in real Luoyang villages, their
+//! people, their places on the two rolls, how they change from quarter
+//! to quarter, and the anomalies planted in how the rolls record them.
+
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+
+use crate::calendar::{Date, Quarter, days_in_month};
+use crate::identity::{check_char, check_id};
+use crate::model::{Health, HouseholdType, Labor, Status};
+
+use super::rng::Rng;
+
+const DIVISIONS: &str = include_str!("../../data/luoyang_divisions.csv");
+
+/// A rural village with its 2018 codes.
+#[derive(Clone, Debug)]
+pub struct Village {
+    pub code: String,
+}
+
+impl Village {
+    pub fn county(&self) -> &str {
+        &self.code[..6]
+    }
+}
+
+/// Rural villages of Luoyang under their 2018 county codes.
+pub fn villages() -> Vec<Village> {
+    DIVISIONS
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            let (code, name, level) = (f.next()?, f.next()?, f.next()?);
+            if level != "village" || !name.ends_with("村民委员会") || &code[4..5] == "7" {
+                return None;
+            }
+            let code = match &code[..6] {
+                "410308" => format!("410322{}", &code[6..]),
+                "410307" => format!("410381{}", &code[6..]),
+                _ => code.to_owned(),
+            };
+            Some(Village { code })
+        })
+        .collect()
+}
+
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高", "林",
+    "何", "郭", "马", "罗", "梁", "宋", "郑", "谢", "韩", "唐", "冯", "于", "董", "萧", "程", "曹",
+    "袁", "邓", "许", "傅", "沈", "曾", "彭", "吕", "苏", "卢", "蒋", "蔡", "贾", "丁", "魏", "薛",
+    "叶", "阎", "余", "潘", "杜", "戴", "夏", "钟", "汪", "田", "任", "姜",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "秀", "英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+    "涛", "明", "超", "霞", "平", "刚", "桂", "兰", "晓", "红", "建", "国", "华", "玉", "文", "志",
+    "春", "海", "金", "凤", "德", "林", "小", "云", "荣", "新", "永", "宏", "俊", "利", "梅", "琴",
+    "亮", "斌", "峰", "燕", "鹏", "辉", "萍", "成", "东", "雪", "宇", "浩",
+];
+/// Homophones and variants a clerk might type instead.
+const VARIANTS: &[(&str, &str)] = &[
+    ("晓", "小"),
+    ("明", "铭"),
+    ("丽", "莉"),
+    ("华", "化"),
+    ("军", "君"),
+    ("伟", "玮"),
+    ("芳", "方"),
+    ("静", "靜"),
+    ("红", "宏"),
+    ("国", "囯"),
+];
+const CAUSES: &[&str] = &[
+    "因病",
+    "因残",
+    "因学",
+    "因灾",
+    "缺土地",
+    "缺水",
+    "缺技术",
+    "缺劳力",
+    "缺资金",
+    "交通条件落后",
+    "自身发展动力不足",
+    "其他",
+];
+
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub uid: u64,
+    pub name: String,
+    /// The true, valid ID number.
+    pub id: String,
+    pub birth: Date,
+    pub relation: &'static str,
+    pub labor: Labor,
+    pub health: Health,
+    pub schooling: &'static str,
+    pub insured: bool,
+    /// How the 低保 roll writes the number (a planted typo when it differs).
+    pub dibao_id: String,
+    /// How the poor roll writes the number (Excel damage when it differs).
+    pub poor_id: String,
+    /// How the 低保 roll writes the name (a homophone when it differs).
+    pub dibao_name: String,
+    pub death: Option<Date>,
+    pub public_employee: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct PoorRec {
+    pub hh_id: String,
+    pub household_type: HouseholdType,
+    pub status: Status,
+    pub exit_year: Option<i32>,
+    pub cause: &'static str,
+    /// Annual per-capita income, cents.
+    pub income: i64,
+    pub housing_safe: bool,
+    pub water_safe: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct DibaoRec {
+    pub hh_id: String,
+    pub category: &'static str,
+    /// Monthly benefit of the household, cents.
+    pub benefit: i64,
+    /// Monthly per-capita income, cents.
+    pub income: i64,
+    /// The household is registered under another county's village.
+    pub region_override: Option<usize>,
+    /// A member the 低保 roll leaves out.
+    pub omitted: Option<u64>,
+    /// A person of another family also listed here (duplicate enrollment).
+    pub extra: Option<Person>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Family {
+    pub uid: u64,
+    pub village: usize,
+    pub members: Vec<Person>,
+    pub poor: Option<PoorRec>,
+    pub dibao: Option<DibaoRec>,
+}
+
+pub struct World {
+    pub villages: Vec<Village>,
+    pub families: Vec<Family>,
+    pub quarter: Quarter,
+    pub seed: u64,
+    next_uid: u64,
+    ids: HashSet<String>,
+    /// People who died and left the rolls: (ID, death date), for the register.
+    pub dead: Vec<(String, Date)>,
+}
+
+fn make_id(county: &str, birth: Date, seq: u32) -> String {
+    let mut body = format!(
+        "{county}{:04}{:02}{:02}{:03}",
+        birth.year,
+        birth.month,
+        birth.day,
+        seq % 1000
+    );
+    let c = check_char(body.as_bytes());
+    body.push(char::from(c));
+    body
+}
+
+fn random_birth(rng: &mut Rng, age: i64, at: Date) -> Date {
+    let year = (at.year as i64 - age) as i32;
+    let month = rng.range(1, 12) as u32;
+    let day = rng.range(1, i64::from(days_in_month(year, month))) as u32;
+    let d = Date::new(year, month, day).unwrap_or(Date {
+        year,
+        month: 1,
+        day: 1,
+    });
+    // Keep the age exact at `at`: a birthday later in the year means one
+    // year older by birth year.
+    if d > at {
+        Date {
+            year: year - 1,
+            ..d
+        }
+    } else {
+        d
+    }
+}
+
+fn labor_for(rng: &mut Rng, age: i32) -> Labor {
+    if age < 16 {
+        return Labor::None;
+    }
+    let r = rng.below(100);
+    if age <= 60 {
+        match r {
+            0..70 => Labor::Ordinary,
+            70..80 => Labor::Skilled,
+            80..90 => Labor::Weak,
+            90..95 => Labor::Lost,
+            _ => Labor::None,
+        }
+    } else {
+        match r {
+            0..10 => Labor::Ordinary,
+            10..50 => Labor::Weak,
+            50..75 => Labor::Lost,
+            _ => Labor::None,
+        }
+    }
+}
+
+fn health_for(rng: &mut Rng, age: i32) -> Health {
+    let r = rng.below(100);
+    let old = age >= 60;
+    match r {
+        0..4 => Health::SeriousIllness,
+        4..8 => Health::Disabled,
+        8..20 if old => Health::Chronic,
+        8..12 => Health::Chronic,
+        _ => Health::Healthy,
+    }
+}
+
+fn schooling_for(rng: &mut Rng, age: i32) -> &'static str {
+    if (6..=15).contains(&age) && rng.chance(0.03) {
+        return "失学辍学";
+    }
+    match age {
+        3..=5 => "学前教育",
+        6..=11 => "小学",
+        12..=14 => "初中",
+        15..=17 => {
+            if rng.chance(0.5) {
+                "高中"
+            } else {
+                "中职"
+            }
+        }
+        18..=21 if rng.chance(0.3) => "大专及以上",
+        _ => "非在校生",
+    }
+}
+
+fn yuan(y: i64) -> i64 {
+    y * 100
+}
+
+impl World {
+    pub fn new(seed: u64, quarter: Quarter) -> World {
+        World {
+            villages: villages(),
+            families: Vec::new(),
+            quarter,
+            seed,
+            next_uid: 1,
+            ids: HashSet::new(),
+            dead: Vec::new(),
+        }
+    }
+
+    fn county_of(&self, f: &Family) -> &str {
+        self.villages[f.village].county()
+    }
+
+    fn person(
+        &mut self,
+        rng: &mut Rng,
+        county: &str,
+        surname: &str,
+        age: i64,
+        relation: &'static str,
+        male: bool,
+    ) -> Person {
+        let at = self.quarter.last_day();
+        let birth = random_birth(rng, age.max(0), at);
+        let mut seq = (rng.below(500) * 2 + u64::from(male)) as u32;
+        let mut id = make_id(county, birth, seq);
+        while self.ids.contains(&id) {
+            seq = (seq + 2) % 1000;
+            id = make_id(county, birth, seq);
+        }
+        self.ids.insert(id.clone());
+        let given_len = if rng.chance(0.7) { 2 } else { 1 };
+        let mut name = surname.to_owned();
+        for _ in 0..given_len {
+            name.push_str(*rng.pick(GIVEN));
+        }
+        let age = birth.age_at(at);
+        let uid = self.next_uid;
+        self.next_uid += 1;
+        Person {
+            uid,
+            dibao_id: id.clone(),
+            poor_id: id.clone(),
+            dibao_name: name.clone(),
+            name,
+            id,
+            birth,
+
+            relation,
+            labor: labor_for(rng, age),
+            health: health_for(rng, age),
+            schooling: schooling_for(rng, age),
+            insured: !rng.chance(0.02),
+            death: None,
+            public_employee: false,
+        }
+    }
+
+    /// A new family in a random village; `poor` says whether it is on the
+    /// poor roll (else it is a 低保-only family).
+    pub fn new_family(&mut self, rng: &mut Rng, poor: bool) -> usize {
+        let village = rng.below(self.villages.len() as u64) as usize;
+        let county = self.villages[village].county().to_owned();
+        let surname = *rng.pick(SURNAMES);
+        let head_age = rng.range(24, 86);
+        let head_male = rng.chance(0.8);
+        let mut members = vec![self.person(rng, &county, surname, head_age, "户主", head_male)];
+        if rng.chance(0.7) {
+            let spouse_age = (head_age + rng.range(-5, 5)).max(20);
+            let other_surname = *rng.pick(SURNAMES);
+            members.push(self.person(rng, &county, other_surname, spouse_age, "配偶", !head_male));
+        }
+        let children = if head_age < 70 { rng.below(4) } else { 0 };
+        let twins = rng.chance(0.03);
+        for c in 0..children {
+            let age = head_age - rng.range(20, 38);
+            if age < 0 {
+                continue;
+            }
+            let male = rng.chance(0.5);
+            members.push(self.person(
+                rng,
+                &county,
+                surname,
+                age,
+                if male { "子" } else { "女" },
+                male,
+            ));
+            if twins && c == 0 {
+                // A twin: same birth date, the next sequence number, another name.
+                let first = members.last().cloned().expect("just pushed");
+                let mut twin = self.person(
+                    rng,
+                    &county,
+                    surname,
+                    age,
+                    if male { "子" } else { "女" },
+                    male,
+                );
+                let seq: u32 = first.id[14..17].parse().unwrap_or(0);
+                let mut s = (seq + 2) % 1000;
+                let mut id = make_id(&county, first.birth, s);
+                while self.ids.contains(&id) {
+                    s = (s + 2) % 1000;
+                    id = make_id(&county, first.birth, s);
+                }
+                self.ids.insert(id.clone());
+                twin.birth = first.birth;
+                twin.id = id.clone();
+                twin.dibao_id = id.clone();
+                twin.poor_id = id;
+                if twin.name == first.name {
+                    twin.name.push('二');
+                    twin.dibao_name = twin.name.clone();
+                }
+                members.push(twin);
+            }
+        }
+        if head_age < 60 && rng.chance(0.12) {
+            let age = (head_age + rng.range(22, 32)).min(99);
+            let male = rng.chance(0.4);
+            members.push(self.person(
+                rng,
+                &county,
+                surname,
+                age,
+                if male { "父亲" } else { "母亲" },
+                male,
+            ));
+        }
+        for m in &mut members {
+            if rng.chance(0.004) {
+                m.public_employee = true;
+            }
+        }
+        let uid = self.next_uid;
+        self.next_uid += 1;
+        let mut family = Family {
+            uid,
+            village,
+            members,
+            poor: None,
+            dibao: None,
+        };
+        let has_dibao;
+        if poor {
+            let r = rng.below(100);
+            let status = match r {
+                0..40 => Status::Poor,
+                40..95 => Status::Exited,
+                _ => Status::Relapsed,
+            };
+            let income = if status == Status::Exited {
+                rng.range(3300, 12000)
+            } else {
+                rng.range(1500, 4500)
+            };
+            has_dibao = rng.chance(if status == Status::Exited { 0.15 } else { 0.40 });
+            let household_type = match (has_dibao, rng.below(100)) {
+                (true, 0..95) => HouseholdType::Dibao,
+                (true, _) => HouseholdType::General,
+                (false, 0..90) => HouseholdType::General,
+                (false, 90..95) => HouseholdType::Tekun,
+                (false, _) => HouseholdType::Dibao,
+            };
+            family.poor = Some(PoorRec {
+                hh_id: format!("P{uid:010}"),
+                household_type,
+                status,
+                exit_year: (status == Status::Exited)
+                    .then(|| self.quarter.year - rng.range(0, 3) as i32),
+                cause: *rng.pick(CAUSES),
+                income: yuan(income),
+                housing_safe: !rng.chance(0.02),
+                water_safe: !rng.chance(0.02),
+            });
+            if has_dibao {
+                family.dibao = Some(self.dibao_rec(rng, uid, 0, income * 100 / 12));
+            }
+        } else {
+            let monthly = rng.range(100, 450);
+            family.dibao = Some(self.dibao_rec(rng, uid, 0, yuan(monthly)));
+        }
+        self.plant(rng, &mut family);
+        self.families.push(family);
+        self.families.len() - 1
+    }
+
+    fn dibao_rec(&self, rng: &mut Rng, uid: u64, generation: u32, income_monthly: i64) -> DibaoRec {
+        DibaoRec {
+            hh_id: format!("D{uid:010}{generation}"),
+            category: *rng.pick(&["一类", "二类", "三类"]),
+            benefit: yuan(rng.range(150, 1200)),
+            income: (income_monthly / 100) * 100,
+            region_override: None,
+            omitted: None,
+            extra: None,
+        }
+    }
+
+    /// Anomalies in how the rolls record the family: at most one each.
+    fn plant(&mut self, rng: &mut Rng, f: &mut Family) {
+        let both = f.poor.is_some() && f.dibao.is_some();
+        let r = rng.below(1000);
+        let n = f.members.len();
+        let pick = rng.below(n as u64) as usize;
+        match r {
+            0..15 if both => {
+                // A typo in the 低保 roll's copy of one number.
+                let p = &mut f.members[pick];
+                p.dibao_id = typo(rng, &p.id);
+            }
+            15..30 if both => {
+                let p = &mut f.members[pick];
+                if let Some((a, b)) = VARIANTS.iter().find(|(a, _)| p.name[3..].contains(a)) {
+                    p.dibao_name = format!("{}{}", &p.name[..3], p.name[3..].replacen(a, b, 1));
+                }
+            }
+            30..40 if both => {
+                let county = self.county_of(f).to_owned();
+                let other = (0..50)
+                    .map(|_| rng.below(self.villages.len() as u64) as usize)
+                    .find(|&v| self.villages[v].county() != county);
+                if let Some(d) = f.dibao.as_mut() {
+                    d.region_override = other;
+                }
+            }
+            40..55 if both && n >= 2 => {
+                let uid = f.members[1 + rng.below(n as u64 - 1) as usize].uid;
+                if let Some(d) = f.dibao.as_mut() {
+                    d.omitted = Some(uid);
+                }
+            }
+            55..70 if f.dibao.is_none() => {
+                let p = &mut f.members[pick];
+                let damaged = format!("{}000", &p.id[..15]);
+                if check_id(&damaged, self.quarter.last_day()).verdict.is_err() {
+                    p.poor_id = damaged;
+                }
+            }
+            _ => {}
+        }
+        for p in &mut f.members {
+            if rng.chance(0.003) {
+                // Dead before this quarter, still on the rolls.
+                let first = self.quarter.first_day().days_since_epoch();
+                p.death = Some(Date::from_days_since_epoch(first - rng.range(1, 200)));
+            } else if rng.chance(0.002) {
+                // Died inside this quarter: not yet a flag (a near miss).
+                let first = self.quarter.first_day().days_since_epoch();
+                p.death = Some(Date::from_days_since_epoch(first + rng.range(0, 80)));
+            }
+        }
+    }
+
+    /// The first quarter's families, generated in parallel chunks.
+    pub fn populate(&mut self, households: usize) {
+        let seed = self.seed;
+        let chunk = 4096usize;
+        let chunks = households.div_ceil(chunk);
+        let villages = self.villages.clone();
+        let quarter = self.quarter;
+        let parts: Vec<(Vec<Family>, HashSet<String>)> = (0..chunks)
+            .into_par_iter()
+            .map(|c| {
+                let mut w = World {
+                    villages: villages.clone(),
+                    families: Vec::new(),
+                    quarter,
+                    seed,
+                    next_uid: (c as u64 + 1) << 32,
+                    ids: HashSet::new(),
+                    dead: Vec::new(),
+                };
+                let mut rng = Rng::stream(seed, c as u64);
+                let n = chunk.min(households - c * chunk);
+                let only_dibao = n / 10;
+                for i in 0..n + only_dibao {
+                    w.new_family(&mut rng, i < n);
+                }
+                (w.families, w.ids)
+            })
+            .collect();
+        for (families, ids) in parts {
+            self.families.extend(families);
+            // Numbers drawn in different chunks may collide: renumber.
+            for id in ids {
+                if !self.ids.insert(id) {
+                    // Collisions are fixed in `dedupe` below.
+                }
+            }
+        }
+        self.dedupe();
+        self.next_uid = (chunks as u64 + 2) << 32;
+        self.duplicate_enrollments();
+    }
+
+    /// Give every person a number no one else has.
+    fn dedupe(&mut self) {
+        let mut seen: HashSet<String> = HashSet::with_capacity(self.families.len() * 3);
+        for f in &mut self.families {
+            for p in &mut f.members {
+                if seen.insert(p.id.clone()) {
+                    continue;
+                }
+                let county = p.id[..6].to_owned();
+                let mut seq: u32 = p.id[14..17].parse().unwrap_or(0);
+                let mut id = p.id.clone();
+                while seen.contains(&id) {
+                    seq = (seq + 2) % 1000;
+                    id = make_id(&county, p.birth, seq);
+                }
+                seen.insert(id.clone());
+                let typo_planted = p.dibao_id != p.id;
+                p.id = id.clone();
+                p.poor_id = id.clone();
+                p.dibao_id = if typo_planted { id.clone() } else { id };
+            }
+        }
+        self.ids = seen;
+    }
+
+    /// A few people listed in a second 低保 household.
+    fn duplicate_enrollments(&mut self) {
+        let mut rng = Rng::stream(self.seed, 0xD0B1E);
+        let with_dibao: Vec<usize> = (0..self.families.len())
+            .filter(|&i| self.families[i].dibao.is_some())
+            .collect();
+        if with_dibao.len() < 4 {
+            return;
+        }
+        for _ in 0..(with_dibao.len() / 200).max(1) {
+            let a = *rng.pick(&with_dibao);
+            let b = *rng.pick(&with_dibao);
+            if a == b
+                || self.families[a]
+                    .dibao
+                    .as_ref()
+                    .is_some_and(|d| d.extra.is_some())
+            {
+                continue;
+            }
+            let donor = &self.families[b];
+            let d = donor.dibao.as_ref().expect("has dibao");
+            let Some(p) = donor
+                .members
+                .iter()
+                .find(|p| Some(p.uid) != d.omitted && p.dibao_id == p.id)
+                .cloned()
+            else {
+                continue;
+            };
+            let mut p = p;
+            p.relation = "其他";
+            if let Some(d) = self.families[a].dibao.as_mut() {
+                d.extra = Some(p);
+            }
+        }
+    }
+
+    /// Move the world on by one quarter: poverty exits and relapses,
+    /// income changes, 低保 entries and exits, births and deaths, new and
+    /// removed households.
+    pub fn advance(&mut self) {
+        let next = self.quarter.next();
+        let q_index = u64::from(next.q as u32) + (next.year as u64) * 4;
+        let seed = self.seed;
+        let end = next.last_day();
+        let first = next.first_day();
+        let line_cents = yuan(3208);
+        let mut births: Vec<(usize, Rng)> = Vec::new();
+        let mut dead: Vec<(String, Date)> = Vec::new();
+        for (i, f) in self.families.iter_mut().enumerate() {
+            let mut rng = Rng::stream(seed ^ q_index, f.uid);
+            if let Some(p) = f.poor.as_mut() {
+                match (p.status, rng.below(1000)) {
+                    (Status::Poor | Status::Relapsed, 0..80) => {
+                        p.status = Status::Exited;
+                        p.exit_year = Some(next.year);
+                        p.income = yuan(rng.range(3300, 9000));
+                    }
+                    (Status::Exited, 0..25) => {
+                        p.status = if rng.chance(0.5) {
+                            Status::Relapsed
+                        } else {
+                            Status::Poor
+                        };
+                        p.income = yuan(rng.range(1500, 3300));
+                    }
+                    (_, 100..140) => p.income = p.income * rng.range(40, 69) / 100,
+                    (_, 140..180) => p.income = p.income * rng.range(75, 95) / 100,
+                    (_, 180..182) => f.poor = None,
+                    _ => p.income = p.income * rng.range(100, 106) / 100,
+                }
+            }
+            let poor_now = f.poor.as_ref().map(|p| (p.status.is_poor(), p.income));
+            match (f.dibao.is_some(), rng.below(1000)) {
+                (true, 0..40) => f.dibao = None,
+                (true, 40..90) => {
+                    if let Some(d) = f.dibao.as_mut() {
+                        d.benefit = d.benefit
+                            * if rng.chance(0.5) {
+                                rng.range(40, 75)
+                            } else {
+                                rng.range(130, 160)
+                            }
+                            / 100;
+                    }
+                }
+                (true, 90..140) => {
+                    if let Some(d) = f.dibao.as_mut() {
+                        d.benefit = d.benefit * rng.range(90, 110) / 100;
+                    }
+                }
+                (false, 0..60)
+                    if poor_now
+                        .is_some_and(|(poor, income)| poor && income < line_cents + yuan(800)) =>
+                {
+                    let generation = (next.year as u32 % 10) * 4 + next.q as u32;
+                    let income = poor_now.map(|(_, i)| i / 12).unwrap_or(0);
+                    let mut d = DibaoRec {
+                        hh_id: format!("D{:010}{generation}", f.uid),
+                        category: "二类",
+                        benefit: yuan(rng.range(150, 1200)),
+                        income: (income / 100) * 100,
+                        region_override: None,
+                        omitted: None,
+                        extra: None,
+                    };
+                    d.category = *rng.pick(&["一类", "二类", "三类"]);
+                    f.dibao = Some(d);
+                }
+                _ => {}
+            }
+            if rng.chance(0.004) && f.members.len() >= 2 {
+                let idx = 1 + rng.below(f.members.len() as u64 - 1) as usize;
+                let p = f.members.remove(idx);
+                let date = Date::from_days_since_epoch(first.days_since_epoch() - rng.range(1, 80));
+                dead.push((p.id.clone(), date));
+                if let Some(d) = f.dibao.as_mut()
+                    && d.omitted == Some(p.uid)
+                {
+                    d.omitted = None;
+                }
+            }
+            if rng.chance(0.01) && f.members.iter().any(|m| m.relation == "配偶") {
+                births.push((i, rng.clone()));
+            }
+        }
+        self.dead.extend(dead);
+        self.quarter = next;
+        for (i, mut rng) in births {
+            let county = self.villages[self.families[i].village].county().to_owned();
+            let surname = self.families[i].members[0].name[..3].to_owned();
+            let male = rng.chance(0.5);
+            let mut baby = self.person(
+                &mut rng,
+                &county,
+                &surname,
+                0,
+                if male { "子" } else { "女" },
+                male,
+            );
+            // Born inside this quarter.
+            let day = first.days_since_epoch()
+                + rng.range(0, end.days_since_epoch() - first.days_since_epoch());
+            baby.birth = Date::from_days_since_epoch(day);
+            let seq: u32 = baby.id[14..17].parse().unwrap_or(0);
+            let mut s = seq;
+            let mut id = make_id(&county, baby.birth, s);
+            while self.ids.contains(&id) {
+                s = (s + 2) % 1000;
+                id = make_id(&county, baby.birth, s);
+            }
+            self.ids.insert(id.clone());
+            baby.id = id.clone();
+            baby.dibao_id = id.clone();
+            baby.poor_id = id;
+            baby.labor = Labor::None;
+            baby.schooling = "非在校生";
+            baby.death = None;
+            baby.public_employee = false;
+            self.families[i].members.push(baby);
+        }
+        let mut rng = Rng::stream(seed ^ q_index, 0xBEEF);
+        let count = self.families.len();
+        for k in 0..(count / 60).max(1) {
+            self.new_family(&mut rng, k % 5 != 0);
+        }
+    }
+}
+
+/// One substitution or one adjacent swap of different digits in the
+/// first 17 characters.
+fn typo(rng: &mut Rng, id: &str) -> String {
+    let mut b = id.as_bytes().to_vec();
+    loop {
+        let i = rng.below(16) as usize;
+        if rng.chance(0.5) {
+            if b[i] != b[i + 1] {
+                b.swap(i, i + 1);
+                break;
+            }
+        } else {
+            let d = b'0' + rng.below(10) as u8;
+            if d != b[i] {
+                b[i] = d;
+                break;
+            }
+        }
+    }
+    String::from_utf8(b).expect("ASCII")
+}
