@@ -28,8 +28,43 @@ pub struct Reject {
     /// The contract's Chinese column name, or empty for a whole-row fault.
     pub column: String,
     pub reason: String,
-    /// The raw record, re-quoted as one CSV line.
-    pub record: String,
+    /// The raw cells of the record.
+    pub cells: Vec<String>,
+}
+
+impl Reject {
+    /// The raw record as one CSV line; with `mask`, every cell that looks
+    /// like an ID number is masked like `person_id`.
+    pub fn record(&self, mask: bool) -> String {
+        self.cells
+            .iter()
+            .map(|c| {
+                let c = if mask && looks_like_id(c) {
+                    crate::identity::mask_id(c.trim())
+                } else {
+                    c.clone()
+                };
+                if c.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", c.replace('"', "\"\""))
+                } else {
+                    c
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// 15 or more characters that are digits (or X), once normalized, or a
+/// number in scientific notation: anything that may be an ID number.
+fn looks_like_id(cell: &str) -> bool {
+    let n = crate::identity::normalize_id_text(cell);
+    let digits = n.bytes().filter(u8::is_ascii_digit).count();
+    (n.len() >= 15 && n.bytes().all(|b| b.is_ascii_digit() || b == b'X'))
+        || (digits >= 5
+            && n.contains(['E', 'e'])
+            && n.bytes()
+                .all(|b| b.is_ascii_digit() || b"Ee+.,".contains(&b)))
 }
 
 /// What one input file gave.

@@ -108,21 +108,6 @@ impl<'a> Cells<'a> {
     }
 }
 
-/// The record as one CSV line, for `rejects.csv`.
-fn requote(cells: &[String]) -> String {
-    cells
-        .iter()
-        .map(|c| {
-            if c.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", c.replace('"', "\"\""))
-            } else {
-                c.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Read any input with a row parser; the shared part of the four readers.
 fn read_input<T: Send>(
     input: &str,
@@ -184,7 +169,7 @@ fn read_input<T: Send>(
                     line: record.line,
                     column: column.zh.to_owned(),
                     reason: reason.to_owned(),
-                    record: requote(&record.cells),
+                    cells: record.cells.clone(),
                 });
             }
         }

@@ -40,6 +40,11 @@ pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, Error> {
     let mut headers: Option<Vec<String>> = None;
     let mut records = Vec::new();
     let mut record = csv::StringRecord::new();
+    // The csv crate reports where the reader stood before it skipped the
+    // previous line break and any blank lines; the physical line of a
+    // record is found from that offset, counting `\n` incrementally.
+    let bytes = text.as_bytes();
+    let (mut counted_to, mut line_at) = (0usize, 1u64);
     loop {
         let more = reader.read_record(&mut record).map_err(|e| {
             let line = e.position().map(|p| p.line()).unwrap_or(0);
@@ -54,7 +59,20 @@ pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, Error> {
         if !more {
             break;
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let mut start = record
+            .position()
+            .map(|p| p.byte() as usize)
+            .unwrap_or(0)
+            .min(bytes.len());
+        while start < bytes.len() && (bytes[start] == b'\n' || bytes[start] == b'\r') {
+            start += 1;
+        }
+        line_at += bytes[counted_to..start.max(counted_to)]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64;
+        counted_to = counted_to.max(start);
+        let line = line_at;
         let cells: Vec<String> = record.iter().map(str::to_owned).collect();
         if is_blank(&cells) {
             continue;

@@ -102,7 +102,7 @@ th{{background:#ddebf7}} td.n{{text-align:right}} .figs td:first-child{{backgrou
     let _ = write!(h, "<h2>{}</h2>", zh::BY_FLAG);
     let flag_items: Vec<(String, u64)> = CATALOG
         .iter()
-        .map(|d| (format!("{}", d.label), num(&s["flags"]["by_flag"][d.code])))
+        .map(|d| (d.label.to_owned(), num(&s["flags"]["by_flag"][d.code])))
         .filter(|(_, v)| *v > 0)
         .collect();
     h.push_str(&bars(&flag_items, "#4472c4"));

@@ -85,3 +85,5 @@ pub const ITEM: &str = "项目";
 pub const VALUE: &str = "数值";
 pub const PREVIOUS: &str = "上季度";
 pub const COUNT: &str = "数量";
+/// Appended where a cell was cut to Excel's 32,767 characters.
+pub const TRUNCATED: &str = "…(内容过长,已截断,完整内容见 CSV)";

@@ -65,7 +65,7 @@ pub fn write_all(
     let ids = id_policy(job);
     let flags = tables::flag_table(&quarter, &analysis.flags, &ids);
     let households = tables::household_table(&quarter, &analysis.households);
-    let rejects = tables::reject_table(&inputs.rejects);
+    let rejects = tables::reject_table(&inputs.rejects, job.output.mask_ids);
     let summary = summary::summary(job, inputs, analysis);
 
     let write = |name: &str, f: &dyn Fn(&Path) -> Result<()>| f(&dir.join(name));

@@ -101,7 +101,7 @@ pub fn household_table(quarter: &str, households: &[HouseholdRow]) -> TextTable 
     }
 }
 
-pub fn reject_table(rejects: &[Reject]) -> TextTable {
+pub fn reject_table(rejects: &[Reject], mask: bool) -> TextTable {
     let rows = rejects
         .iter()
         .map(|r| {
@@ -110,7 +110,7 @@ pub fn reject_table(rejects: &[Reject]) -> TextTable {
                 r.line.to_string(),
                 r.column.clone(),
                 r.reason.clone(),
-                r.record.clone(),
+                r.record(mask),
             ]
         })
         .collect();

@@ -28,6 +28,19 @@ fn xe(path: &Path) -> impl Fn(XlsxError) -> Error + '_ {
     move |e| Error::output(path, e)
 }
 
+/// Excel holds at most 32,767 characters in a cell; longer text is cut
+/// with a visible marker (the CSV and Parquet files keep it whole).
+const MAX_CELL_CHARS: usize = 32_767;
+
+fn fit(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.len() <= MAX_CELL_CHARS || cell.chars().count() <= MAX_CELL_CHARS {
+        return std::borrow::Cow::Borrowed(cell);
+    }
+    let marker = super::labels::TRUNCATED;
+    let keep = MAX_CELL_CHARS - marker.chars().count();
+    std::borrow::Cow::Owned(cell.chars().take(keep).collect::<String>() + marker)
+}
+
 /// Display width: CJK characters count twice.
 fn width(s: &str) -> f64 {
     s.chars()
@@ -86,7 +99,7 @@ fn table_sheets(
         for (i, &r) in chunk.iter().enumerate() {
             let row = (i + 1) as u32;
             for (c, col) in table.columns.iter().enumerate() {
-                let cell = &table.rows[r][c];
+                let cell = fit(&table.rows[r][c]);
                 let number = if NUMERIC.contains(col) {
                     cell.parse::<f64>().ok()
                 } else {
@@ -95,7 +108,7 @@ fn table_sheets(
                 match (
                     number,
                     tier_formats
-                        .and_then(|t| (*col == "tier").then(|| t.get(cell.as_str())).flatten()),
+                        .and_then(|t| (*col == "tier").then(|| t.get(cell.as_ref())).flatten()),
                 ) {
                     (Some(v), _) => ws.write_number(row, c as u16, v).map(|_| ()),
                     (None, Some(f)) => ws

@@ -289,7 +289,7 @@ impl World {
         let given_len = if rng.chance(0.7) { 2 } else { 1 };
         let mut name = surname.to_owned();
         for _ in 0..given_len {
-            name.push_str(*rng.pick(GIVEN));
+            name.push_str(rng.pick_copy(GIVEN));
         }
         let age = birth.age_at(at);
         let uid = self.next_uid;
@@ -318,13 +318,13 @@ impl World {
     pub fn new_family(&mut self, rng: &mut Rng, poor: bool) -> usize {
         let village = rng.below(self.villages.len() as u64) as usize;
         let county = self.villages[village].county().to_owned();
-        let surname = *rng.pick(SURNAMES);
+        let surname = rng.pick_copy(SURNAMES);
         let head_age = rng.range(24, 86);
         let head_male = rng.chance(0.8);
         let mut members = vec![self.person(rng, &county, surname, head_age, "户主", head_male)];
         if rng.chance(0.7) {
             let spouse_age = (head_age + rng.range(-5, 5)).max(20);
-            let other_surname = *rng.pick(SURNAMES);
+            let other_surname = rng.pick_copy(SURNAMES);
             members.push(self.person(rng, &county, other_surname, spouse_age, "配偶", !head_male));
         }
         let children = if head_age < 70 { rng.below(4) } else { 0 };
@@ -426,7 +426,7 @@ impl World {
                 status,
                 exit_year: (status == Status::Exited)
                     .then(|| self.quarter.year - rng.range(0, 3) as i32),
-                cause: *rng.pick(CAUSES),
+                cause: rng.pick_copy(CAUSES),
                 income: yuan(income),
                 housing_safe: !rng.chance(0.02),
                 water_safe: !rng.chance(0.02),
@@ -446,7 +446,7 @@ impl World {
     fn dibao_rec(&self, rng: &mut Rng, uid: u64, generation: u32, income_monthly: i64) -> DibaoRec {
         DibaoRec {
             hh_id: format!("D{uid:010}{generation}"),
-            category: *rng.pick(&["一类", "二类", "三类"]),
+            category: rng.pick_copy(&["一类", "二类", "三类"]),
             benefit: yuan(rng.range(150, 1200)),
             income: (income_monthly / 100) * 100,
             region_override: None,
@@ -587,8 +587,8 @@ impl World {
             return;
         }
         for _ in 0..(with_dibao.len() / 200).max(1) {
-            let a = *rng.pick(&with_dibao);
-            let b = *rng.pick(&with_dibao);
+            let a = rng.pick_copy(&with_dibao);
+            let b = rng.pick_copy(&with_dibao);
             if a == b
                 || self.families[a]
                     .dibao
@@ -684,7 +684,7 @@ impl World {
                         omitted: None,
                         extra: None,
                     };
-                    d.category = *rng.pick(&["一类", "二类", "三类"]);
+                    d.category = rng.pick_copy(&["一类", "二类", "三类"]);
                     f.dibao = Some(d);
                 }
                 _ => {}

@@ -1,0 +1,178 @@
+//! Each rule fires where it should and not one step short of it: values
+//! exactly at strict thresholds, twins with consecutive numbers, an
+//! exited household already covered by 低保.
+
+use std::collections::BTreeSet;
+
+use rollmatch::identity::check_char;
+
+use crate::util::*;
+
+fn id(body17: &str) -> String {
+    format!("{body17}{}", char::from(check_char(body17.as_bytes())))
+}
+
+const V: &str = "410322102203";
+const POOR_H: &str = "区划代码,户编号,姓名,身份证号,与户主关系,贫困户属性,贫困户状态,脱贫年度,主要致贫原因,人均纯收入,劳动技能,健康状况,在校生状况,参加城乡居民基本医疗保险,住房安全,饮水安全";
+const DIBAO_H: &str =
+    "区划代码,户编号,姓名,身份证号,与户主关系,保障类别,月保障金,家庭月人均收入,纳入日期";
+
+fn poor(hh: &str, name: &str, id: &str, status: &str, income: &str, labor: &str) -> String {
+    let kind = if hh == "P5" {
+        "低保贫困户"
+    } else {
+        "一般贫困户"
+    };
+    format!(
+        "{V},{hh},{name},{id},户主,{kind},{status},,因病,{income},{labor},健康,非在校生,是,是,是"
+    )
+}
+
+fn dibao(hh: &str, name: &str, id: &str, monthly_income: &str) -> String {
+    format!("{V},{hh},{name},{id},户主,一类,500,{monthly_income},")
+}
+
+/// Runs the scenario and returns the (flag, dibao id, poor id) of every flag.
+fn scenario() -> BTreeSet<(String, String, String)> {
+    let twin_a = id("41032220080808001");
+    let twin_b = id("41032220080808003");
+    let sun = id("41032219700101009");
+    let mut sun_typo = sun.clone().into_bytes();
+    sun_typo.swap(10, 11); // 0101 → 1001 stays a date? swap month digits 0,1 → "10": October 01
+    let sun_typo = String::from_utf8(sun_typo).unwrap();
+    let linked = id("41032219500202002");
+    let poor_rows = [
+        poor(
+            "P1",
+            "甲一",
+            &id("41032219600101011"),
+            "未脱贫",
+            "3449.99",
+            "普通劳动力",
+        ),
+        poor(
+            "P2",
+            "乙二",
+            &id("41032219600101021"),
+            "未脱贫",
+            "3450",
+            "普通劳动力",
+        ),
+        poor(
+            "P3",
+            "丙三",
+            &id("41032219600101031"),
+            "已脱贫",
+            "4811.99",
+            "普通劳动力",
+        ),
+        poor(
+            "P4",
+            "丁四",
+            &id("41032219600101041"),
+            "已脱贫",
+            "4812",
+            "普通劳动力",
+        ),
+        poor("P5", "戊五", &linked, "已脱贫", "5000", "丧失劳动力"),
+        poor(
+            "P6",
+            "己六",
+            &id("41032219600101061"),
+            "已脱贫",
+            "5000",
+            "丧失劳动力",
+        ),
+        poor("P7", "王大", &twin_a, "已脱贫", "9000", "普通劳动力"),
+        poor("P8", "孙八", &sun, "已脱贫", "9000", "普通劳动力"),
+    ];
+    let dibao_rows = [
+        dibao("D1", "子一", &id("41032219800101011"), "267.33"),
+        dibao("D2", "子二", &id("41032219800101021"), "267.34"),
+        dibao("D3", "子三", &id("41032219800101031"), "401"),
+        dibao("D5", "戊五", &linked, "300"),
+        dibao("D7", "王二", &twin_b, "600"),
+        dibao("D8", "孙八", &sun_typo, "600"),
+    ];
+    let space = Space::new();
+    let p = space.write("poor.csv", format!("{POOR_H}\n{}\n", poor_rows.join("\n")));
+    let d = space.write(
+        "dibao.csv",
+        format!("{DIBAO_H}\n{}\n", dibao_rows.join("\n")),
+    );
+    let job = space.job(&d, &p, "", "");
+    rollmatch()
+        .args(["run", "--quiet", "--no-mask"])
+        .arg(&job)
+        .assert()
+        .code(0);
+    read_records(&space.out("2018Q3").join("flags.csv"))
+        .into_iter()
+        .map(|r| {
+            (
+                r["flag"].clone(),
+                r["dibao_household_id"].clone(),
+                r["poor_household_id"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn has(flags: &BTreeSet<(String, String, String)>, flag: &str, d: &str, p: &str) -> bool {
+    flags.contains(&(flag.to_owned(), d.to_owned(), p.to_owned()))
+}
+
+#[test]
+fn thresholds_fire_below_and_not_at_the_line() {
+    let f = scenario();
+    assert!(
+        has(&f, "should_cover", "", "P1"),
+        "income 3449.99 < std 3450"
+    );
+    assert!(
+        !has(&f, "should_cover", "", "P2"),
+        "income exactly at std is covered"
+    );
+    assert!(has(&f, "unstable_exit", "", "P3"));
+    assert!(
+        !has(&f, "unstable_exit", "", "P4"),
+        "income exactly at the watch line"
+    );
+    assert!(
+        has(&f, "should_support", "D1", ""),
+        "267.33 × 12 = 3207.96 < 3208"
+    );
+    assert!(
+        !has(&f, "should_support", "D2", ""),
+        "267.34 × 12 = 3208.08"
+    );
+    assert!(has(&f, "edge_poverty", "D2", ""));
+    assert!(
+        !has(&f, "edge_poverty", "D3", ""),
+        "401 × 12 = 4812 is the watch line itself"
+    );
+}
+
+#[test]
+fn no_labor_needs_no_dibao() {
+    let f = scenario();
+    assert!(has(&f, "no_labor", "", "P6"));
+    assert!(!has(&f, "no_labor", "", "P5"), "already covered by 低保");
+    assert!(!has(&f, "should_support", "D5", ""), "linked");
+}
+
+#[test]
+fn twins_are_not_a_probable_match_but_a_typo_is() {
+    let f = scenario();
+    assert!(
+        !f.iter()
+            .any(|(flag, d, p)| flag == "id_conflict" && (d == "D7" || p == "P7")),
+        "{f:?}"
+    );
+    assert!(has(&f, "id_conflict", "D8", "P8"), "{f:?}");
+    assert!(has(&f, "invalid_id", "D8", ""));
+    assert!(
+        !has(&f, "should_support", "D8", ""),
+        "a probable pair links the households"
+    );
+}

@@ -1,0 +1,360 @@
+//! Cron-grade behaviour: lock, exit codes, broken inputs, privacy of
+//! logs, file modes, and SIGKILL at several points of a run.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use fs2::FileExt;
+use predicates::prelude::*;
+
+use crate::util::*;
+
+const GOOD: &str = "区划代码,户编号,姓名,身份证号,与户主关系,保障类别,月保障金,家庭月人均收入,纳入日期\n\
+410322102203,D1,张三,410322198001010014,户主,一类,600,200,\n\
+410322102203,D1,李梅,410322198202020024,配偶,一类,600,200,\n\
+410322102203,D1,张小明,41032220100303003X,子,一类,600,200,\n\
+410323101201,D2,王五,410323195005050059,户主,二类,300,350,\n";
+
+fn job_with_dibao(space: &Space, bytes: &[u8]) -> std::path::PathBuf {
+    let d = space.write("in/dibao.csv", bytes);
+    space.job(&d, &repo("fixtures/edge/poor.csv"), "", "")
+}
+
+#[test]
+fn a_second_run_exits_75_naming_the_holder() {
+    let space = Space::new();
+    let job = space.luoyang_job();
+    std::fs::create_dir_all(space.path("state")).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(space.path("state/rollmatch.lock"))
+        .unwrap();
+    lock.try_lock_exclusive().unwrap();
+    std::fs::write(
+        space.path("state/rollmatch.lock"),
+        "pid 4242 since 2018-10-01T02:00:00.000Z",
+    )
+    .unwrap();
+    rollmatch()
+        .args(["run", "--quiet"])
+        .arg(&job)
+        .assert()
+        .code(75)
+        .stderr(
+            predicate::str::contains("pid 4242").and(predicate::str::contains("rollmatch.lock")),
+        );
+    assert!(!space.out("2018Q3").exists());
+    FileExt::unlock(&lock).unwrap();
+    rollmatch()
+        .args(["run", "--quiet"])
+        .arg(&job)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn unwritable_output_exits_73() {
+    let space = Space::new();
+    let job = space.luoyang_job();
+    space.write("blocker", "a file where a directory should be");
+    rollmatch()
+        .args(["run", "--quiet", "--out"])
+        .arg(space.path("blocker/out"))
+        .arg(&job)
+        .assert()
+        .code(73)
+        .stderr(predicate::str::contains("blocker"));
+}
+
+#[test]
+fn job_file_errors_exit_2() {
+    let space = Space::new();
+    let job = space.luoyang_job();
+    rollmatch()
+        .args(["run", "--quarter", "2019Q1"])
+        .arg(&job)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("2019"));
+    rollmatch()
+        .args(["run", "--quarter", "2018Q5"])
+        .arg(&job)
+        .assert()
+        .code(2);
+    rollmatch()
+        .args(["run"])
+        .arg(space.path("missing.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.toml"));
+    let text = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace("elderly_age", "eldery_age");
+    std::fs::write(&job, text).unwrap();
+    rollmatch()
+        .args(["run"])
+        .arg(&job)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("eldery_age"));
+    rollmatch().args(["run", "--bogus"]).assert().code(2);
+}
+
+#[test]
+fn broken_inputs_get_their_documented_outcome_and_never_panic() {
+    let mut garbage = vec![0u8; 4096];
+    for (i, b) in garbage.iter_mut().enumerate() {
+        *b = (i * 7919 % 251) as u8;
+    }
+    let huge_name = "张".repeat(3_500_000); // a 10 MB field
+    let cases: Vec<(&str, Vec<u8>, i32, &str)> = vec![
+        (
+            "truncated",
+            format!("{GOOD}410322102203,D9,赵").into_bytes(),
+            65,
+            "1 of 5 rows rejected",
+        ),
+        ("binary", garbage, 65, "binary"),
+        (
+            "wrong encoding",
+            b"\xff\xff\xff,abc\n\xff,1\n".to_vec(),
+            65,
+            "encoding",
+        ),
+        (
+            "duplicated header",
+            GOOD.replacen("姓名", "身份证号", 1).into_bytes(),
+            65,
+            "appears 2 times",
+        ),
+        (
+            "10 MB field",
+            format!("{GOOD}410322102203,D3,{huge_name},410322199001010015,户主,一类,600,200,\n")
+                .into_bytes(),
+            0,
+            "",
+        ),
+        (
+            "ragged",
+            format!("{GOOD}410322102203,D3,孙,410322199001010015,户主,一类,600,200,,extra\n")
+                .into_bytes(),
+            65,
+            "1 of 5 rows rejected",
+        ),
+        (
+            "header only",
+            GOOD.lines().next().unwrap().as_bytes().to_vec(),
+            65,
+            "no data rows",
+        ),
+        ("empty", Vec::new(), 65, "no data rows"),
+        (
+            "bad quoting",
+            format!("{GOOD}410322102203,D3,\"孙,4103\n").into_bytes(),
+            65,
+            "",
+        ),
+    ];
+    for (what, bytes, code, message) in cases {
+        let space = Space::new();
+        let job = job_with_dibao(&space, &bytes);
+        let out = rollmatch()
+            .args(["run", "--quiet"])
+            .arg(&job)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{what}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("internal error"),
+            "{what}: {err}"
+        );
+        if code != 0 {
+            assert_eq!(
+                err.trim_end().lines().count(),
+                1,
+                "{what}: one line on stderr: {err}"
+            );
+            assert!(
+                err.contains("dibao.csv") && err.contains(message),
+                "{what}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn canary_name_and_id_never_reach_logs_or_files_outside_the_report() {
+    let canary_id = "410322199001010015";
+    let canary_name = "金丝雀测试员";
+    let space = Space::new();
+    let text = format!(
+        "{GOOD}410322102203,D3,{canary_name},{canary_id},户主,一类,600,100,\n410322102203,D4,{canary_name}二,41032219900101001X,户主,一类,600,100,\n"
+    );
+    let job = job_with_dibao(&space, text.as_bytes());
+    for format in ["json", "text"] {
+        let out = rollmatch()
+            .env("RUST_LOG", "trace")
+            .args(["run", "--no-mask", "--log-format", format])
+            .arg(&job)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("run finished"), "logs were written: {err}");
+        if format == "json" {
+            for line in err.lines() {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .unwrap_or_else(|_| panic!("not JSON: {line}"));
+            }
+        }
+        for needle in [canary_id, canary_name, "41032219900101001X"] {
+            assert!(
+                !err.contains(needle),
+                "stderr carries personal data ({format})"
+            );
+        }
+    }
+    // The canary is in the report (analysts need it) and nowhere else but the
+    // state the contract keeps for next quarter.
+    let flags = std::fs::read_to_string(space.out("2018Q3").join("flags.csv")).unwrap();
+    assert!(flags.contains(canary_name));
+    let mut stack = vec![space.dir.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if p != space.out("2018Q3") {
+                    stack.push(p);
+                }
+                continue;
+            }
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.starts_with(space.path("in"))
+                || (p.starts_with(space.path("state")) && name.ends_with(".parquet"))
+            {
+                continue;
+            }
+            let bytes = std::fs::read(&p).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(canary_id) && !text.contains(canary_name),
+                "{} holds the canary",
+                p.display()
+            );
+        }
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn outputs_and_state_are_private() {
+    let space = Space::new();
+    let job = space.luoyang_job();
+    rollmatch()
+        .args(["run", "--quiet"])
+        .arg(&job)
+        .assert()
+        .code(0);
+    let out = space.out("2018Q3");
+    assert_eq!(mode(&out), 0o700);
+    assert_eq!(mode(&space.path("state")), 0o700);
+    for dir in [out, space.path("state")] {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+    }
+}
+
+fn assert_complete_or_absent(out: &Path) {
+    if !out.exists() {
+        return;
+    }
+    let manifest = read_json(&out.join("manifest.json"));
+    for (name, sha) in manifest["outputs"].as_object().unwrap() {
+        let bytes = std::fs::read(out.join(name))
+            .unwrap_or_else(|_| panic!("{name} missing from a published set"));
+        use sha2::Digest;
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            sha.as_str().unwrap(),
+            "{name} does not match its manifest"
+        );
+    }
+}
+
+#[test]
+fn sigkill_at_any_point_leaves_the_old_complete_set_or_none() {
+    let space = Space::new();
+    let data = space.path("gen");
+    rollmatch()
+        .args([
+            "gen",
+            "--households",
+            "30000",
+            "--quarters",
+            "2",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(&data)
+        .assert()
+        .code(0);
+    let job = data.join("job.toml");
+    let out = space.path("published");
+    let run = || {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("rollmatch"));
+        c.args(["run", "--quiet", "--out"]).arg(&out).arg(&job);
+        c
+    };
+    // Killed before any output exists: none or complete.
+    for delay in [50u64, 400] {
+        let mut child = run().spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_complete_or_absent(&out);
+    }
+    assert!(run().status().unwrap().success());
+    let first = std::fs::read(out.join("flags.csv")).unwrap();
+    // Killed while replacing a complete set: the old set stays whole.
+    for delay in [100u64, 300, 700, 1200, 2000] {
+        let mut child = run().spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            out.exists(),
+            "killed after {delay} ms: the previous output vanished"
+        );
+        assert_complete_or_absent(&out);
+    }
+    assert!(
+        run().status().unwrap().success(),
+        "a rerun after kills succeeds"
+    );
+    assert_eq!(std::fs::read(out.join("flags.csv")).unwrap(), first);
+    let stray: Vec<String> = std::fs::read_dir(space.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".rollmatch-"))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "staging directories of killed runs were not cleaned: {stray:?}"
+    );
+}
