@@ -180,6 +180,7 @@ pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Resul
     let poor_file = format!("{q}-poor.parquet");
     write_frame(&dir.join(&poor_file), cols)?;
 
+    crate::faults::point("state_files");
     let meta = json!({
         "format_version": FORMAT_VERSION,
         "quarter": q.to_string(),

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod columns;
 pub mod dynamics;
 pub mod error;
+pub mod faults;
 pub mod files;
 pub mod flags;
 pub mod history;

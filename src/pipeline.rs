@@ -238,6 +238,7 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
         info!(input = %s.input, rows_read = s.rows_read, rows_used = s.rows_used, rows_rejected = s.rows_rejected, "input read");
     }
     enforce_limits(job, &inputs)?;
+    crate::faults::point("read");
     let previous = timings.time("previous", || find_previous(job))?;
     if let PreviousSource::Skipped(reason) = &previous {
         info!(reason = %reason, "movements skipped");
@@ -253,10 +254,12 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     timings
         .0
         .push(("write", write_started.elapsed().as_secs_f64()));
+    crate::faults::point("staged");
     timings.time("publish", || {
         report::publish::publish(&staged, &publish_dir)
     })?;
     bar.finish();
+    crate::faults::point("published");
     timings.time("state", || {
         history::save(
             &job.output.state_dir,
