@@ -518,3 +518,12 @@ fn sigkill_at_each_stage_boundary_keeps_output_and_state_whole() {
         assert!(stray.is_empty(), "{point}: {stray:?}");
     }
 }
+
+#[test]
+fn the_analyst_guide_carries_the_current_flag_catalog() {
+    let guide = std::fs::read_to_string(repo("docs/analyst-guide.zh.md")).unwrap();
+    let head = std::fs::read_to_string(repo("docs/analyst-guide.head.zh.md")).unwrap();
+    let out = rollmatch().args(["flags", "--markdown"]).output().unwrap();
+    let catalog = String::from_utf8(out.stdout).unwrap();
+    assert!(guide == format!("{head}{catalog}"), "docs/analyst-guide.zh.md is stale: run scripts/make-analyst-guide.sh");
+}
