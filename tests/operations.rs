@@ -525,5 +525,8 @@ fn the_analyst_guide_carries_the_current_flag_catalog() {
     let head = std::fs::read_to_string(repo("docs/analyst-guide.head.zh.md")).unwrap();
     let out = rollmatch().args(["flags", "--markdown"]).output().unwrap();
     let catalog = String::from_utf8(out.stdout).unwrap();
-    assert!(guide == format!("{head}{catalog}"), "docs/analyst-guide.zh.md is stale: run scripts/make-analyst-guide.sh");
+    assert!(
+        guide == format!("{head}{catalog}"),
+        "docs/analyst-guide.zh.md is stale: run scripts/make-analyst-guide.sh"
+    );
 }

@@ -390,3 +390,89 @@ fn split_by_county_writes_one_workbook_per_county() {
             .is_some()
     );
 }
+
+#[test]
+fn parquet_inputs_give_the_same_flags_as_csv_inputs() {
+    let space = Space::new();
+    let data = space.path("gen");
+    rollmatch()
+        .args([
+            "gen",
+            "--households",
+            "800",
+            "--quarters",
+            "2",
+            "--seed",
+            "4",
+            "--parquet",
+            "--out",
+        ])
+        .arg(&data)
+        .assert()
+        .code(0);
+    for (job, out) in [("job.toml", "csv"), ("job-parquet.toml", "pq")] {
+        rollmatch()
+            .args(["run", "--quiet", "--out"])
+            .arg(space.path(out))
+            .arg(data.join(job))
+            .assert()
+            .code(0);
+    }
+    for f in ["flags.csv", "households.csv"] {
+        assert!(
+            std::fs::read(space.path("csv").join(f)).unwrap()
+                == std::fs::read(space.path("pq").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let s = read_json(&space.path("pq").join("summary.json"));
+    assert_eq!(s["inputs"]["dibao"]["format"], "parquet");
+}
+
+#[test]
+fn parquet_date_columns_are_read_as_dates() {
+    use polars::prelude::*;
+    let space = Space::new();
+    let ids = ["410322198001010014", "410322198202020024"];
+    // Days since 1970-01-01: 2018-03-02 is 17592, 2018-08-01 is 17744.
+    let deaths = DataFrame::new(
+        2,
+        vec![
+            Column::new("身份证号".into(), ids.to_vec()),
+            Column::new("死亡日期".into(), vec![17592i32, 17744])
+                .cast(&DataType::Date)
+                .unwrap(),
+        ],
+    )
+    .unwrap();
+    let path = space.path("deaths.parquet");
+    let mut df = deaths;
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let job = space.job(
+        &repo("fixtures/edge/dibao_gb18030.csv"),
+        &repo("fixtures/edge/poor.csv"),
+        "",
+        "",
+    );
+    let text = std::fs::read_to_string(&job).unwrap().replace(
+        "[policy]",
+        &format!("deaths = \"{}\"\n[policy]", path.display()),
+    );
+    std::fs::write(&job, text).unwrap();
+    rollmatch()
+        .args(["run", "--quiet", "--no-mask"])
+        .arg(&job)
+        .assert()
+        .code(0);
+    let flags = read_records(&space.out("2018Q3").join("flags.csv"));
+    let dead: Vec<&str> = flags
+        .iter()
+        .filter(|f| f["flag"] == "deceased_enrolled")
+        .map(|f| f["person_id"].as_str())
+        .collect();
+    // Died 2018-03-02, before 2018Q3: flagged; died 2018-08-01, inside it: not yet.
+    assert_eq!(dead, vec![ids[0]]);
+    assert!(flags.iter().any(|f| f["detail"].contains("2018-03-02")));
+}

@@ -3,6 +3,7 @@
 //!
 //! For every file, rows read = rows used + rows rejected.
 
+mod chunks;
 mod decode;
 mod rows;
 mod table;
@@ -11,13 +12,11 @@ pub mod values;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::calendar::Date;
 use crate::error::{Error, Result};
 
 pub use decode::{DecodeError, Encoding, decode};
-pub use rows::{read_deaths, read_dibao, read_employees, read_poor};
+pub use rows::{read_deaths, read_dibao, read_dibao_bytes, read_employees, read_poor};
 pub use table::{Record, Table, match_headers, read_csv, read_parquet};
 
 /// A row that takes no further part, and why.
@@ -115,29 +114,9 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// Parse a file into a table by its format: Parquet by its magic bytes,
-/// else CSV text.
-pub fn load_table(path: &Path) -> Result<(Table, InputStats)> {
-    let bytes = read_bytes(path)?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    let is_parquet = bytes.len() >= 8 && bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1");
-    let table = if is_parquet {
-        read_parquet(path, bytes)?
-    } else {
-        read_csv(path, &bytes)?
-    };
-    let stats = InputStats {
-        path: path.to_path_buf(),
-        sha256,
-        format: if is_parquet { "parquet" } else { "csv" }.into(),
-        encoding: table
-            .encoding
-            .map(|e| e.name().to_owned())
-            .unwrap_or_default(),
-        rows_read: table.records.len() as u64,
-        ..Default::default()
-    };
-    Ok((table, stats))
+/// Parquet by its magic bytes at both ends; anything else is CSV text.
+pub fn is_parquet(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1")
 }
 
 /// Stop on an empty roll and on too many rejects (contract §2.4).

@@ -12,14 +12,15 @@ use crate::identity::check_id;
 use crate::model::*;
 
 use super::values::{self, clean};
-use super::{InputStats, Loaded, Record, Reject, Validation, load_table, match_headers};
+use super::{InputStats, Loaded, Reject, Validation, match_headers};
 
 /// Why a row is rejected: the column and a reason code.
 type Fault = (&'static InputColumn, &'static str);
 
 /// Cells of one record, looked up by the contract's columns.
 struct Cells<'a> {
-    record: &'a Record,
+    record: &'a csv::StringRecord,
+    line: u64,
     index: &'a [Option<usize>],
     columns: &'a [InputColumn],
     /// Optional cells that failed to parse, by column (for the summary).
@@ -34,8 +35,7 @@ impl<'a> Cells<'a> {
 
     fn raw(&self, c: &InputColumn) -> &'a str {
         self.position(c)
-            .and_then(|i| self.record.cells.get(i))
-            .map(String::as_str)
+            .and_then(|i| self.record.get(i))
             .unwrap_or("")
     }
 
@@ -94,7 +94,7 @@ impl<'a> Cells<'a> {
         let id_given = self.required_text(&col::ID_NUMBER)?;
         let relation = self.required(&col::RELATION)?;
         Ok(Member {
-            line: self.record.line,
+            line: self.line,
             region: Region(region),
             household_id,
             name_norm: crate::identity::normalize_name(&name),
@@ -108,6 +108,74 @@ impl<'a> Cells<'a> {
     }
 }
 
+/// Records are parsed in chunks of about this many bytes, in parallel.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// What one chunk of records gave.
+struct Parsed<T> {
+    rows: Vec<T>,
+    rejects: Vec<Reject>,
+    read: u64,
+    unparsed: Vec<&'static str>,
+}
+
+impl<T> Parsed<T> {
+    fn new() -> Parsed<T> {
+        Parsed {
+            rows: Vec::new(),
+            rejects: Vec::new(),
+            read: 0,
+            unparsed: Vec::new(),
+        }
+    }
+}
+
+/// The rules every reader shares: field counts, then the row parser.
+struct RowRules<'a, P> {
+    file: &'a str,
+    width: usize,
+    index: &'a [Option<usize>],
+    columns: &'static [InputColumn],
+    parse: &'a P,
+}
+
+impl<P> RowRules<'_, P> {
+    fn apply<T>(&self, record: &csv::StringRecord, line: u64, out: &mut Parsed<T>)
+    where
+        P: Fn(&mut Cells) -> Result<T, Fault>,
+    {
+        out.read += 1;
+        let mut cells = Cells {
+            record,
+            line,
+            index: self.index,
+            columns: self.columns,
+            unparsed: Vec::new(),
+        };
+        let extra_filled = record.iter().skip(self.width).any(|c| !c.trim().is_empty());
+        let outcome = if record.len() < self.width {
+            Err((&ROW, "too_few_fields"))
+        } else if extra_filled {
+            Err((&ROW, "too_many_fields"))
+        } else {
+            (self.parse)(&mut cells)
+        };
+        match outcome {
+            Ok(row) => {
+                out.rows.push(row);
+                out.unparsed.extend(cells.unparsed);
+            }
+            Err((column, reason)) => out.rejects.push(Reject {
+                file: self.file.to_owned(),
+                line,
+                column: column.zh.to_owned(),
+                reason: reason.to_owned(),
+                cells: record.iter().map(str::to_owned).collect(),
+            }),
+        }
+    }
+}
+
 /// Read any input with a row parser; the shared part of the four readers.
 fn read_input<T: Send>(
     input: &str,
@@ -115,63 +183,121 @@ fn read_input<T: Send>(
     columns: &'static [InputColumn],
     parse: impl Fn(&mut Cells) -> Result<T, Fault> + Sync,
 ) -> Result<Loaded<T>> {
-    let (table, mut stats) = load_table(path)?;
-    stats.input = input.to_owned();
-    if table.headers.is_empty() {
-        return Ok(Loaded {
-            rows: Vec::new(),
-            stats,
-            rejects: Vec::new(),
-        });
-    }
-    let index = match_headers(path, &table.headers, columns)?;
-    let width = table.headers.len();
+    rows_of(input, path, super::read_bytes(path)?, columns, parse)
+}
+
+fn rows_of<T: Send>(
+    input: &str,
+    path: &Path,
+    bytes: Vec<u8>,
+    columns: &'static [InputColumn],
+    parse: impl Fn(&mut Cells) -> Result<T, Fault> + Sync,
+) -> Result<Loaded<T>> {
+    use sha2::{Digest, Sha256};
+    let mut stats = InputStats {
+        input: input.to_owned(),
+        path: path.to_path_buf(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        ..Default::default()
+    };
     let file = path.display().to_string();
-    let outcomes: Vec<(Result<T, Fault>, Vec<&'static str>)> = table
-        .records
-        .par_iter()
-        .map(|record| {
-            let mut cells = Cells {
-                record,
-                index: &index,
-                columns,
-                unparsed: Vec::new(),
-            };
-            let extra_filled = record
-                .cells
-                .iter()
-                .skip(width)
-                .any(|c| !c.trim().is_empty());
-            let outcome = if record.cells.len() < width {
-                Err((&ROW, "too_few_fields"))
-            } else if extra_filled {
-                Err((&ROW, "too_many_fields"))
-            } else {
-                parse(&mut cells)
-            };
-            (outcome, cells.unparsed)
-        })
-        .collect();
-    let mut rows = Vec::with_capacity(outcomes.len());
-    let mut rejects = Vec::new();
-    for (record, (outcome, unparsed)) in table.records.iter().zip(outcomes) {
-        match outcome {
-            Ok(row) => {
-                rows.push(row);
-                for c in unparsed {
-                    *stats.optional_unparsed.entry(c.to_owned()).or_default() += 1;
+    let parts: Vec<Parsed<T>> = if super::is_parquet(&bytes) {
+        stats.format = "parquet".into();
+        let table = super::read_parquet(path, bytes)?;
+        if table.headers.is_empty() {
+            return Ok(Loaded {
+                rows: Vec::new(),
+                stats,
+                rejects: Vec::new(),
+            });
+        }
+        let index = match_headers(path, &table.headers, columns)?;
+        let rules = RowRules {
+            file: &file,
+            width: table.headers.len(),
+            index: &index,
+            columns,
+            parse: &parse,
+        };
+        table
+            .records
+            .par_chunks(50_000)
+            .map(|records| {
+                let mut out = Parsed::new();
+                for r in records {
+                    rules.apply(&r.cells, r.line, &mut out);
                 }
-            }
-            Err((column, reason)) => {
-                *stats.reject_reasons.entry(reason.to_owned()).or_default() += 1;
-                rejects.push(Reject {
-                    file: file.clone(),
-                    line: record.line,
-                    column: column.zh.to_owned(),
-                    reason: reason.to_owned(),
-                    cells: record.cells.clone(),
-                });
-            }
+                out
+            })
+            .collect()
+    } else {
+        stats.format = "csv".into();
+        let (text, encoding) =
+            super::decode(&bytes).map_err(|e| crate::error::Error::data(path, e))?;
+        stats.encoding = encoding.name().to_owned();
+        let (headers, start, first_line) = super::table::csv_header(path, &text)?;
+        if headers.is_empty() {
+            return Ok(Loaded {
+                rows: Vec::new(),
+                stats,
+                rejects: Vec::new(),
+            });
+        }
+        let index = match_headers(path, &headers, columns)?;
+        let rules = RowRules {
+            file: &file,
+            width: headers.len(),
+            index: &index,
+            columns,
+            parse: &parse,
+        };
+        let chunks = super::chunks::split(&text, start, first_line, CHUNK_BYTES);
+        let parts: Result<Vec<Parsed<T>>> = chunks
+            .par_iter()
+            .map(|chunk| {
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(chunk.text.as_bytes());
+                let mut lines = super::table::LineCounter::new(chunk.text, chunk.first_line);
+                let mut record = csv::StringRecord::new();
+                let mut out = Parsed::new();
+                loop {
+                    let more = reader.read_record(&mut record).map_err(|e| {
+                        crate::error::Error::data(
+                            path,
+                            format!(
+                                "near line {}: the CSV text cannot be parsed ({})",
+                                chunk.first_line,
+                                super::table::csv_reason(&e)
+                            ),
+                        )
+                    })?;
+                    if !more {
+                        break;
+                    }
+                    let line = lines.line_of(&record);
+                    if !super::table::is_blank(&record) {
+                        rules.apply(&record, line, &mut out);
+                    }
+                }
+                Ok(out)
+            })
+            .collect();
+        parts?
+    };
+    let total: usize = parts.iter().map(|p| p.rows.len()).sum();
+    let mut rows = Vec::with_capacity(total);
+    let mut rejects = Vec::new();
+    for part in parts {
+        stats.rows_read += part.read;
+        rows.extend(part.rows);
+        for r in &part.rejects {
+            *stats.reject_reasons.entry(r.reason.clone()).or_default() += 1;
+        }
+        rejects.extend(part.rejects);
+        for c in part.unparsed {
+            *stats.optional_unparsed.entry(c.to_owned()).or_default() += 1;
         }
     }
     stats.rows_used = rows.len() as u64;
@@ -201,7 +327,13 @@ fn count_invalid<'a>(stats: &mut InputStats, ids: impl Iterator<Item = &'a Perso
 }
 
 pub fn read_dibao(path: &Path, v: Validation) -> Result<Loaded<DibaoRow>> {
-    let mut loaded = read_input("dibao", path, col::DIBAO_COLUMNS, |c| {
+    read_dibao_bytes(path, super::read_bytes(path)?, v)
+}
+
+/// A 低保 roll from bytes in memory; `path` only names it in messages
+/// (the fuzz target's entry).
+pub fn read_dibao_bytes(path: &Path, bytes: Vec<u8>, v: Validation) -> Result<Loaded<DibaoRow>> {
+    let mut loaded = rows_of("dibao", path, bytes, col::DIBAO_COLUMNS, |c| {
         Ok(DibaoRow {
             member: c.member(v)?,
             monthly_benefit: c.parse(&col::MONTHLY_BENEFIT, "bad_decimal", values::decimal)?,
@@ -247,7 +379,7 @@ pub fn read_deaths(path: &Path, v: Validation) -> Result<Loaded<DeathRow>> {
     let mut loaded = read_input("deaths", path, col::DEATHS_COLUMNS, |c| {
         let id_given = c.required_text(&col::ID_NUMBER)?;
         Ok(DeathRow {
-            line: c.record.line,
+            line: c.line,
             death_date: c.parse(&col::DEATH_DATE, "bad_date", values::date)?,
             id: PersonId {
                 check: check_id(&id_given, v.quarter_end),
@@ -267,7 +399,7 @@ pub fn read_employees(path: &Path, v: Validation) -> Result<Loaded<EmployeeRow>>
         |c| {
             let id_given = c.required_text(&col::ID_NUMBER)?;
             Ok(EmployeeRow {
-                line: c.record.line,
+                line: c.line,
                 employer: c.optional_text(&col::EMPLOYER),
                 id: PersonId {
                     check: check_id(&id_given, v.quarter_end),

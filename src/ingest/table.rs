@@ -13,7 +13,7 @@ use super::decode::{Encoding, decode};
 #[derive(Clone, Debug)]
 pub struct Record {
     pub line: u64,
-    pub cells: Vec<String>,
+    pub cells: csv::StringRecord,
 }
 
 /// A whole input file as text cells.
@@ -24,41 +24,64 @@ pub struct Table {
     pub encoding: Option<Encoding>,
 }
 
-fn is_blank(cells: &[String]) -> bool {
+pub fn is_blank(cells: &csv::StringRecord) -> bool {
     cells.iter().all(|c| c.trim().is_empty())
 }
 
-/// Read a CSV file's text. Blank lines (and lines of empty cells) are
-/// skipped; quoted fields may span lines; the line of a record is the
-/// physical line where it starts.
-pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, Error> {
-    let (text, encoding) = decode(bytes).map_err(|e| Error::data(path, e))?;
+/// The header of CSV text: the first record that is not blank, the byte
+/// offset just after it, and the physical line of that offset.
+pub fn csv_header(path: &Path, text: &str) -> Result<(Vec<String>, usize, u64), Error> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut headers: Option<Vec<String>> = None;
-    let mut records = Vec::new();
     let mut record = csv::StringRecord::new();
-    // The csv crate reports where the reader stood before it skipped the
-    // previous line break and any blank lines; the physical line of a
-    // record is found from that offset, counting `\n` incrementally.
-    let bytes = text.as_bytes();
-    let (mut counted_to, mut line_at) = (0usize, 1u64);
     loop {
         let more = reader.read_record(&mut record).map_err(|e| {
             let line = e.position().map(|p| p.line()).unwrap_or(0);
             Error::data(
                 path,
                 format!(
-                    "line {line}: the CSV text cannot be parsed ({})",
+                    "line {line}: the CSV header cannot be parsed ({})",
                     csv_reason(&e)
                 ),
             )
         })?;
         if !more {
-            break;
+            return Ok((Vec::new(), text.len(), 1));
         }
+        if !is_blank(&record) {
+            let end = (reader.position().byte() as usize).min(text.len());
+            let line = 1 + text.as_bytes()[..end]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            return Ok((record.iter().map(str::to_owned).collect(), end, line));
+        }
+    }
+}
+
+/// Where each record of a chunk starts, as physical lines: the csv crate
+/// reports where the reader stood before it skipped the previous line
+/// break and any blank lines, so the line is found from that offset,
+/// counting `\n` incrementally.
+pub struct LineCounter<'a> {
+    bytes: &'a [u8],
+    counted_to: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    pub fn new(text: &'a str, first_line: u64) -> LineCounter<'a> {
+        LineCounter {
+            bytes: text.as_bytes(),
+            counted_to: 0,
+            line: first_line,
+        }
+    }
+
+    pub fn line_of(&mut self, record: &csv::StringRecord) -> u64 {
+        let bytes = self.bytes;
         let mut start = record
             .position()
             .map(|p| p.byte() as usize)
@@ -67,29 +90,54 @@ pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, Error> {
         while start < bytes.len() && (bytes[start] == b'\n' || bytes[start] == b'\r') {
             start += 1;
         }
-        line_at += bytes[counted_to..start.max(counted_to)]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64;
-        counted_to = counted_to.max(start);
-        let line = line_at;
-        let cells: Vec<String> = record.iter().map(str::to_owned).collect();
-        if is_blank(&cells) {
-            continue;
+        if start > self.counted_to {
+            self.line += bytes[self.counted_to..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            self.counted_to = start;
         }
-        match headers {
-            None => headers = Some(cells),
-            Some(_) => records.push(Record { line, cells }),
+        self.line
+    }
+}
+
+/// Read a whole CSV file's text into records (used for small inputs and
+/// tests; the rolls go through [`super::chunks`]). Blank lines (and lines
+/// of empty cells) are skipped; quoted fields may span lines; the line of
+/// a record is the physical line where it starts.
+pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, Error> {
+    let (text, encoding) = decode(bytes).map_err(|e| Error::data(path, e))?;
+    let (headers, start, first_line) = csv_header(path, &text)?;
+    let body = &text[start..];
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    let mut lines = LineCounter::new(body, first_line);
+    let mut records = Vec::new();
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(|e| {
+        Error::data(
+            path,
+            format!("the CSV text cannot be parsed ({})", csv_reason(&e)),
+        )
+    })? {
+        let line = lines.line_of(&record);
+        if !is_blank(&record) {
+            records.push(Record {
+                line,
+                cells: record.clone(),
+            });
         }
     }
     Ok(Table {
-        headers: headers.unwrap_or_default(),
+        headers,
         records,
         encoding: Some(encoding),
     })
 }
 
-fn csv_reason(e: &csv::Error) -> &'static str {
+pub fn csv_reason(e: &csv::Error) -> &'static str {
     match e.kind() {
         csv::ErrorKind::Utf8 { .. } => "invalid text",
         csv::ErrorKind::UnequalLengths { .. } => "unequal field counts",
@@ -129,7 +177,7 @@ pub fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<Table, Error> {
     }
     let mut records = Vec::with_capacity(df.height());
     for i in 0..df.height() {
-        let cells: Vec<String> = columns
+        let cells: csv::StringRecord = columns
             .iter_mut()
             .map(|c| c[i].take().unwrap_or_default())
             .collect();

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""rollmatch benchmark: prints wall, CPU, peak RSS, rows/s, stage times and
+the read-once floor for generated quarters.
+
+    python3 benches/bench.py                 # 100k and 1M households, CSV and Parquet
+    python3 benches/bench.py --sizes 10000000 --formats csv
+    python3 benches/bench.py --from-state    # Q-1 from saved state instead of files
+
+Data is generated once with `rollmatch gen` into bench-data/ (git-ignored)
+and reused. Needs a release build (`cargo build --release`). Figures are
+for the machine it runs on; nothing here asserts a time.
+"""
+import argparse, json, os, resource, shutil, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "rollmatch")
+DATA = os.path.join(ROOT, "bench-data")
+
+
+def run(cmd, quiet=True):
+    """Run a command; return (wall s, user+sys s, peak RSS MiB) of that child alone."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    # A fresh intermediate process so that ru_maxrss is this command's own.
+    wrapper = [sys.executable, "-c",
+               "import resource,subprocess,sys,json;"
+               "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
+               "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
+               "print(json.dumps([r.returncode,u.ru_utime+u.ru_stime,u.ru_maxrss]))"] + cmd
+    out = subprocess.run(wrapper, capture_output=True, text=True, check=True).stdout
+    wall = time.perf_counter() - t0
+    code, cpu, rss_kib = json.loads(out)
+    if code != 0:
+        sys.exit(f"command failed ({code}): {' '.join(cmd)}")
+    return wall, cpu, rss_kib / 1024
+
+
+def ensure_data(households, fmt):
+    d = os.path.join(DATA, f"h{households}")
+    job = os.path.join(d, "job.toml" if fmt == "csv" else "job-parquet.toml")
+    if not os.path.exists(job):
+        shutil.rmtree(d, ignore_errors=True)
+        print(f"generating {households} households (csv + parquet) …", file=sys.stderr)
+        wall, cpu, rss = run([BIN, "gen", "--out", d, "--households", str(households),
+                              "--start", "2018Q2", "--quarters", "2", "--seed", "7", "--parquet"])
+        print(f"  gen: {wall:.1f} s wall, {cpu:.1f} s CPU, {rss:.0f} MiB peak", file=sys.stderr)
+    return d, job
+
+
+def rows_of(d):
+    n = 0
+    for q in ("2018Q2", "2018Q3"):
+        for f in ("dibao.csv", "poor.csv", "deaths.csv", "public_employees.csv"):
+            with open(os.path.join(d, q, f), "rb") as fh:
+                n += sum(1 for _ in fh) - 1
+    return n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--formats", default="csv,parquet")
+    ap.add_argument("--from-state", action="store_true")
+    ap.add_argument("--threads", default=None)
+    a = ap.parse_args()
+    if not os.path.exists(BIN):
+        sys.exit("build first: cargo build --release")
+    print(f"# rollmatch benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores")
+    print("| households | format | Q-1 from | rows | wall s | CPU s | peak RSS MiB | rows/s | bytes/row | floor s | run/floor | stages |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for size in [int(s) for s in a.sizes.split(",")]:
+        for fmt in a.formats.split(","):
+            d, job = ensure_data(size, fmt)
+            rows = rows_of(d)
+            out = os.path.join(d, f"out-bench-{fmt}")
+            state = os.path.join(d, f"state-{fmt}")
+            shutil.rmtree(state, ignore_errors=True)
+            extra = ["--threads", a.threads] if a.threads else []
+            if a.from_state:
+                run([BIN, "run", job, "--quarter", "2018Q2", "--out", out + "-q2", "--quiet"] + extra)
+            wall, cpu, rss = run([BIN, "run", job, "--out", out, "--quiet"] + extra)
+            manifest = json.load(open(os.path.join(out, "manifest.json")))
+            stages = " ".join(f"{s['stage']}={s['seconds']:.2f}" for s in manifest["stages"])
+            # The read-once floor: every input of both quarters parsed once by
+            # the same reader (`check` reads and validates, nothing else).
+            f1 = run([BIN, "check", job, "--quiet"] + extra)[0]
+            f2 = run([BIN, "check", job, "--quarter", "2018Q2", "--quiet"] + extra)[0]
+            floor = f1 + f2
+            print(f"| {size:,} | {fmt} | {'state' if a.from_state else 'files'} | {rows:,} | {wall:.2f} | {cpu:.2f} | {rss:,.0f} | "
+                  f"{rows / wall:,.0f} | {rss * 1048576 / rows:,.0f} | {floor:.2f} | {wall / floor:.2f} | {stages} |", flush=True)
+            shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

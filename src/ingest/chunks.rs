@@ -1,0 +1,92 @@
+//! Splitting CSV text into chunks of whole records, so that chunks can be
+//! parsed in parallel and turned into rows without first holding every
+//! record of the file in memory.
+//!
+//! Record boundaries are found with a small state machine that follows
+//! the csv crate's quoting: a quote opens a quoted field only at the start
+//! of a field, `""` inside one is a literal quote, and a line break inside
+//! a quoted field does not end the record.
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+/// One chunk: its text and the physical line (1-based) its first byte is on.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    pub text: &'a str,
+    pub first_line: u64,
+}
+
+/// Split `text[start..]` into chunks of about `target` bytes, each ending
+/// just after a record's line break. `start_line` is the line of `start`.
+pub fn split(text: &str, start: usize, start_line: u64, target: usize) -> Vec<Chunk<'_>> {
+    let bytes = text.as_bytes();
+    let mut chunks = Vec::new();
+    let mut state = State::FieldStart;
+    let (mut chunk_start, mut chunk_line, mut line) = (start, start_line, start_line);
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        state = match (state, b) {
+            (State::Quoted, b'"') => State::QuoteInQuoted,
+            (State::Quoted, _) => State::Quoted,
+            (State::QuoteInQuoted, b'"') => State::Quoted,
+            (State::FieldStart, b'"') => State::Quoted,
+            (_, b',' | b'\n' | b'\r') => State::FieldStart,
+            _ => State::Unquoted,
+        };
+        if b == b'\n' {
+            line += 1;
+            if state == State::FieldStart && i + 1 - chunk_start >= target {
+                chunks.push(Chunk {
+                    text: &text[chunk_start..i + 1],
+                    first_line: chunk_line,
+                });
+                chunk_start = i + 1;
+                chunk_line = line;
+            }
+        }
+    }
+    if chunk_start < bytes.len() {
+        chunks.push(Chunk {
+            text: &text[chunk_start..],
+            first_line: chunk_line,
+        });
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_end_on_record_boundaries_only() {
+        let text = "a,b\n1,\"x\ny\"\n2,\"q\"\"\n\"\n3,z\"w\n4,5\n";
+        for target in 1..12 {
+            let chunks = split(text, 4, 2, target);
+            let joined: String = chunks.iter().map(|c| c.text).collect();
+            assert_eq!(joined, &text[4..]);
+            for c in &chunks {
+                // Every chunk parses to whole records.
+                let mut r = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(c.text.as_bytes());
+                for rec in r.records() {
+                    assert_eq!(rec.unwrap().len(), 2, "target {target}: {:?}", c.text);
+                }
+            }
+            let lines: Vec<u64> = chunks.iter().map(|c| c.first_line).collect();
+            assert_eq!(lines[0], 2);
+            for c in &chunks {
+                let start = text.len() - text[4..].len()
+                    + (c.text.as_ptr() as usize - text[4..].as_ptr() as usize);
+                assert_eq!(c.first_line, 1 + text[..start].matches('\n').count() as u64);
+            }
+        }
+    }
+}
