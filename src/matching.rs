@@ -17,7 +17,29 @@ use crate::model::{DibaoRoll, Household, PoorRoll};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkKind {
     Exact,
-    Probable(TypoKind),
+    Probable(ProbableKind),
+}
+
+/// Why two different numbers are taken for one person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbableKind {
+    /// The contract's rule: one substitution or one adjacent swap.
+    Typo(TypoKind),
+    /// Beyond the contract: one number is 18 digits ending in `000` that
+    /// fail the check (Excel kept 15 significant digits) and its first 15
+    /// characters equal the other roll's valid number.
+    ExcelRecovered,
+}
+
+impl ProbableKind {
+    pub fn describe(self) -> String {
+        match self {
+            ProbableKind::Typo(t) => t.describe(),
+            ProbableKind::ExcelRecovered => {
+                "末三位为000(被Excel截断),前15位(地区码、出生日期、顺序码首位)一致".to_owned()
+            }
+        }
+    }
 }
 
 /// A probable pair: the rows of one person on each side.
@@ -28,7 +50,38 @@ pub struct ProbablePair {
     pub poor_id: String,
     pub dibao_rows: Vec<usize>,
     pub poor_rows: Vec<usize>,
-    pub typo: TypoKind,
+    pub kind: ProbableKind,
+    /// How sure the link is, 0 to 1: a typo that leaves the birth date
+    /// digits equal on both sides is more certain than one inside them.
+    pub confidence: f64,
+}
+
+impl ProbablePair {
+    pub fn is_contract_rule(&self) -> bool {
+        matches!(self.kind, ProbableKind::Typo(_))
+    }
+}
+
+/// Birth-date digits (7th to 14th) equal on both numbers.
+fn same_birth_digits(a: &str, b: &str) -> bool {
+    a.len() >= 14 && b.len() >= 14 && a.as_bytes()[6..14] == b.as_bytes()[6..14]
+}
+
+fn confidence(kind: ProbableKind, a: &str, b: &str) -> f64 {
+    match kind {
+        ProbableKind::Typo(_) if same_birth_digits(a, b) => 0.99,
+        ProbableKind::Typo(_) => 0.90,
+        ProbableKind::ExcelRecovered => 0.95,
+    }
+}
+
+/// Whether `damaged` is an Excel-truncated copy of the valid `whole`.
+fn excel_copy(damaged: &str, whole: &str) -> bool {
+    damaged.len() == 18
+        && whole.len() == 18
+        && damaged.ends_with("000")
+        && damaged[..15] == whole[..15]
+        && damaged != whole
 }
 
 /// Two linked households and the rows that link them.
@@ -100,6 +153,16 @@ fn leftovers<'a>(
     blocks
 }
 
+/// Normalized numbers of rows whose number Excel truncated (`…000`).
+fn excel_damaged<'a>(members: impl Iterator<Item = &'a crate::model::Member>) -> BTreeSet<&'a str> {
+    members
+        .filter(|m| {
+            m.id.invalid_reason() == Some(crate::identity::InvalidReason::ExcelTrailingZeros)
+        })
+        .map(|m| m.id.normalized())
+        .collect()
+}
+
 pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let dibao_row_household = row_households(&dibao.households, dibao.rows.len());
     let poor_row_household = row_households(&poor.households, poor.rows.len());
@@ -140,7 +203,9 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     );
     let mut blocks: Vec<(&(String, String), &Vec<Leftover>)> = dibao_left.iter().collect();
     blocks.sort_by(|a, b| a.0.cmp(b.0));
-    let mut candidates: Vec<(String, String, TypoKind, usize, usize, usize)> = blocks
+    let dibao_excel: BTreeSet<&str> = excel_damaged(dibao.rows.iter().map(|r| &r.member));
+    let poor_excel: BTreeSet<&str> = excel_damaged(poor.rows.iter().map(|r| &r.member));
+    let mut candidates: Vec<(String, String, ProbableKind, usize, usize, usize)> = blocks
         .par_iter()
         .enumerate()
         .flat_map_iter(|(b, (block, ds))| {
@@ -149,8 +214,17 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
             if let Some(ps) = ps {
                 for (di, d) in ds.iter().enumerate() {
                     for (pi, p) in ps.iter().enumerate() {
-                        if let Some(typo) = one_typo_apart(&d.id, &p.id) {
-                            found.push((d.id.clone(), p.id.clone(), typo, b, di, pi));
+                        let kind = if let Some(typo) = one_typo_apart(&d.id, &p.id) {
+                            Some(ProbableKind::Typo(typo))
+                        } else if (dibao_excel.contains(d.id.as_str()) && excel_copy(&d.id, &p.id))
+                            || (poor_excel.contains(p.id.as_str()) && excel_copy(&p.id, &d.id))
+                        {
+                            Some(ProbableKind::ExcelRecovered)
+                        } else {
+                            None
+                        };
+                        if let Some(kind) = kind {
+                            found.push((d.id.clone(), p.id.clone(), kind, b, di, pi));
                         }
                     }
                 }
@@ -158,11 +232,16 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
             found
         })
         .collect();
-    candidates.sort_by(|a, b| (&a.0, &a.1, a.3).cmp(&(&b.0, &b.1, b.3)));
+    // The contract's typo pairs first, so that the extension never takes a
+    // person the rule would have paired.
+    candidates.sort_by(|a, b| {
+        let rank = |k: &ProbableKind| matches!(k, ProbableKind::ExcelRecovered);
+        (rank(&a.2), &a.0, &a.1, a.3).cmp(&(rank(&b.2), &b.0, &b.1, b.3))
+    });
     let mut used_d: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut used_p: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut probable = Vec::new();
-    for (dibao_id, poor_id, typo, b, di, pi) in candidates {
+    for (dibao_id, poor_id, kind, b, di, pi) in candidates {
         if used_d.contains(&(b, di)) || used_p.contains(&(b, pi)) {
             continue;
         }
@@ -172,17 +251,18 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         let p = &poor_left[blocks[b].0][pi];
         for &dr in &d.rows {
             for &pr in &p.rows {
-                pairs.push((dr, pr, LinkKind::Probable(typo)));
+                pairs.push((dr, pr, LinkKind::Probable(kind)));
                 dibao_partner[dr].push(pr);
                 poor_partner[pr].push(dr);
             }
         }
         probable.push(ProbablePair {
+            confidence: confidence(kind, &dibao_id, &poor_id),
             dibao_id,
             poor_id,
             dibao_rows: d.rows.clone(),
             poor_rows: p.rows.clone(),
-            typo,
+            kind,
         });
     }
 

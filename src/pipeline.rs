@@ -157,7 +157,10 @@ pub struct Analysis {
     pub flags: Vec<Flag>,
     pub households: Vec<HouseholdRow>,
     pub exact_persons: usize,
+    /// Probable pairs by the contract's rule.
     pub probable_pairs: usize,
+    /// Probable pairs beyond it: Excel-truncated numbers recovered.
+    pub excel_recovered: usize,
     pub linked_household_pairs: usize,
     pub movements: Result<MovementInfo, String>,
 }
@@ -211,7 +214,16 @@ pub fn analyze(
         flags,
         households,
         exact_persons: matching.exact_persons,
-        probable_pairs: matching.probable.len(),
+        probable_pairs: matching
+            .probable
+            .iter()
+            .filter(|p| p.is_contract_rule())
+            .count(),
+        excel_recovered: matching
+            .probable
+            .iter()
+            .filter(|p| !p.is_contract_rule())
+            .count(),
         linked_household_pairs: matching.links.len(),
         movements,
     })

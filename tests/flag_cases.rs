@@ -176,3 +176,65 @@ fn twins_are_not_a_probable_match_but_a_typo_is() {
         "a probable pair links the households"
     );
 }
+
+#[test]
+fn an_excel_truncated_number_is_recovered_from_the_other_roll() {
+    // A number whose Excel-truncated copy fails the check (for 1 in 11
+    // numbers the copy is itself valid, and then nothing is wrong to find).
+    let end = rollmatch::calendar::Date::new(2018, 9, 30).unwrap();
+    let (whole, damaged) = (1..10)
+        .map(|seq| id(&format!("4103221988112300{seq}")))
+        .map(|w| {
+            let d = format!("{}000", &w[..15]);
+            (w, d)
+        })
+        .find(|(_, d)| rollmatch::identity::check_id(d, end).verdict.is_err())
+        .unwrap();
+    let space = Space::new();
+    let p = space.write(
+        "poor.csv",
+        format!(
+            "{POOR_H}\n{}\n",
+            poor("P9", "赵十", &whole, "未脱贫", "2000", "普通劳动力")
+        ),
+    );
+    let d = space.write(
+        "dibao.csv",
+        format!("{DIBAO_H}\n{}\n", dibao("D9", "赵十", &damaged, "150")),
+    );
+    let job = space.job(&d, &p, "", "");
+    rollmatch()
+        .args(["run", "--quiet"])
+        .arg(&job)
+        .assert()
+        .code(0);
+    let flags = read_records(&space.out("2018Q3").join("flags.csv"));
+    let conflict = flags
+        .iter()
+        .find(|f| f["flag"] == "id_conflict")
+        .expect("id_conflict");
+    assert_eq!(
+        (
+            conflict["dibao_household_id"].as_str(),
+            conflict["poor_household_id"].as_str()
+        ),
+        ("D9", "P9")
+    );
+    assert!(
+        conflict["detail"].contains("Excel") && conflict["detail"].contains("置信度"),
+        "{}",
+        conflict["detail"]
+    );
+    assert!(
+        !flags
+            .iter()
+            .any(|f| f["flag"] == "should_cover" || f["flag"] == "should_support"),
+        "linked, so covered"
+    );
+    let s = read_json(&space.out("2018Q3").join("summary.json"));
+    assert_eq!(
+        s["matches"]["probable"], 0,
+        "the contract's count stays the rule's"
+    );
+    assert_eq!(s["matches"]["excel_recovered"], 1);
+}

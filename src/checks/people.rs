@@ -26,7 +26,9 @@ pub static NAME_CONFLICT: FlagDef = FlagDef {
 };
 
 /// What it finds: a person on each roll, left unmatched by number, with
-/// the same county and name and numbers one typo apart.
+/// the same county and name and numbers one typo apart (the contract's
+/// rule); beyond it, a number Excel truncated to `…000` whose first 15
+/// characters equal the other roll's valid number.
 /// Why it matters: one of the two numbers was mistyped; the families are
 /// linked anyway so that no false 应保未保 is raised, and the number must
 /// be corrected.
@@ -36,7 +38,7 @@ pub static ID_CONFLICT: FlagDef = FlagDef {
     kind: Kind::Mismatch,
     severity: Severity::Medium,
     unit: "低保户 + 建档立卡户 (dibao_household_id, poor_household_id)",
-    rule: "两册各有一人未按号码匹配,县区相同、姓名相同,号码等长且仅一位不同或相邻两位颠倒",
+    rule: "两册各有一人未按号码匹配,县区相同、姓名相同,号码等长且仅一位不同或相邻两位颠倒;另:一方号码末三位为000(被Excel截断)且前15位与另一方有效号码一致",
     why: "其中一方号码录入错误;两户已按同一人关联,须核实更正号码。",
     example: "低保名册号码 410322********1234 与建档立卡名册号码 410322********1243 相邻两位颠倒(第17、18位),姓名、县区相同,按同一人关联",
 };
@@ -204,11 +206,12 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                 let pair = &m.probable[i];
                 let name = &q.dibao.rows[pair.dibao_rows[0]].member.name;
                 format!(
-                    "{}:低保名册号码 {} 与建档立卡名册号码 {} {},姓名、县区相同,按同一人关联",
+                    "{}:低保名册号码 {} 与建档立卡名册号码 {} {},姓名、县区相同,按同一人关联(置信度 {:.2})",
                     name,
                     q.show_id(&pair.dibao_id),
                     q.show_id(&pair.poor_id),
-                    pair.typo.describe()
+                    pair.kind.describe(),
+                    pair.confidence
                 )
             })
             .collect();

@@ -85,6 +85,7 @@ pub fn summary(job: &Job, inputs: &QuarterInputs, analysis: &Analysis) -> Value 
         "matches": {
             "exact": analysis.exact_persons,
             "probable": analysis.probable_pairs,
+            "excel_recovered": analysis.excel_recovered,
             "linked_household_pairs": analysis.linked_household_pairs,
         },
         "flags": {
