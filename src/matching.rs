@@ -120,35 +120,39 @@ fn row_households(households: &[Household], rows: usize) -> Vec<usize> {
 
 /// One person on one side among those left unmatched: every row with the
 /// same normalized ID string, county and name.
-struct Leftover {
-    id: String,
+struct Leftover<'a> {
+    id: &'a str,
     rows: Vec<usize>,
 }
 
+type Block<'a> = (&'a str, &'a str);
+
+/// Unmatched rows grouped by (county, name) block, then by ID string; with
+/// `only`, just the blocks that exist there (the other side's blocks), so
+/// that millions of unmatched rows with no candidate are never grouped.
 fn leftovers<'a>(
-    rows: impl Iterator<Item = (usize, &'a crate::model::Member)>,
+    members: &[&'a crate::model::Member],
     matched: &[bool],
-) -> HashMap<(String, String), Vec<Leftover>> {
-    let mut persons: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
-    for (i, m) in rows {
+    only: Option<&HashMap<Block<'a>, Vec<Leftover<'a>>>>,
+) -> HashMap<Block<'a>, Vec<Leftover<'a>>> {
+    let mut blocks: HashMap<Block<'a>, Vec<Leftover<'a>>> = HashMap::new();
+    for (i, m) in members.iter().enumerate() {
         if matched[i] {
             continue;
         }
-        persons
-            .entry((
-                m.region.county().to_owned(),
-                m.name_norm.clone(),
-                m.id.normalized().to_owned(),
-            ))
-            .or_default()
-            .push(i);
+        let block = (m.region.county(), m.name_norm.as_str());
+        if only.is_some_and(|o| !o.contains_key(&block)) {
+            continue;
+        }
+        let persons = blocks.entry(block).or_default();
+        let id = m.id.normalized();
+        match persons.iter_mut().find(|p| p.id == id) {
+            Some(p) => p.rows.push(i),
+            None => persons.push(Leftover { id, rows: vec![i] }),
+        }
     }
-    let mut blocks: HashMap<(String, String), Vec<Leftover>> = HashMap::new();
-    for ((county, name, id), rows) in persons {
-        blocks
-            .entry((county, name))
-            .or_default()
-            .push(Leftover { id, rows });
+    for persons in blocks.values_mut() {
+        persons.sort_by(|a, b| a.id.cmp(b.id));
     }
     blocks
 }
@@ -193,15 +197,14 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     // 2. Probable, among the rows left on each side.
     let dibao_matched: Vec<bool> = dibao_partner.iter().map(|p| !p.is_empty()).collect();
     let poor_matched: Vec<bool> = poor_partner.iter().map(|p| !p.is_empty()).collect();
-    let dibao_left = leftovers(
-        dibao.rows.iter().map(|r| &r.member).enumerate(),
-        &dibao_matched,
-    );
-    let poor_left = leftovers(
-        poor.rows.iter().map(|r| &r.member).enumerate(),
-        &poor_matched,
-    );
-    let mut blocks: Vec<(&(String, String), &Vec<Leftover>)> = dibao_left.iter().collect();
+    let dibao_members: Vec<&crate::model::Member> = dibao.rows.iter().map(|r| &r.member).collect();
+    let poor_members: Vec<&crate::model::Member> = poor.rows.iter().map(|r| &r.member).collect();
+    let dibao_left = leftovers(&dibao_members, &dibao_matched, None);
+    let poor_left = leftovers(&poor_members, &poor_matched, Some(&dibao_left));
+    let mut blocks: Vec<(&Block, &Vec<Leftover>)> = dibao_left
+        .iter()
+        .filter(|(b, _)| poor_left.contains_key(*b))
+        .collect();
     blocks.sort_by(|a, b| a.0.cmp(b.0));
     let dibao_excel: BTreeSet<&str> = excel_damaged(dibao.rows.iter().map(|r| &r.member));
     let poor_excel: BTreeSet<&str> = excel_damaged(poor.rows.iter().map(|r| &r.member));
@@ -214,17 +217,17 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
             if let Some(ps) = ps {
                 for (di, d) in ds.iter().enumerate() {
                     for (pi, p) in ps.iter().enumerate() {
-                        let kind = if let Some(typo) = one_typo_apart(&d.id, &p.id) {
+                        let kind = if let Some(typo) = one_typo_apart(d.id, p.id) {
                             Some(ProbableKind::Typo(typo))
-                        } else if (dibao_excel.contains(d.id.as_str()) && excel_copy(&d.id, &p.id))
-                            || (poor_excel.contains(p.id.as_str()) && excel_copy(&p.id, &d.id))
+                        } else if (dibao_excel.contains(d.id) && excel_copy(d.id, p.id))
+                            || (poor_excel.contains(p.id) && excel_copy(p.id, d.id))
                         {
                             Some(ProbableKind::ExcelRecovered)
                         } else {
                             None
                         };
                         if let Some(kind) = kind {
-                            found.push((d.id.clone(), p.id.clone(), kind, b, di, pi));
+                            found.push((d.id.to_owned(), p.id.to_owned(), kind, b, di, pi));
                         }
                     }
                 }

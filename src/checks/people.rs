@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::slice::ParallelSliceMut;
+
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::identity::key_to_string;
 use crate::model::{Member, RollKind};
@@ -91,19 +93,33 @@ fn shown_key(key: u64) -> String {
 
 pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     let m = q.matching;
-    // Rows of each person key on each roll, in file order.
-    let mut by_key: BTreeMap<u64, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
-    for (i, r) in q.dibao.rows.iter().enumerate() {
-        if let Some(k) = r.member.id.key() {
-            by_key.entry(k).or_default().0.push(i);
-        }
+    // Every (key, roll, row), sorted by key in parallel: only keys that
+    // occur more than once can raise these flags. Rows stay in file order
+    // within a key.
+    let mut entries: Vec<(u64, bool, usize)> = q
+        .dibao
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.member.id.key().map(|k| (k, false, i)))
+        .chain(
+            q.poor
+                .rows
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.member.id.key().map(|k| (k, true, i))),
+        )
+        .collect();
+    entries.par_sort_unstable();
+    let mut by_key: Vec<(u64, Vec<usize>, Vec<usize>)> = Vec::new();
+    for group in entries.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+        let ds = group.iter().filter(|e| !e.1).map(|e| e.2).collect();
+        let ps = group.iter().filter(|e| e.1).map(|e| e.2).collect();
+        by_key.push((group[0].0, ds, ps));
     }
-    for (i, r) in q.poor.rows.iter().enumerate() {
-        if let Some(k) = r.member.id.key() {
-            by_key.entry(k).or_default().1.push(i);
-        }
-    }
-    for (&key, (ds, ps)) in &by_key {
+    drop(entries);
+    for (key, ds, ps) in &by_key {
+        let key = *key;
         let id = shown_key(key);
         // name_conflict and region_mismatch: exact matches only.
         if !ds.is_empty() && !ps.is_empty() {

@@ -124,7 +124,7 @@ th{{background:#ddebf7}} td.n{{text-align:right}} .figs td:first-child{{backgrou
 
     let _ = write!(h, "<h2>{}</h2>", zh::BY_COUNTY);
     let mut county_items: Vec<(String, u64)> = Vec::new();
-    h.push_str("<table id=\"by-county\"><tr><th>县区代码</th><th>标记数</th></tr>");
+    h.push_str("<table id=\"by-county\"><tr><th>县区</th><th>标记数</th></tr>");
     if let Some(counties) = s["flags"]["by_county"].as_object() {
         for (code, counts) in counties {
             let total: u64 = counts
@@ -136,7 +136,7 @@ th{{background:#ddebf7}} td.n{{text-align:right}} .figs td:first-child{{backgrou
             let shown = if code.is_empty() {
                 "—".to_owned()
             } else {
-                code.clone()
+                crate::divisions::county_label(code)
             };
             let _ = write!(
                 h,

@@ -321,7 +321,7 @@ fn overview(
                 Text(if code.is_empty() {
                     "—".into()
                 } else {
-                    code.clone()
+                    crate::divisions::county_label(code)
                 }),
                 Num(total),
             ];

@@ -190,34 +190,71 @@ fn poor_cells(r: &render::GPoorRow) -> Vec<String> {
     ]
 }
 
-/// Rows as CSV text, formatted in parallel chunks.
-fn csv_text(header: &[&str], rows: Vec<Vec<String>>, crlf: bool) -> String {
-    let eol = if crlf { "\r\n" } else { "\n" };
-    let line = |cells: &[String]| -> String {
-        let mut s = cells
-            .iter()
-            .map(|c| {
-                if c.contains([',', '"', '\n']) {
-                    format!("\"{}\"", c.replace('"', "\"\""))
-                } else {
-                    c.clone()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(",");
-        s.push_str(eol);
-        s
-    };
-    let mut text = header.join(",");
-    text.push_str(eol);
-    let body: Vec<String> = rows
-        .par_chunks(50_000)
-        .map(|c| c.iter().map(|r| line(r)).collect::<String>())
-        .collect();
-    for b in body {
-        text.push_str(&b);
+fn line(cells: &[String], eol: &str, out: &mut String) {
+    for (i, c) in cells.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if c.contains([',', '"', '\n']) {
+            out.push('"');
+            out.push_str(&c.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(c);
+        }
     }
-    text
+    out.push_str(eol);
+}
+
+/// How a roll file is written: line ends, encoding, BOM.
+#[derive(Clone, Copy)]
+struct Style {
+    crlf: bool,
+    gb18030: bool,
+    bom: bool,
+}
+
+/// Rows streamed to a CSV file in blocks, each block formatted (and
+/// encoded) in parallel: memory stays at a block, not the whole file.
+fn write_csv_rows<R: Sync>(
+    path: &Path,
+    header: &[&str],
+    rows: &[R],
+    cells: &(dyn Fn(&R) -> Vec<String> + Sync),
+    style: Style,
+) -> Result<()> {
+    let eol = if style.crlf { "\r\n" } else { "\n" };
+    let encode = |s: String| -> Vec<u8> {
+        if style.gb18030 {
+            encoding_rs::GB18030.encode(&s).0.into_owned()
+        } else {
+            s.into_bytes()
+        }
+    };
+    let mut f =
+        std::io::BufWriter::with_capacity(1 << 20, crate::files::create_private_file(path)?);
+    if style.bom {
+        f.write_all(b"\xEF\xBB\xBF").map_err(io(path))?;
+    }
+    let mut head = header.join(",");
+    head.push_str(eol);
+    f.write_all(&encode(head)).map_err(io(path))?;
+    for block in rows.chunks(200_000) {
+        let parts: Vec<Vec<u8>> = block
+            .par_chunks(10_000)
+            .map(|c| {
+                let mut s = String::with_capacity(c.len() * 120);
+                for r in c {
+                    line(&cells(r), eol, &mut s);
+                }
+                encode(s)
+            })
+            .collect();
+        for p in parts {
+            f.write_all(&p).map_err(io(path))?;
+        }
+    }
+    f.flush().map_err(io(path))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -225,69 +262,101 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).map_err(io(path))
 }
 
-fn write_parquet(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+/// Rows streamed to a Parquet file of text columns, a row group per block.
+fn write_parquet_rows<R: Sync>(
+    path: &Path,
+    header: &[&str],
+    rows: &[R],
+    cells: &(dyn Fn(&R) -> Vec<String> + Sync),
+) -> Result<()> {
     use polars::prelude::*;
-    let columns: Vec<Column> = header
+    let internal = |e: PolarsError| Error::Internal(format!("{}: {e}", path.display()));
+    let schema: Schema = header
         .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            Column::new(
-                (*h).into(),
-                rows.iter().map(|r| r[i].as_str()).collect::<Vec<_>>(),
-            )
-        })
+        .map(|h| Field::new((*h).into(), DataType::String))
         .collect();
-    let mut df = DataFrame::new(rows.len(), columns).map_err(|e| Error::Internal(e.to_string()))?;
-    let mut f = crate::files::create_private_file(path)?;
-    ParquetWriter::new(&mut f)
+    let file = crate::files::create_private_file(path)?;
+    let mut writer = ParquetWriter::new(file)
         .with_compression(ParquetCompression::Zstd(None))
-        .finish(&mut df)
-        .map_err(|e| Error::output(path, e))?;
+        .batched(&schema)
+        .map_err(internal)?;
+    for block in rows.chunks(500_000) {
+        let cells: Vec<Vec<String>> = block.par_iter().map(cells).collect();
+        let columns: Vec<Column> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                Column::new(
+                    (*h).into(),
+                    cells.iter().map(|r| r[i].as_str()).collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        let df = DataFrame::new(block.len(), columns).map_err(internal)?;
+        writer.write_batch(&df).map_err(internal)?;
+    }
+    writer.finish().map_err(internal)?;
     Ok(())
 }
 
 fn write_quarter(dir: &Path, q: &GQuarter, spec: &GenSpec) -> Result<()> {
-    let dibao: Vec<Vec<String>> = q.dibao.par_iter().map(dibao_cells).collect();
-    let poor: Vec<Vec<String>> = q.poor.par_iter().map(poor_cells).collect();
     let poor_header: &[&str] = if spec.mixed_exports {
         &POOR_HEADER_EN
     } else {
         &POOR_HEADER_ZH
     };
     if spec.parquet {
-        write_parquet(&dir.join("dibao.parquet"), &DIBAO_HEADER, &dibao)?;
-        write_parquet(&dir.join("poor.parquet"), poor_header, &poor)?;
+        write_parquet_rows(
+            &dir.join("dibao.parquet"),
+            &DIBAO_HEADER,
+            &q.dibao,
+            &dibao_cells,
+        )?;
+        write_parquet_rows(&dir.join("poor.parquet"), poor_header, &q.poor, &poor_cells)?;
     }
-    let dibao_text = csv_text(&DIBAO_HEADER, dibao, spec.mixed_exports);
-    if spec.mixed_exports {
-        let (bytes, _, _) = encoding_rs::GB18030.encode(&dibao_text);
-        write_file(&dir.join("dibao.csv"), &bytes)?;
-    } else {
-        write_file(&dir.join("dibao.csv"), dibao_text.as_bytes())?;
-    }
-    let mut poor_bytes = Vec::new();
-    if spec.mixed_exports {
-        poor_bytes.extend_from_slice(b"\xEF\xBB\xBF");
-    }
-    poor_bytes.extend_from_slice(csv_text(poor_header, poor, false).as_bytes());
-    write_file(&dir.join("poor.csv"), &poor_bytes)?;
-    let deaths: Vec<Vec<String>> = q
-        .deaths
-        .iter()
-        .map(|(id, d)| vec![id.clone(), d.to_string()])
-        .collect();
-    write_file(
-        &dir.join("deaths.csv"),
-        csv_text(&["身份证号", "死亡日期"], deaths, false).as_bytes(),
+    let mixed = spec.mixed_exports;
+    write_csv_rows(
+        &dir.join("dibao.csv"),
+        &DIBAO_HEADER,
+        &q.dibao,
+        &dibao_cells,
+        Style {
+            crlf: mixed,
+            gb18030: mixed,
+            bom: false,
+        },
     )?;
-    let employees: Vec<Vec<String>> = q
-        .employees
-        .iter()
-        .map(|id| vec![id.clone(), "某镇人民政府".to_owned()])
-        .collect();
-    write_file(
+    write_csv_rows(
+        &dir.join("poor.csv"),
+        poor_header,
+        &q.poor,
+        &poor_cells,
+        Style {
+            crlf: false,
+            gb18030: false,
+            bom: mixed,
+        },
+    )?;
+    let plain = Style {
+        crlf: false,
+        gb18030: false,
+        bom: false,
+    };
+    let death_cells = |(id, d): &(String, crate::calendar::Date)| vec![id.clone(), d.to_string()];
+    write_csv_rows(
+        &dir.join("deaths.csv"),
+        &["身份证号", "死亡日期"],
+        &q.deaths,
+        &death_cells,
+        plain,
+    )?;
+    let employee_cells = |id: &String| vec![id.clone(), "某镇人民政府".to_owned()];
+    write_csv_rows(
         &dir.join("public_employees.csv"),
-        csv_text(&["身份证号", "工作单位"], employees, false).as_bytes(),
+        &["身份证号", "工作单位"],
+        &q.employees,
+        &employee_cells,
+        plain,
     )?;
     Ok(())
 }
