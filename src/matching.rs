@@ -79,6 +79,8 @@ fn confidence(kind: ProbableKind, a: &str, b: &str) -> f64 {
 fn excel_copy(damaged: &str, whole: &str) -> bool {
     damaged.len() == 18
         && whole.len() == 18
+        && damaged.is_ascii()
+        && whole.is_ascii()
         && damaged.ends_with("000")
         && damaged[..15] == whole[..15]
         && damaged != whole

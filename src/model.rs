@@ -27,14 +27,16 @@ pub struct Region(pub String);
 impl Region {
     /// First six digits.
     pub fn county(&self) -> &str {
-        &self.0[..6.min(self.0.len())]
+        // Codes are ASCII digits when read; `get` keeps a damaged state
+        // file from panicking on a character boundary.
+        self.0.get(..6).unwrap_or(&self.0)
     }
 
     /// First nine digits when the code is at least a township's and is not
     /// a county code padded with zeros.
     pub fn township(&self) -> &str {
         let c = &self.0;
-        if c.len() >= 9 && &c[6..9] != "000" {
+        if c.len() >= 9 && c.get(6..9).is_some_and(|t| t != "000") {
             &c[..9]
         } else {
             ""
@@ -44,7 +46,8 @@ impl Region {
     /// The whole 12 digits when the code is a village's.
     pub fn village(&self) -> &str {
         let c = &self.0;
-        if c.len() == 12 && &c[9..12] != "000" && !self.township().is_empty() {
+        if c.len() == 12 && c.get(9..12).is_some_and(|v| v != "000") && !self.township().is_empty()
+        {
             c
         } else {
             ""

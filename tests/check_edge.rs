@@ -173,3 +173,22 @@ fn luoyang_check_counts_every_row() {
         "{stdout}"
     );
 }
+
+/// Found by the csv_ingest fuzz target: an 8-byte date cell holding a
+/// multi-byte character (`20170期`) was sliced inside the character.
+#[test]
+fn regression_fuzz_date_cell_with_multibyte_character() {
+    let space = Space::new();
+    let text = "区划代码,户编号,姓名,身份证号,与户主关系,保障类别,月保障金,家庭月人均收入,纳入日期\n\
+                410322102203,D1,张三,410322198001010014,户主,一类,600,200,20170期\n";
+    let d = space.write("dibao.csv", text);
+    let job = space.job(&d, &repo("fixtures/edge/poor.csv"), "", "");
+    let out = rollmatch().arg("check").arg(&job).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("纳入日期 1"));
+}

@@ -48,7 +48,8 @@ pub fn date(v: &str) -> Option<Date> {
         v.split('-').collect()
     } else if v.contains('/') {
         v.split('/').collect()
-    } else if v.len() == 8 {
+    } else if v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits checked before slicing: `20170期` is 8 bytes too.
         vec![&v[..4], &v[4..6], &v[6..]]
     } else {
         return None;
