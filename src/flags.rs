@@ -4,8 +4,6 @@
 //! `checks/` (or in `dynamics`); [`crate::checks::CATALOG`] lists them all,
 //! and `rollmatch flags` and the analyst guide print that same list.
 
-use std::cmp::Ordering;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -152,15 +150,15 @@ impl Flag {
 /// The contract's order: severity (high first), flag, county_code,
 /// poor_household_id, dibao_household_id, person_id — the person ID as
 /// written (masked or not), the whole number breaking ties.
-pub fn sort_flags(flags: &mut [Flag], mask: bool) {
-    let shown = |f: &Flag| {
-        if mask {
-            crate::identity::mask_id(&f.person_id)
-        } else {
-            f.person_id.clone()
-        }
-    };
-    flags.sort_by(|a, b| {
+pub fn sort_flags(flags: &mut Vec<Flag>, mask: bool) {
+    use rayon::prelude::*;
+    // The person ID as written is computed once per flag, not once per
+    // comparison (masking allocates); then a parallel stable sort.
+    let mut keyed: Vec<(String, Flag)> = std::mem::take(flags)
+        .into_par_iter()
+        .map(|f| (if mask { crate::identity::mask_id(&f.person_id) } else { f.person_id.clone() }, f))
+        .collect();
+    keyed.par_sort_by(|(sa, a), (sb, b)| {
         a.def
             .severity
             .cmp(&b.def.severity)
@@ -168,10 +166,9 @@ pub fn sort_flags(flags: &mut [Flag], mask: bool) {
             .then_with(|| a.county_code.cmp(&b.county_code))
             .then_with(|| a.poor_household_id.cmp(&b.poor_household_id))
             .then_with(|| a.dibao_household_id.cmp(&b.dibao_household_id))
-            .then_with(|| match shown(a).cmp(&shown(b)) {
-                Ordering::Equal => a.person_id.cmp(&b.person_id),
-                o => o,
-            })
+            .then_with(|| sa.cmp(sb))
+            .then_with(|| a.person_id.cmp(&b.person_id))
             .then_with(|| a.detail.cmp(&b.detail))
     });
+    *flags = keyed.into_iter().map(|(_, f)| f).collect();
 }

@@ -2,7 +2,6 @@
 //! lock → read Q → find Q-1 → match → flag → score → write → publish →
 //! save state.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
@@ -280,10 +279,6 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
             &inputs.poor,
         )
     })?;
-    let mut counts = BTreeMap::new();
-    for f in &analysis.flags {
-        *counts.entry(f.def.code).or_insert(0u64) += 1;
-    }
     info!(flags = analysis.flags.len(), households = analysis.households.len(), out = %publish_dir.display(), "run finished");
     Ok(RunOutcome {
         out_dir: publish_dir,

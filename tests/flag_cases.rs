@@ -101,11 +101,7 @@ fn scenario() -> BTreeSet<(String, String, String)> {
         format!("{DIBAO_H}\n{}\n", dibao_rows.join("\n")),
     );
     let job = space.job(&d, &p, "", "");
-    rollmatch()
-        .args(["run", "--quiet", "--no-mask"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet", "--no-mask"]);
     read_records(&space.out("2018Q3").join("flags.csv"))
         .into_iter()
         .map(|r| {
@@ -203,11 +199,7 @@ fn an_excel_truncated_number_is_recovered_from_the_other_roll() {
         format!("{DIBAO_H}\n{}\n", dibao("D9", "赵十", &damaged, "150")),
     );
     let job = space.job(&d, &p, "", "");
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     let flags = read_records(&space.out("2018Q3").join("flags.csv"));
     let conflict = flags
         .iter()

@@ -49,11 +49,7 @@ fn a_second_run_exits_75_naming_the_holder() {
         );
     assert!(!space.out("2018Q3").exists());
     FileExt::unlock(&lock).unwrap();
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
 }
 
 #[test]
@@ -263,11 +259,7 @@ fn mode(p: &Path) -> u32 {
 fn outputs_and_state_are_private() {
     let space = Space::new();
     let job = space.luoyang_job();
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     let out = space.out("2018Q3");
     assert_eq!(mode(&out), 0o700);
     assert_eq!(mode(&space.path("state")), 0o700);
@@ -300,20 +292,7 @@ fn assert_complete_or_absent(out: &Path) {
 fn sigkill_at_any_point_leaves_the_old_complete_set_or_none() {
     let space = Space::new();
     let data = space.path("gen");
-    rollmatch()
-        .args([
-            "gen",
-            "--households",
-            "30000",
-            "--quarters",
-            "2",
-            "--seed",
-            "5",
-            "--out",
-        ])
-        .arg(&data)
-        .assert()
-        .code(0);
+    generate(&data, 30000, 5, &[]);
     let job = data.join("job.toml");
     let out = space.path("published");
     let run = || {
@@ -400,11 +379,7 @@ fn a_roll_that_shrank_too_much_stops_the_run_unless_allowed() {
                 .and(predicate::str::contains("--allow-shrink")),
         );
     assert!(!space.out("2018Q3").exists());
-    rollmatch()
-        .args(["run", "--quiet", "--allow-shrink"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet", "--allow-shrink"]);
     let s = read_json(&space.out("2018Q3").join("summary.json"));
     assert!(s["flags"]["by_flag"]["dibao_exit"].as_u64().unwrap() > 50);
 }
@@ -413,11 +388,7 @@ fn a_roll_that_shrank_too_much_stops_the_run_unless_allowed() {
 fn state_of_another_format_version_is_refused_clearly() {
     let space = Space::new();
     let job = space.luoyang_job();
-    rollmatch()
-        .args(["run", "--quiet", "--quarter", "2018Q2"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet", "--quarter", "2018Q2"]);
     let marker = space.path("state/2018Q2.state.json");
     let text = std::fs::read_to_string(&marker)
         .unwrap()
@@ -473,11 +444,7 @@ fn sigkill_at_each_stage_boundary_keeps_output_and_state_whole() {
         let space = Space::new();
         let job = space.luoyang_job();
         // A complete Q2 set and state exist before the killed Q3 run.
-        rollmatch()
-            .args(["run", "--quiet", "--quarter", "2018Q2"])
-            .arg(&job)
-            .assert()
-            .code(0);
+        run_ok(&job, &["run", "--quiet", "--quarter", "2018Q2"]);
         let out = rollmatch()
             .env("ROLLMATCH_FAULT_KILL", point)
             .args(["run", "--quiet"])
@@ -502,11 +469,7 @@ fn sigkill_at_each_stage_boundary_keeps_output_and_state_whole() {
             !space.path("state/2018Q3.state.json").exists(),
             "{point}: no half state"
         );
-        rollmatch()
-            .args(["run", "--quiet"])
-            .arg(&job)
-            .assert()
-            .code(0);
+        run_ok(&job, &["run", "--quiet"]);
         let s = read_json(&space.out("2018Q3").join("summary.json"));
         assert_eq!(s["movements"]["source"], "state", "{point}");
         assert!(space.path("state/2018Q3.state.json").exists());

@@ -180,11 +180,7 @@ fn summary_validates_against_its_documented_schema() {
     let errs = validate(&schema, &read_json(&out.join("summary.json")), "$");
     assert!(errs.is_empty(), "{errs:#?}");
     let job = space.luoyang_job();
-    rollmatch()
-        .args(["run", "--quiet", "--quarter", "2018Q2"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet", "--quarter", "2018Q2"]);
     let errs = validate(
         &schema,
         &read_json(&space.out("2018Q2").join("summary.json")),
@@ -308,11 +304,7 @@ fn by_default_no_complete_id_number_appears_in_any_output() {
         "max_reject_ratio = 0.5",
         "",
     );
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     let rejects = std::fs::read_to_string(s2.out("2018Q3").join("rejects.csv")).unwrap();
     assert_eq!(rejects.lines().count(), 5, "{rejects}");
     for id in ids_in(&repo("fixtures/edge/dibao_malformed.csv")) {
@@ -329,11 +321,7 @@ fn person_token_is_a_keyed_hash_only_when_the_key_is_set() {
         "mask_ids = true\nperson_token_key_env = \"RM_TEST_KEY\"",
     );
     std::fs::write(&job, text).unwrap();
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     let (h, _) = read_csv(&space.out("2018Q3").join("flags.csv"));
     assert!(
         !h.contains(&"person_token".to_string()),
@@ -372,11 +360,7 @@ fn split_by_county_writes_one_workbook_per_county() {
         .unwrap()
         .replace("mask_ids = true", "mask_ids = true\nsplit_by = \"county\"");
     std::fs::write(&job, text).unwrap();
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     let out = space.out("2018Q3");
     let (_, households) = read_csv(&out.join("households.csv"));
     let county = &households[0][2];
@@ -395,21 +379,7 @@ fn split_by_county_writes_one_workbook_per_county() {
 fn parquet_inputs_give_the_same_flags_as_csv_inputs() {
     let space = Space::new();
     let data = space.path("gen");
-    rollmatch()
-        .args([
-            "gen",
-            "--households",
-            "800",
-            "--quarters",
-            "2",
-            "--seed",
-            "4",
-            "--parquet",
-            "--out",
-        ])
-        .arg(&data)
-        .assert()
-        .code(0);
+    generate(&data, 800, 4, &["--parquet"]);
     for (job, out) in [("job.toml", "csv"), ("job-parquet.toml", "pq")] {
         rollmatch()
             .args(["run", "--quiet", "--out"])
@@ -461,11 +431,7 @@ fn parquet_date_columns_are_read_as_dates() {
         &format!("deaths = \"{}\"\n[policy]", path.display()),
     );
     std::fs::write(&job, text).unwrap();
-    rollmatch()
-        .args(["run", "--quiet", "--no-mask"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet", "--no-mask"]);
     let flags = read_records(&space.out("2018Q3").join("flags.csv"));
     let dead: Vec<&str> = flags
         .iter()

@@ -5,26 +5,13 @@ use std::collections::BTreeSet;
 
 use crate::util::*;
 
-const DATA_FILES: [&str; 8] = [
-    "flags.csv",
-    "flags.parquet",
-    "households.csv",
-    "households.parquet",
-    "rejects.csv",
-    "summary.json",
-    "report.xlsx",
-    "report.html",
-];
+use rollmatch::report::DATA_FILES;
 
 #[test]
 fn q3_writes_every_report_and_raises_every_flag() {
     let space = Space::new();
     let job = space.luoyang_job();
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     let out = space.out("2018Q3");
     for f in DATA_FILES.iter().chain(["manifest.json"].iter()) {
         assert!(out.join(f).is_file(), "{f} missing");
@@ -58,11 +45,7 @@ fn q3_writes_every_report_and_raises_every_flag() {
 fn flags_are_sorted_as_the_contract_says() {
     let space = Space::new();
     let job = space.luoyang_job();
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     let (_, rows) = read_csv(&space.out("2018Q3").join("flags.csv"));
     let rank = |s: &str| {
         ["high", "medium", "low", "info"]
@@ -99,11 +82,7 @@ fn flags_are_sorted_as_the_contract_says() {
 fn q2_without_previous_quarter_skips_movements() {
     let space = Space::new();
     let job = space.luoyang_job();
-    rollmatch()
-        .args(["run", "--quiet", "--quarter", "2018Q2"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet", "--quarter", "2018Q2"]);
     let summary = read_json(&space.out("2018Q2").join("summary.json"));
     assert_eq!(summary["movements"], "skipped");
     assert!(
@@ -120,11 +99,7 @@ fn q2_without_previous_quarter_skips_movements() {
 fn q3_from_saved_state_equals_q3_from_files() {
     let a = Space::new();
     let job = a.luoyang_job();
-    rollmatch()
-        .args(["run", "--quiet", "--quarter", "2018Q2"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet", "--quarter", "2018Q2"]);
     // Hide Q-1's files: the state must be enough.
     let text = std::fs::read_to_string(&job).unwrap();
     let copy = a.path("q3only");
@@ -150,18 +125,10 @@ fn q3_from_saved_state_equals_q3_from_files() {
         ),
     )
     .unwrap();
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     let b = Space::new();
     let job_b = b.luoyang_job();
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job_b)
-        .assert()
-        .code(0);
+    run_ok(&job_b, &["run", "--quiet"]);
 
     let sa = read_json(&a.out("2018Q3").join("summary.json"));
     let sb = read_json(&b.out("2018Q3").join("summary.json"));
@@ -214,17 +181,9 @@ fn reruns_are_byte_identical_whatever_the_thread_count() {
 fn a_rerun_replaces_the_previous_output() {
     let space = Space::new();
     let job = space.luoyang_job();
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     std::fs::write(space.out("2018Q3").join("stray.txt"), "left by hand").unwrap();
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     assert!(!space.out("2018Q3").join("stray.txt").exists());
     let leftovers: Vec<_> = std::fs::read_dir(space.path("out"))
         .unwrap()
@@ -241,21 +200,13 @@ fn a_rerun_replaces_the_previous_output() {
 fn no_mask_writes_ids_whole_and_the_default_masks_them() {
     let space = Space::new();
     let job = space.luoyang_job();
-    rollmatch()
-        .args(["run", "--quiet", "--no-mask"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet", "--no-mask"]);
     let (_, rows) = read_csv(&space.out("2018Q3").join("flags.csv"));
     assert!(
         rows.iter()
             .any(|r| r[10].len() == 18 && !r[10].contains('*'))
     );
-    rollmatch()
-        .args(["run", "--quiet"])
-        .arg(&job)
-        .assert()
-        .code(0);
+    run_ok(&job, &["run", "--quiet"]);
     let (_, rows) = read_csv(&space.out("2018Q3").join("flags.csv"));
     for r in rows.iter().filter(|r| !r[10].is_empty()) {
         let c: Vec<char> = r[10].chars().collect();

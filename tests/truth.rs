@@ -69,22 +69,7 @@ fn read_truth(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
 fn check_seed(seed: u64) {
     let space = Space::new();
     let data = space.path("gen");
-    rollmatch()
-        .args([
-            "gen",
-            "--households",
-            "1500",
-            "--quarters",
-            "2",
-            "--start",
-            "2018Q2",
-            "--seed",
-            &seed.to_string(),
-            "--out",
-        ])
-        .arg(&data)
-        .assert()
-        .code(0);
+    generate(&data, 1500, seed, &[]);
     let truth = read_truth(&data.join("truth.csv"));
     let job = data.join("job.toml");
     let mut table = String::new();

@@ -13,6 +13,31 @@ pub fn rollmatch() -> assert_cmd::Command {
     c
 }
 
+/// `rollmatch ARGS… JOB` must exit 0.
+pub fn run_ok(job: &Path, args: &[&str]) {
+    rollmatch().args(args).arg(job).assert().code(0);
+}
+
+/// `rollmatch gen` of `households` over 2018Q2–Q3 into `dir`.
+pub fn generate(dir: &Path, households: usize, seed: u64, extra: &[&str]) {
+    rollmatch()
+        .args([
+            "gen",
+            "--households",
+            &households.to_string(),
+            "--quarters",
+            "2",
+            "--start",
+            "2018Q2",
+        ])
+        .args(["--seed", &seed.to_string()])
+        .args(extra)
+        .arg("--out")
+        .arg(dir)
+        .assert()
+        .code(0);
+}
+
 /// A temp directory that lives as long as the test.
 pub struct Space {
     pub dir: tempfile::TempDir,

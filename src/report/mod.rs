@@ -68,25 +68,35 @@ pub fn write_all(
     let rejects = tables::reject_table(&inputs.rejects, job.output.mask_ids);
     let summary = summary::summary(job, inputs, analysis);
 
+    // The workbook is the slowest file by far (every cell is XML): it is
+    // written on one thread while the others are written on the other.
     let write = |name: &str, f: &dyn Fn(&Path) -> Result<()>| f(&dir.join(name));
-    write("flags.csv", &|p| csv_out::write_csv(p, &flags))?;
-    write("flags.parquet", &|p| parquet_out::write_parquet(p, &flags))?;
-    write("households.csv", &|p| csv_out::write_csv(p, &households))?;
-    write("households.parquet", &|p| {
-        parquet_out::write_parquet(p, &households)
-    })?;
-    write("rejects.csv", &|p| csv_out::write_csv(p, &rejects))?;
-    write("summary.json", &|p| write_json(p, &summary))?;
-    write("report.xlsx", &|p| {
-        xlsx::write_workbook(p, job, &summary, &flags, &households, None)
-    })?;
-    write("report.html", &|p| {
-        html::write_page(p, job, &summary, analysis)
-    })?;
-    let mut extra = Vec::new();
-    if job.output.split_by_county {
-        extra = xlsx::write_county_workbooks(&dir, job, &summary, &flags, &households)?;
-    }
+    let (workbooks, rest) = rayon::join(
+        || -> Result<Vec<String>> {
+            write("report.xlsx", &|p| {
+                xlsx::write_workbook(p, job, &summary, &flags, &households, None)
+            })?;
+            if job.output.split_by_county {
+                return xlsx::write_county_workbooks(&dir, job, &summary, &flags, &households);
+            }
+            Ok(Vec::new())
+        },
+        || -> Result<()> {
+            write("flags.csv", &|p| csv_out::write_csv(p, &flags))?;
+            write("flags.parquet", &|p| parquet_out::write_parquet(p, &flags))?;
+            write("households.csv", &|p| csv_out::write_csv(p, &households))?;
+            write("households.parquet", &|p| {
+                parquet_out::write_parquet(p, &households)
+            })?;
+            write("rejects.csv", &|p| csv_out::write_csv(p, &rejects))?;
+            write("summary.json", &|p| write_json(p, &summary))?;
+            write("report.html", &|p| {
+                html::write_page(p, job, &summary, analysis)
+            })
+        },
+    );
+    rest?;
+    let extra = workbooks?;
 
     let mut outputs = serde_json::Map::new();
     for name in DATA_FILES.iter().map(|s| s.to_string()).chain(extra) {
