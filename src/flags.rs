@@ -156,7 +156,16 @@ pub fn sort_flags(flags: &mut Vec<Flag>, mask: bool) {
     // comparison (masking allocates); then a parallel stable sort.
     let mut keyed: Vec<(String, Flag)> = std::mem::take(flags)
         .into_par_iter()
-        .map(|f| (if mask { crate::identity::mask_id(&f.person_id) } else { f.person_id.clone() }, f))
+        .map(|f| {
+            (
+                if mask {
+                    crate::identity::mask_id(&f.person_id)
+                } else {
+                    f.person_id.clone()
+                },
+                f,
+            )
+        })
         .collect();
     keyed.par_sort_by(|(sa, a), (sb, b)| {
         a.def
