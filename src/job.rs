@@ -87,11 +87,11 @@ impl PathTemplate {
             .replace("{quarter}", &quarter.to_string())
             .replace("{name}", &self.name);
         let path = Path::new(&text);
-        if path.is_absolute() {
+        lexical(&if path.is_absolute() {
             path.to_path_buf()
         } else {
             self.base.join(path)
-        }
+        })
     }
 
     /// Whether the path changes with the quarter (only then can Q-1's
@@ -403,6 +403,25 @@ impl Job {
     }
 }
 
+/// `a/b/../c` → `a/c`, without touching the filesystem (messages and
+/// logs then show the path an operator would type).
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -439,7 +458,7 @@ state_dir = "../state/{name}"
         assert_eq!(job.quarter.to_string(), "2018Q3");
         assert_eq!(
             job.inputs.dibao.for_quarter(job.quarter),
-            PathBuf::from("/jobs/../fixtures/2018Q3/dibao.csv")
+            PathBuf::from("/fixtures/2018Q3/dibao.csv")
         );
         assert_eq!(
             job.inputs.poor.for_quarter(job.quarter),
@@ -447,7 +466,7 @@ state_dir = "../state/{name}"
         );
         assert_eq!(
             job.inputs.dibao.for_quarter(job.quarter.previous()),
-            PathBuf::from("/jobs/../fixtures/2018Q2/dibao.csv")
+            PathBuf::from("/fixtures/2018Q2/dibao.csv")
         );
         assert_eq!(job.policy.standard("410325"), Cents(360_050));
         assert_eq!(job.policy.standard("410322"), Cents(345_000));
