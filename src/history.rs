@@ -49,19 +49,21 @@ fn write_frame(path: &Path, columns: Vec<Column>) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::output(path, e))
 }
 
-fn members(rows: impl Iterator<Item = (usize, Member)>) -> Vec<Column> {
+/// The columns every roll's state has, borrowed from the rows (no clone
+/// of the roll is made to save it).
+fn members<'a>(rows: impl Iterator<Item = &'a Member>) -> Vec<Column> {
     let mut line = Vec::new();
     let mut region = Vec::new();
     let mut household = Vec::new();
     let mut name = Vec::new();
     let mut id = Vec::new();
     let mut head = Vec::new();
-    for (_, m) in rows {
+    for m in rows {
         line.push(m.line as i64);
-        region.push(m.region.0);
-        household.push(m.household_id);
-        name.push(m.name);
-        id.push(m.id.given);
+        region.push(m.region.0.as_str());
+        household.push(m.household_id.as_str());
+        name.push(m.name.as_str());
+        id.push(m.id.given.as_str());
         head.push(m.is_head);
     }
     vec![
@@ -80,7 +82,7 @@ pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Resul
     let mark = marker(dir, q);
     let _ = std::fs::remove_file(&mark);
 
-    let mut cols = members(dibao.rows.iter().map(|r| r.member.clone()).enumerate());
+    let mut cols = members(dibao.rows.iter().map(|r| &r.member));
     cols.push(Column::new(
         "category".into(),
         dibao
@@ -116,7 +118,7 @@ pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Resul
     let dibao_file = format!("{q}-dibao.parquet");
     write_frame(&dir.join(&dibao_file), cols)?;
 
-    let mut cols = members(poor.rows.iter().map(|r| r.member.clone()).enumerate());
+    let mut cols = members(poor.rows.iter().map(|r| &r.member));
     let text = |f: &dyn Fn(&PoorRow) -> String| poor.rows.iter().map(f).collect::<Vec<String>>();
     cols.push(Column::new(
         "household_type".into(),
