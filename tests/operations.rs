@@ -493,3 +493,37 @@ fn the_analyst_guide_carries_the_current_flag_catalog() {
         "docs/analyst-guide.zh.md is stale: run scripts/make-analyst-guide.sh"
     );
 }
+
+#[test]
+fn a_real_concurrent_second_run_exits_75() {
+    let space = Space::new();
+    let data = space.path("gen");
+    generate(&data, 30000, 6, &[]);
+    let job = data.join("job.toml");
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("rollmatch"))
+        .args(["run", "--quiet"])
+        .arg(&job)
+        .spawn()
+        .unwrap();
+    // Wait until the first run has taken the lock (it writes its pid there).
+    let lock = data.join("state-csv/rollmatch.lock");
+    let pid = format!("pid {}", first.id());
+    for _ in 0..200 {
+        if std::fs::read_to_string(&lock).is_ok_and(|t| t.contains(&pid)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = rollmatch()
+        .args(["run", "--quiet"])
+        .arg(&job)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(75), "{err}");
+    assert!(err.contains(&pid), "names the holder: {err}");
+    assert!(
+        first.wait().unwrap().success(),
+        "the first run is undisturbed"
+    );
+}
