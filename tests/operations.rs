@@ -508,12 +508,14 @@ fn a_real_concurrent_second_run_exits_75() {
     // Wait until the first run has taken the lock (it writes its pid there).
     let lock = data.join("state-csv/rollmatch.lock");
     let pid = format!("pid {}", first.id());
-    for _ in 0..200 {
-        if std::fs::read_to_string(&lock).is_ok_and(|t| t.contains(&pid)) {
-            break;
+    let held = (0..1500).any(|_| {
+        let seen = std::fs::read_to_string(&lock).is_ok_and(|t| t.contains(&pid));
+        if !seen {
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        seen
+    });
+    assert!(held, "the first run never took the lock");
     let second = rollmatch()
         .args(["run", "--quiet"])
         .arg(&job)
