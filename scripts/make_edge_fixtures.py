@@ -49,7 +49,8 @@ write("dibao_gb18030.csv", dibao(good), encoding="gb18030")
 # BOM, CRLF, and a blank line and a line of empty cells in the middle.
 lines = dibao(good)
 write("dibao_bom_crlf.csv", lines[:3] + ["", ",,,,,,,,"] + lines[3:], bom=True, eol="\r\n")
-# 15-digit legacy numbers: one widens to 18, one is a 1800s sequence (996-999).
+# 15-digit legacy numbers: both widen to 18 (sequence 997, once reserved
+# for the 1800s, is widened like any other, as the contract says).
 write("dibao_legacy15.csv", dibao([
     [V, "D1", "张三", "410322800101001", "户主", "一类", "600", "200", ""],
     [V, "D1", "张老太", "410322050101997", "母亲", "一类", "600", "200", ""],

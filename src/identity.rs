@@ -30,9 +30,6 @@ pub enum InvalidReason {
     FutureBirthDate,
     /// The MOD 11-2 check character does not match.
     BadCheckDigit,
-    /// A 15-digit number with sequence 996–999, reserved for people born in
-    /// the 1800s: inserting `19` would give the wrong century.
-    LegacyCentenarian,
 }
 
 impl InvalidReason {
@@ -46,7 +43,6 @@ impl InvalidReason {
             Self::BadBirthDate => "bad_birth_date",
             Self::FutureBirthDate => "future_birth_date",
             Self::BadCheckDigit => "bad_check_digit",
-            Self::LegacyCentenarian => "legacy_centenarian",
         }
     }
 
@@ -61,11 +57,10 @@ impl InvalidReason {
             Self::BadBirthDate => "出生日期不是有效日期",
             Self::FutureBirthDate => "出生日期晚于本季度末",
             Self::BadCheckDigit => "校验码不符",
-            Self::LegacyCentenarian => "15位老号码顺序码为996–999,出生年代无法确定",
         }
     }
 
-    pub const ALL: [InvalidReason; 9] = [
+    pub const ALL: [InvalidReason; 8] = [
         Self::ExcelScientific,
         Self::ExcelTrailingZeros,
         Self::BadLength,
@@ -74,7 +69,6 @@ impl InvalidReason {
         Self::BadBirthDate,
         Self::FutureBirthDate,
         Self::BadCheckDigit,
-        Self::LegacyCentenarian,
     ];
 }
 
@@ -160,15 +154,7 @@ pub fn check_id(raw: &str, quarter_end: Date) -> IdCheck {
         };
     }
     if normalized.len() == 15 && normalized.bytes().all(|b| b.is_ascii_digit()) {
-        match widen_legacy(&normalized) {
-            Ok(wide) => normalized = wide,
-            Err(reason) => {
-                return IdCheck {
-                    normalized,
-                    verdict: Err(reason),
-                };
-            }
-        }
+        normalized = widen_legacy(&normalized);
     }
     let verdict = validate18(&normalized, quarter_end);
     IdCheck {
@@ -178,20 +164,19 @@ pub fn check_id(raw: &str, quarter_end: Date) -> IdCheck {
 }
 
 /// A 15-digit number widened to 18: `19` inserted after the six-digit
-/// region, the check character computed.
-fn widen_legacy(s: &str) -> Result<String, InvalidReason> {
+/// region, the check character computed (contract §3). Sequences 996–999
+/// were once reserved for people born in the 1800s, for whom `19` gives
+/// the wrong century; the contract widens them all the same, and such a
+/// person would be over 110 by 2018.
+fn widen_legacy(s: &str) -> String {
     let b = s.as_bytes();
-    let sequence = digits_value(&b[12..15]);
-    if (996..=999).contains(&sequence) {
-        return Err(InvalidReason::LegacyCentenarian);
-    }
     let mut body = Vec::with_capacity(18);
     body.extend_from_slice(&b[..6]);
     body.extend_from_slice(b"19");
     body.extend_from_slice(&b[6..]);
     let check = check_char(&body);
     body.push(check);
-    Ok(String::from_utf8(body).expect("ASCII digits"))
+    String::from_utf8(body).expect("ASCII digits")
 }
 
 fn validate18(s: &str, quarter_end: Date) -> Result<ValidId, InvalidReason> {
@@ -349,9 +334,11 @@ mod tests {
     }
 
     #[test]
-    fn legacy_centenarian_sequence_has_its_own_reason() {
+    fn every_valid_fifteen_digit_number_is_widened_with_19() {
+        // Sequence 997 (once reserved for the 1800s) is widened like any other.
         let c = check_id("110105491231997", end_2018q3());
-        assert_eq!(c.verdict, Err(InvalidReason::LegacyCentenarian));
+        assert_eq!(&c.normalized[..8], "11010519");
+        assert!(c.verdict.is_ok());
     }
 
     #[test]
