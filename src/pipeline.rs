@@ -140,9 +140,7 @@ pub fn find_previous(job: &Job) -> Result<PreviousSource> {
         )));
     }
     let inputs = read_quarter(job, prev_q, false)?;
-    for s in &inputs.stats {
-        ingest::enforce_limits(s, true, job.policy.max_reject_ratio)?;
-    }
+    enforce_limits(job, &inputs)?;
     info!(quarter = %prev_q, source = "files", "previous quarter found");
     Ok(PreviousSource::Found(Previous {
         dibao: inputs.dibao,

@@ -87,10 +87,6 @@ pub static INVALID_ID: FlagDef = FlagDef {
     example: "低保名册身份证号码无效:校验码不符",
 };
 
-fn shown_key(key: u64) -> String {
-    key_to_string(key)
-}
-
 pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     let m = q.matching;
     // Every (key, roll, row), sorted by key in parallel: only keys that
@@ -120,7 +116,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     drop(entries);
     for (key, ds, ps) in &by_key {
         let key = *key;
-        let id = shown_key(key);
+        let id = key_to_string(key);
         // name_conflict and region_mismatch: exact matches only.
         if !ds.is_empty() && !ps.is_empty() {
             let pairs = ds.iter().flat_map(|&d| ps.iter().map(move |&p| (d, p)));

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 
 pub use decode::{DecodeError, Encoding, decode};
 pub use rows::{read_deaths, read_dibao, read_dibao_bytes, read_employees, read_poor};
-pub use table::{Record, Table, match_headers, read_csv, read_parquet};
+pub use table::{Record, Table, match_headers, read_parquet};
 
 /// A row that takes no further part, and why.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,22 +35,21 @@ impl Reject {
     /// The raw record as one CSV line; with `mask`, every cell that looks
     /// like an ID number is masked like `person_id`.
     pub fn record(&self, mask: bool) -> String {
-        self.cells
-            .iter()
-            .map(|c| {
-                let c = if mask && looks_like_id(c) {
-                    crate::identity::mask_id(c.trim())
-                } else {
-                    c.clone()
-                };
-                if c.contains([',', '"', '\n', '\r']) {
-                    format!("\"{}\"", c.replace('"', "\"\""))
-                } else {
-                    c
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(",")
+        let cells = self.cells.iter().map(|c| {
+            if mask && looks_like_id(c) {
+                crate::identity::mask_id(c.trim())
+            } else {
+                c.clone()
+            }
+        });
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        // Writing into memory cannot fail.
+        let _ = w.write_record(cells);
+        let mut line = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+        line.pop();
+        line
     }
 }
 

@@ -255,32 +255,13 @@ fn rows_of<T: Send>(
         let parts: Result<Vec<Parsed<T>>> = chunks
             .par_iter()
             .map(|chunk| {
-                let mut reader = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .flexible(true)
-                    .from_reader(chunk.text.as_bytes());
-                let mut lines = super::table::LineCounter::new(chunk.text, chunk.first_line);
-                let mut record = csv::StringRecord::new();
                 let mut out = Parsed::new();
-                loop {
-                    let more = reader.read_record(&mut record).map_err(|e| {
-                        crate::error::Error::data(
-                            path,
-                            format!(
-                                "near line {}: the CSV text cannot be parsed ({})",
-                                chunk.first_line,
-                                super::table::csv_reason(&e)
-                            ),
-                        )
-                    })?;
-                    if !more {
-                        break;
-                    }
-                    let line = lines.line_of(&record);
-                    if !super::table::is_blank(&record) {
-                        rules.apply(&record, line, &mut out);
-                    }
-                }
+                super::table::for_each_record(
+                    path,
+                    chunk.text,
+                    chunk.first_line,
+                    |record, line| rules.apply(record, line, &mut out),
+                )?;
                 Ok(out)
             })
             .collect();

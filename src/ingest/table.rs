@@ -7,8 +7,6 @@ use crate::columns::InputColumn;
 use crate::error::Error;
 use crate::identity::fold_width;
 
-use super::decode::{Encoding, decode};
-
 /// One data record: its physical line (header = 1) and its cells.
 #[derive(Clone, Debug)]
 pub struct Record {
@@ -21,7 +19,6 @@ pub struct Record {
 pub struct Table {
     pub headers: Vec<String>,
     pub records: Vec<Record>,
-    pub encoding: Option<Encoding>,
 }
 
 pub fn is_blank(cells: &csv::StringRecord) -> bool {
@@ -101,40 +98,37 @@ impl<'a> LineCounter<'a> {
     }
 }
 
-/// Read a whole CSV file's text into records (used for small inputs and
-/// tests; the rolls go through [`super::chunks`]). Blank lines (and lines
-/// of empty cells) are skipped; quoted fields may span lines; the line of
-/// a record is the physical line where it starts.
-pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, Error> {
-    let (text, encoding) = decode(bytes).map_err(|e| Error::data(path, e))?;
-    let (headers, start, first_line) = csv_header(path, &text)?;
-    let body = &text[start..];
+/// Every record of CSV text that is not blank, with the physical line it
+/// starts on (`first_line` is the line of the text's first byte). Blank
+/// lines, and lines of empty cells, are skipped; quoted fields may span
+/// lines. The one record loop: each chunk of a roll goes through it.
+pub fn for_each_record(
+    path: &Path,
+    text: &str,
+    first_line: u64,
+    mut f: impl FnMut(&csv::StringRecord, u64),
+) -> Result<(), Error> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(body.as_bytes());
-    let mut lines = LineCounter::new(body, first_line);
-    let mut records = Vec::new();
+        .from_reader(text.as_bytes());
+    let mut lines = LineCounter::new(text, first_line);
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record).map_err(|e| {
         Error::data(
             path,
-            format!("the CSV text cannot be parsed ({})", csv_reason(&e)),
+            format!(
+                "near line {first_line}: the CSV text cannot be parsed ({})",
+                csv_reason(&e)
+            ),
         )
     })? {
         let line = lines.line_of(&record);
         if !is_blank(&record) {
-            records.push(Record {
-                line,
-                cells: record.clone(),
-            });
+            f(&record, line);
         }
     }
-    Ok(Table {
-        headers,
-        records,
-        encoding: Some(encoding),
-    })
+    Ok(())
 }
 
 pub fn csv_reason(e: &csv::Error) -> &'static str {
@@ -189,11 +183,7 @@ pub fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<Table, Error> {
             cells,
         });
     }
-    Ok(Table {
-        headers,
-        records,
-        encoding: None,
-    })
+    Ok(Table { headers, records })
 }
 
 /// The kind of a polars error, without its message: polars quotes the
@@ -285,13 +275,14 @@ mod tests {
 
     #[test]
     fn blank_lines_are_skipped_and_lines_counted() {
-        let t = read_csv(
-            Path::new("x.csv"),
-            b"a,b\r\n\r\n1,2\r\n,\r\n\"3\n3\",4\n5,6\n",
-        )
+        let text = "a,b\r\n\r\n1,2\r\n,\r\n\"3\n3\",4\n5,6\n";
+        let (headers, start, first_line) = csv_header(Path::new("x.csv"), text).unwrap();
+        assert_eq!(headers, vec!["a", "b"]);
+        let mut lines = Vec::new();
+        for_each_record(Path::new("x.csv"), &text[start..], first_line, |_, line| {
+            lines.push(line)
+        })
         .unwrap();
-        assert_eq!(t.headers, vec!["a", "b"]);
-        let lines: Vec<u64> = t.records.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![3, 5, 7]);
     }
 

@@ -190,22 +190,6 @@ fn poor_cells(r: &render::GPoorRow) -> Vec<String> {
     ]
 }
 
-fn line(cells: &[String], eol: &str, out: &mut String) {
-    for (i, c) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if c.contains([',', '"', '\n']) {
-            out.push('"');
-            out.push_str(&c.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(c);
-        }
-    }
-    out.push_str(eol);
-}
-
 /// How a roll file is written: line ends, encoding, BOM.
 #[derive(Clone, Copy)]
 struct Style {
@@ -243,11 +227,19 @@ fn write_csv_rows<R: Sync>(
         let parts: Vec<Vec<u8>> = block
             .par_chunks(10_000)
             .map(|c| {
-                let mut s = String::with_capacity(c.len() * 120);
+                let terminator = if style.crlf {
+                    csv::Terminator::CRLF
+                } else {
+                    csv::Terminator::Any(b'\n')
+                };
+                let mut w = csv::WriterBuilder::new()
+                    .terminator(terminator)
+                    .from_writer(Vec::with_capacity(c.len() * 120));
                 for r in c {
-                    line(&cells(r), eol, &mut s);
+                    // Writing into memory cannot fail.
+                    let _ = w.write_record(cells(r));
                 }
-                encode(s)
+                encode(String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default())
             })
             .collect();
         for p in parts {

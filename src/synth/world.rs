@@ -517,7 +517,7 @@ impl World {
         let chunks = households.div_ceil(chunk);
         let villages = self.villages.clone();
         let quarter = self.quarter;
-        let parts: Vec<(Vec<Family>, HashSet<String>)> = (0..chunks)
+        let parts: Vec<Vec<Family>> = (0..chunks)
             .into_par_iter()
             .map(|c| {
                 let mut w = World {
@@ -535,18 +535,14 @@ impl World {
                 for i in 0..n + only_dibao {
                     w.new_family(&mut rng, i < n);
                 }
-                (w.families, w.ids)
+                w.families
             })
             .collect();
-        for (families, ids) in parts {
+        for families in parts {
             self.families.extend(families);
-            // Numbers drawn in different chunks may collide: renumber.
-            for id in ids {
-                if !self.ids.insert(id) {
-                    // Collisions are fixed in `dedupe` below.
-                }
-            }
         }
+        // Numbers drawn in different chunks may collide: `dedupe` renumbers
+        // them and rebuilds the set of numbers in use.
         self.dedupe();
         self.next_uid = (chunks as u64 + 2) << 32;
         self.duplicate_enrollments();
@@ -568,10 +564,12 @@ impl World {
                     id = make_id(&county, p.birth, seq);
                 }
                 seen.insert(id.clone());
-                let typo_planted = p.dibao_id != p.id;
+                // A renumbered person loses any planted typo or Excel damage:
+                // both rolls write the new number (the truth is computed from
+                // what is written, so it stays right).
                 p.id = id.clone();
                 p.poor_id = id.clone();
-                p.dibao_id = if typo_planted { id.clone() } else { id };
+                p.dibao_id = id;
             }
         }
         self.ids = seen;
