@@ -5,7 +5,9 @@
 //! Across quarters a person is the same when the normalized ID string is
 //! the same; each quarter was validated against its own end.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::checks::QuarterData;
 use crate::flags::{Flag, FlagDef, Kind, Severity};
@@ -214,7 +216,7 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
         }
     }
     // Q's poor persons by normalized ID, for exit_while_eligible.
-    let mut poor_household_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut poor_household_of: HashMap<&str, Vec<usize>> = HashMap::default();
     for (h, hh) in q.poor.households.iter().enumerate() {
         for &r in &hh.rows {
             poor_household_of
@@ -460,7 +462,7 @@ pub type Transitions = BTreeMap<String, BTreeMap<(RollState, RollState), u64>>;
 
 pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
     // normalized id → (county, [dibao Q-1, poor Q-1, dibao Q, poor Q])
-    let mut persons: HashMap<&str, (&str, [bool; 4])> = HashMap::new();
+    let mut persons: HashMap<&str, (&str, [bool; 4])> = HashMap::default();
     // Q-1 first, then Q, so a person's county is the latest known.
     for r in &prev.dibao.rows {
         mark(&mut persons, &r.member, 0);

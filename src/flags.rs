@@ -4,6 +4,8 @@
 //! `checks/` (or in `dynamics`); [`crate::checks::CATALOG`] lists them all,
 //! and `rollmatch flags` and the analyst guide print that same list.
 
+use crate::model::Text;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -88,13 +90,13 @@ pub struct FlagDef {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flag {
     pub def: &'static FlagDef,
-    pub county_code: String,
-    pub township_code: String,
-    pub village_code: String,
-    pub dibao_household_id: String,
-    pub poor_household_id: String,
-    pub person_id: String,
-    pub name: String,
+    pub county_code: Text,
+    pub township_code: Text,
+    pub village_code: Text,
+    pub dibao_household_id: Text,
+    pub poor_household_id: Text,
+    pub person_id: Text,
+    pub name: Text,
     pub detail: String,
 }
 
@@ -102,42 +104,42 @@ impl Flag {
     pub fn new(def: &'static FlagDef) -> Flag {
         Flag {
             def,
-            county_code: String::new(),
-            township_code: String::new(),
-            village_code: String::new(),
-            dibao_household_id: String::new(),
-            poor_household_id: String::new(),
-            person_id: String::new(),
-            name: String::new(),
+            county_code: Text::default(),
+            township_code: Text::default(),
+            village_code: Text::default(),
+            dibao_household_id: Text::default(),
+            poor_household_id: Text::default(),
+            person_id: Text::default(),
+            name: Text::default(),
             detail: String::new(),
         }
     }
 
     pub fn at(mut self, region: &crate::model::Region) -> Flag {
-        self.county_code = region.county().to_owned();
-        self.township_code = region.township().to_owned();
-        self.village_code = region.village().to_owned();
+        self.county_code = region.county().into();
+        self.township_code = region.township().into();
+        self.village_code = region.village().into();
         self
     }
 
     pub fn dibao(mut self, household_id: &str) -> Flag {
-        self.dibao_household_id = household_id.to_owned();
+        self.dibao_household_id = household_id.into();
         self
     }
 
     pub fn poor(mut self, household_id: &str) -> Flag {
-        self.poor_household_id = household_id.to_owned();
+        self.poor_household_id = household_id.into();
         self
     }
 
     pub fn person(mut self, id: &str, name: &str) -> Flag {
-        self.person_id = id.to_owned();
-        self.name = name.to_owned();
+        self.person_id = id.into();
+        self.name = name.into();
         self
     }
 
     pub fn named(mut self, name: &str) -> Flag {
-        self.name = name.to_owned();
+        self.name = name.into();
         self
     }
 
@@ -154,7 +156,7 @@ pub fn sort_flags(flags: &mut Vec<Flag>, mask: bool) {
     use rayon::prelude::*;
     // The person ID as written is computed once per flag, not once per
     // comparison (masking allocates); then a parallel stable sort.
-    let mut keyed: Vec<(String, Flag)> = std::mem::take(flags)
+    let mut keyed: Vec<(Text, Flag)> = std::mem::take(flags)
         .into_par_iter()
         .map(|f| {
             (

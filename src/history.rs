@@ -36,17 +36,68 @@ fn internal(path: &Path) -> impl Fn(PolarsError) -> Error + '_ {
     move |e| Error::Internal(format!("{}: state file: {}", path.display(), e))
 }
 
+/// Write a state frame durably to `path`'s `.tmp` beside it; the rename
+/// into place is [`PreparedState::commit`]'s.
 fn write_frame(path: &Path, columns: Vec<Column>) -> Result<()> {
     let height = columns.first().map_or(0, |c| c.len());
     let mut df = DataFrame::new(height, columns).map_err(internal(path))?;
-    let tmp = path.with_extension("parquet.tmp");
+    let tmp = tmp_of(path);
     let mut out = Durable::create(&tmp)?;
     ParquetWriter::new(&mut out.writer)
         .with_compression(ParquetCompression::Zstd(None))
         .finish(&mut df)
         .map_err(|e| Error::output(path, e))?;
-    out.finish()?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::output(path, e))
+    out.finish()
+}
+
+fn tmp_of(path: &Path) -> std::path::PathBuf {
+    path.with_extension("parquet.tmp")
+}
+
+/// Q's state written but not yet in place: made while the reports are
+/// written (it needs only the rolls), committed after they are published.
+/// Dropped uncommitted, it removes its files.
+pub struct PreparedState {
+    dir: std::path::PathBuf,
+    quarter: Quarter,
+    files: [String; 2],
+    rows: [usize; 2],
+    committed: bool,
+}
+
+impl PreparedState {
+    /// Rename the files into place and write the marker that makes them
+    /// Q's state. Called only after the report set is published.
+    pub fn commit(mut self) -> Result<()> {
+        let mark = marker(&self.dir, self.quarter);
+        let _ = std::fs::remove_file(&mark);
+        for f in &self.files {
+            let path = self.dir.join(f);
+            std::fs::rename(tmp_of(&path), &path).map_err(|e| Error::output(&path, e))?;
+        }
+        self.committed = true;
+        crate::faults::point("state_files");
+        let meta = json!({
+            "format_version": FORMAT_VERSION,
+            "quarter": self.quarter.to_string(),
+            "files": { "dibao": self.files[0], "poor": self.files[1] },
+            "rows": { "dibao": self.rows[0], "poor": self.rows[1] },
+        });
+        let text =
+            serde_json::to_string_pretty(&meta).map_err(|e| Error::Internal(e.to_string()))?;
+        write_private(&mark, text.as_bytes())?;
+        sync_dir(&self.dir)
+    }
+}
+
+impl Drop for PreparedState {
+    fn drop(&mut self) {
+        if !self.committed {
+            for f in &self.files {
+                let _ = std::fs::remove_file(tmp_of(&self.dir.join(f)));
+            }
+        }
+    }
 }
 
 /// The columns every roll's state has, borrowed from the rows (no clone
@@ -76,11 +127,19 @@ fn members<'a>(rows: impl Iterator<Item = &'a Member>) -> Vec<Column> {
     ]
 }
 
-/// Save Q's rolls. Called only after the report set is published.
+/// Save Q's rolls: [`prepare`] then [`PreparedState::commit`].
 pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Result<()> {
+    prepare(dir, q, dibao, poor)?.commit()
+}
+
+/// Write Q's rolls beside their final names; nothing is replaced yet.
+pub fn prepare(
+    dir: &Path,
+    q: Quarter,
+    dibao: &DibaoRoll,
+    poor: &PoorRoll,
+) -> Result<PreparedState> {
     create_private_dir(dir)?;
-    let mark = marker(dir, q);
-    let _ = std::fs::remove_file(&mark);
 
     let mut cols = members(dibao.rows.iter().map(|r| &r.member));
     cols.push(Column::new(
@@ -88,7 +147,7 @@ pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Resul
         dibao
             .rows
             .iter()
-            .map(|r| r.category.clone())
+            .map(|r| r.category.as_deref())
             .collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
@@ -115,8 +174,15 @@ pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Resul
             .map(|r| r.enrolled_on.map(|d| d.to_string()))
             .collect::<Vec<_>>(),
     ));
-    let dibao_file = format!("{q}-dibao.parquet");
-    write_frame(&dir.join(&dibao_file), cols)?;
+    // Made first, so that a failure on the way removes what was written.
+    let prepared = PreparedState {
+        dir: dir.to_path_buf(),
+        quarter: q,
+        files: [format!("{q}-dibao.parquet"), format!("{q}-poor.parquet")],
+        rows: [dibao.rows.len(), poor.rows.len()],
+        committed: false,
+    };
+    write_frame(&dir.join(&prepared.files[0]), cols)?;
 
     let mut cols = members(poor.rows.iter().map(|r| &r.member));
     let text = |f: &dyn Fn(&PoorRow) -> String| poor.rows.iter().map(f).collect::<Vec<String>>();
@@ -139,7 +205,7 @@ pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Resul
         "cause".into(),
         poor.rows
             .iter()
-            .map(|r| r.cause.clone())
+            .map(|r| r.cause.as_deref())
             .collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
@@ -161,7 +227,7 @@ pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Resul
         "schooling".into(),
         poor.rows
             .iter()
-            .map(|r| r.schooling.clone())
+            .map(|r| r.schooling.as_deref())
             .collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
@@ -179,19 +245,8 @@ pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Resul
         "water_safe".into(),
         poor.rows.iter().map(|r| r.water_safe).collect::<Vec<_>>(),
     ));
-    let poor_file = format!("{q}-poor.parquet");
-    write_frame(&dir.join(&poor_file), cols)?;
-
-    crate::faults::point("state_files");
-    let meta = json!({
-        "format_version": FORMAT_VERSION,
-        "quarter": q.to_string(),
-        "files": { "dibao": dibao_file, "poor": poor_file },
-        "rows": { "dibao": dibao.rows.len(), "poor": poor.rows.len() },
-    });
-    let text = serde_json::to_string_pretty(&meta).map_err(|e| Error::Internal(e.to_string()))?;
-    write_private(&mark, text.as_bytes())?;
-    sync_dir(dir)
+    write_frame(&dir.join(&prepared.files[1]), cols)?;
+    Ok(prepared)
 }
 
 /// Columns of a state frame, read by name.
@@ -227,13 +282,13 @@ impl Frame {
         ))
     }
 
-    fn text(&self, column: &str) -> Result<Vec<Option<String>>> {
+    fn text(&self, column: &str) -> Result<Vec<Option<Text>>> {
         let c = self.df.column(column).map_err(|_| self.bad(column))?;
         let s = c
             .as_materialized_series()
             .str()
             .map_err(|_| self.bad(column))?;
-        Ok(s.iter().map(|v| v.map(str::to_owned)).collect())
+        Ok(s.iter().map(|v| v.map(Text::from)).collect())
     }
 
     fn int(&self, column: &str) -> Result<Vec<Option<i64>>> {

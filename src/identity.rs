@@ -4,6 +4,7 @@
 //! a `u64` so that joins run on integers rather than 18-byte strings.
 
 use crate::calendar::Date;
+use crate::model::Text;
 
 /// MOD 11-2 weights of the first 17 digits.
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -86,7 +87,7 @@ pub struct ValidId {
 pub struct IdCheck {
     /// The normalized string: trimmed, no inner spaces, ASCII, upper-case X,
     /// 15-digit numbers widened to 18. Cross-quarter identity uses it.
-    pub normalized: String,
+    pub normalized: Text,
     pub verdict: Result<ValidId, InvalidReason>,
 }
 
@@ -101,7 +102,11 @@ pub fn fold_width(c: char) -> char {
 }
 
 /// Trim, drop inner white space, full-width to ASCII, `x` to `X`.
-pub fn normalize_id_text(raw: &str) -> String {
+pub fn normalize_id_text(raw: &str) -> Text {
+    // Fast path: a clean ASCII cell (nearly all of them) is copied inline.
+    if raw.bytes().all(|b| b.is_ascii_graphic() && b != b'x') {
+        return Text::from(raw);
+    }
     raw.chars()
         .map(fold_width)
         .filter(|c| !c.is_whitespace())
@@ -168,7 +173,7 @@ pub fn check_id(raw: &str, quarter_end: Date) -> IdCheck {
 /// were once reserved for people born in the 1800s, for whom `19` gives
 /// the wrong century; the contract widens them all the same, and such a
 /// person would be over 110 by 2018.
-fn widen_legacy(s: &str) -> String {
+fn widen_legacy(s: &str) -> Text {
     let b = s.as_bytes();
     let mut body = Vec::with_capacity(18);
     body.extend_from_slice(&b[..6]);
@@ -176,7 +181,7 @@ fn widen_legacy(s: &str) -> String {
     body.extend_from_slice(&b[6..]);
     let check = check_char(&body);
     body.push(check);
-    String::from_utf8(body).expect("ASCII digits")
+    Text::from_utf8(body).expect("ASCII digits")
 }
 
 fn validate18(s: &str, quarter_end: Date) -> Result<ValidId, InvalidReason> {
@@ -240,7 +245,7 @@ pub fn key_to_string(key: u64) -> String {
 
 /// Names compared across rolls: trimmed, no inner spaces, full-width to
 /// half-width, the middle-dot variants folded to `·`.
-pub fn normalize_name(raw: &str) -> String {
+pub fn normalize_name(raw: &str) -> Text {
     raw.chars()
         .map(fold_width)
         .filter(|c| !c.is_whitespace())
@@ -254,16 +259,14 @@ pub fn normalize_name(raw: &str) -> String {
 }
 
 /// First 6 and last 4 characters kept, the rest `*`.
-pub fn mask_id(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    if chars.len() <= 10 {
-        return "*".repeat(chars.len());
+pub fn mask_id(id: &str) -> Text {
+    let n = id.chars().count();
+    if n <= 10 {
+        return "*".repeat(n).into();
     }
-    let n = chars.len();
-    chars
-        .iter()
+    id.chars()
         .enumerate()
-        .map(|(i, c)| if i < 6 || i >= n - 4 { *c } else { '*' })
+        .map(|(i, c)| if i < 6 || i >= n - 4 { c } else { '*' })
         .collect()
 }
 

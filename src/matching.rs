@@ -6,7 +6,9 @@
 //! Probable candidates are found by blocking on (county, name), never by
 //! comparing all pairs, and compared in parallel with rayon.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use rayon::prelude::*;
 
@@ -137,7 +139,7 @@ fn leftovers<'a>(
     matched: &[bool],
     only: Option<&HashMap<Block<'a>, Vec<Leftover<'a>>>>,
 ) -> HashMap<Block<'a>, Vec<Leftover<'a>>> {
-    let mut blocks: HashMap<Block<'a>, Vec<Leftover<'a>>> = HashMap::new();
+    let mut blocks: HashMap<Block<'a>, Vec<Leftover<'a>>> = HashMap::default();
     for (i, m) in members.iter().enumerate() {
         if matched[i] {
             continue;
@@ -174,7 +176,8 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let poor_row_household = row_households(&poor.households, poor.rows.len());
 
     // 1. Exact: same person key.
-    let mut poor_by_key: HashMap<u64, Vec<usize>> = HashMap::with_capacity(poor.rows.len());
+    let mut poor_by_key: HashMap<u64, Vec<usize>> =
+        HashMap::with_capacity_and_hasher(poor.rows.len(), Default::default());
     for (i, r) in poor.rows.iter().enumerate() {
         if let Some(k) = r.member.id.key() {
             poor_by_key.entry(k).or_default().push(i);

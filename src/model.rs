@@ -4,6 +4,10 @@ use crate::calendar::Date;
 use crate::identity::{IdCheck, InvalidReason, ValidId};
 use crate::money::Cents;
 
+/// Short text of a cell: codes, ids, names. Inline up to 24 bytes, so the
+/// millions of cells of a roll cost no heap allocation each (issue #7).
+pub use compact_str::CompactString as Text;
+
 /// Which roll a person or household is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RollKind {
@@ -22,7 +26,7 @@ impl RollKind {
 
 /// A division code as given (6 to 12 digits).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Region(pub String);
+pub struct Region(pub Text);
 
 impl Region {
     /// First six digits.
@@ -59,7 +63,7 @@ impl Region {
 #[derive(Clone, Debug)]
 pub struct PersonId {
     /// The cell as given, trimmed (for `invalid_id` rows).
-    pub given: String,
+    pub given: Text,
     pub check: IdCheck,
 }
 
@@ -87,9 +91,9 @@ pub struct Member {
     /// Physical line in the file (header = 1).
     pub line: u64,
     pub region: Region,
-    pub household_id: String,
-    pub name: String,
-    pub name_norm: String,
+    pub household_id: Text,
+    pub name: Text,
+    pub name_norm: Text,
     pub id: PersonId,
     pub is_head: bool,
 }
@@ -97,7 +101,7 @@ pub struct Member {
 #[derive(Clone, Debug)]
 pub struct DibaoRow {
     pub member: Member,
-    pub category: Option<String>,
+    pub category: Option<Text>,
     pub monthly_benefit: Cents,
     pub monthly_income: Cents,
     pub enrolled_on: Option<Date>,
@@ -194,11 +198,11 @@ pub struct PoorRow {
     pub household_type: HouseholdType,
     pub status: Status,
     pub exit_year: Option<i32>,
-    pub cause: Option<String>,
+    pub cause: Option<Text>,
     pub annual_income: Cents,
     pub labor: Labor,
     pub health: Health,
-    pub schooling: Option<String>,
+    pub schooling: Option<Text>,
     pub medical_insured: bool,
     pub housing_safe: bool,
     pub water_safe: bool,
@@ -215,21 +219,21 @@ pub struct DeathRow {
 pub struct EmployeeRow {
     pub line: u64,
     pub id: PersonId,
-    pub employer: Option<String>,
+    pub employer: Option<Text>,
 }
 
 /// One roll household: its members' row indices in file order and the
 /// row its household values come from (the 户主, else the first row).
 #[derive(Clone, Debug)]
 pub struct Household {
-    pub id: String,
+    pub id: Text,
     pub rows: Vec<usize>,
     pub value_row: usize,
 }
 
 /// Group rows by household id, households in order of first appearance.
-pub fn group_households(ids: impl Iterator<Item = (usize, bool, String)>) -> Vec<Household> {
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+pub fn group_households(ids: impl Iterator<Item = (usize, bool, Text)>) -> Vec<Household> {
+    let mut index: rustc_hash::FxHashMap<Text, usize> = Default::default();
     let mut households: Vec<Household> = Vec::new();
     let mut has_head: Vec<bool> = Vec::new();
     for (row, is_head, id) in ids {

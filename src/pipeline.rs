@@ -197,15 +197,26 @@ pub fn analyze(
             {
                 return Err(Error::Data(format!("{}: {msg}", job.file.display())));
             }
-            timings.time("movement", || dynamics::check(prev, &q, &mut flags));
+            let transitions = timings.time("movement", || {
+                let (moved, transitions) = rayon::join(
+                    || {
+                        let mut moved = Vec::new();
+                        dynamics::check(prev, &q, &mut moved);
+                        moved
+                    },
+                    || dynamics::transitions(prev, &q),
+                );
+                flags.extend(moved);
+                transitions
+            });
             Ok(MovementInfo {
                 source: prev.source,
-                transitions: dynamics::transitions(prev, &q),
+                transitions,
             })
         }
         PreviousSource::Skipped(reason) => Err(reason.clone()),
     };
-    sort_flags(&mut flags, job.output.mask_ids);
+    timings.time("sort", || sort_flags(&mut flags, job.output.mask_ids));
     let households = timings.time("score", || household_rows(&q, &flags));
     Ok(Analysis {
         flags,
@@ -241,25 +252,59 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     info!(job = %job.name, quarter = %job.quarter, "run started");
 
     let bar = progress.stage("读取名册");
-    let inputs = timings.time("read", || read_quarter(job, job.quarter, true))?;
+    // Q and Q-1 are read at once: each read has sequential parts (file
+    // I/O, header, chunk cuts) that the other fills the second core with.
+    let read_started = Instant::now();
+    let (inputs, previous) = rayon::join(
+        || read_quarter(job, job.quarter, true),
+        || {
+            let started = Instant::now();
+            find_previous(job).map(|p| (p, started.elapsed().as_secs_f64()))
+        },
+    );
+    let inputs = inputs?;
+    timings
+        .0
+        .push(("read", read_started.elapsed().as_secs_f64()));
     bar.finish();
     for s in &inputs.stats {
         info!(input = %s.input, rows_read = s.rows_read, rows_used = s.rows_used, rows_rejected = s.rows_rejected, "input read");
     }
     enforce_limits(job, &inputs)?;
     crate::faults::point("read");
-    let previous = timings.time("previous", || find_previous(job))?;
+    let (previous, previous_secs) = previous?;
+    // Overlapped with "read": its own duration, not time added to the run.
+    timings.0.push(("previous", previous_secs));
     if let PreviousSource::Skipped(reason) = &previous {
         info!(reason = %reason, "movements skipped");
     }
     let bar = progress.stage("比对与标记");
     let analysis = analyze(job, &inputs, &previous, &mut timings)?;
+    // Q-1 is not needed past the analysis: its rows are freed before the
+    // reports and the state are written, which is when memory peaks.
+    drop(previous);
     bar.finish();
 
     let bar = progress.stage("写出报告");
     let publish_dir = job.output.dir.clone();
     let write_started = Instant::now();
-    let staged = report::write_all(job, &inputs, &analysis, &timings, started)?;
+    // Q's state needs only the rolls: it is written beside the reports and
+    // put in place only after they are published.
+    let (staged, state) = rayon::join(
+        || report::write_all(job, &inputs, &analysis, &timings, started),
+        || {
+            let started = Instant::now();
+            history::prepare(
+                &job.output.state_dir,
+                job.quarter,
+                &inputs.dibao,
+                &inputs.poor,
+            )
+            .map(|s| (s, started.elapsed().as_secs_f64()))
+        },
+    );
+    let staged = staged?;
+    let (state, state_secs) = state?;
     timings
         .0
         .push(("write", write_started.elapsed().as_secs_f64()));
@@ -269,15 +314,15 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     })?;
     bar.finish();
     crate::faults::point("published");
-    timings.time("state", || {
-        history::save(
-            &job.output.state_dir,
-            job.quarter,
-            &inputs.dibao,
-            &inputs.poor,
-        )
-    })?;
+    let commit_started = Instant::now();
+    state.commit()?;
+    // Preparing overlapped "write"; this is its time plus the commit's.
+    timings
+        .0
+        .push(("state", state_secs + commit_started.elapsed().as_secs_f64()));
+    info!(stage = "state", seconds = state_secs, "stage done");
     info!(flags = analysis.flags.len(), households = analysis.households.len(), out = %publish_dir.display(), "run finished");
+
     Ok(RunOutcome {
         out_dir: publish_dir,
         flags: analysis.flags.len(),

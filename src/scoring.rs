@@ -1,29 +1,31 @@
 //! The risk score of every poor household (contract §4): the sum of the
 //! weights of its risk flags and of `relapse`, capped at 100, and its tier.
 
-use std::collections::{BTreeMap, BTreeSet};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::checks::QuarterData;
 use crate::checks::coverage::linked_dibao_ids;
 use crate::flags::Flag;
 use crate::job::RiskWeights;
+use crate::model::Text;
 use crate::model::{HouseholdType, Status, zh};
 use crate::money::Cents;
 
 /// One row of `households.csv`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HouseholdRow {
-    pub poor_household_id: String,
-    pub county_code: String,
-    pub township_code: String,
-    pub village_code: String,
+    pub poor_household_id: Text,
+    pub county_code: Text,
+    pub township_code: Text,
+    pub village_code: Text,
     pub status: &'static str,
     pub household_type: &'static str,
     pub members: u32,
     pub annual_income: Cents,
-    pub dibao_household_ids: String,
+    pub dibao_household_ids: Text,
     /// `;`-joined flag codes, sorted.
-    pub flags: String,
+    pub flags: Text,
     pub score: u32,
     pub tier: &'static str,
 }
@@ -44,20 +46,25 @@ pub fn score<'a>(codes: impl IntoIterator<Item = &'a str>, weights: &RiskWeights
 
 /// One row per poor household, sorted by score descending then id.
 pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
-    let mut codes: BTreeMap<&str, BTreeSet<&'static str>> = BTreeMap::new();
+    let mut codes: FxHashMap<&str, Vec<&'static str>> = FxHashMap::default();
     for f in flags {
         if !f.poor_household_id.is_empty() {
             codes
                 .entry(f.poor_household_id.as_str())
                 .or_default()
-                .insert(f.def.code);
+                .push(f.def.code);
         }
     }
-    let empty = BTreeSet::new();
+    // Each household's codes once, in code order (as the set gave them).
+    codes.par_iter_mut().for_each(|(_, c)| {
+        c.sort_unstable();
+        c.dedup();
+    });
+    let empty = Vec::new();
     let mut rows: Vec<HouseholdRow> = q
         .poor
         .households
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(h, hh)| {
             let head = q.poor.head(hh);
@@ -65,21 +72,21 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
             let score = score(own.iter().copied(), &q.job.weights);
             HouseholdRow {
                 poor_household_id: hh.id.clone(),
-                county_code: head.member.region.county().to_owned(),
-                township_code: head.member.region.township().to_owned(),
-                village_code: head.member.region.village().to_owned(),
+                county_code: head.member.region.county().into(),
+                township_code: head.member.region.township().into(),
+                village_code: head.member.region.village().into(),
                 status: zh(&Status::ALL, head.status),
                 household_type: zh(&HouseholdType::ALL, head.household_type),
                 members: hh.rows.len() as u32,
                 annual_income: head.annual_income,
-                dibao_household_ids: linked_dibao_ids(q, h),
-                flags: own.iter().copied().collect::<Vec<_>>().join(";"),
+                dibao_household_ids: linked_dibao_ids(q, h).into(),
+                flags: own.iter().copied().collect::<Vec<_>>().join(";").into(),
                 score,
                 tier: tier(score),
             }
         })
         .collect();
-    rows.sort_by(|a, b| {
+    rows.par_sort_by(|a, b| {
         b.score
             .cmp(&a.score)
             .then_with(|| a.poor_household_id.cmp(&b.poor_household_id))

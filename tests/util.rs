@@ -155,7 +155,7 @@ pub fn ids_in(path: &Path) -> Vec<String> {
         .unwrap();
     r.records()
         .filter_map(|x| x.ok())
-        .map(|x| rollmatch::identity::normalize_id_text(&x[i]))
+        .map(|x| rollmatch::identity::normalize_id_text(&x[i]).to_string())
         .filter(|s| s.len() == 18)
         .collect()
 }

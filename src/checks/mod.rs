@@ -13,6 +13,7 @@ use crate::identity::mask_id;
 use crate::job::Job;
 use crate::matching::Matching;
 use crate::model::{DeathRow, DibaoRoll, EmployeeRow, PoorRoll};
+use rayon::prelude::*;
 
 /// Every flag definition, in the contract's order.
 pub static CATALOG: [&FlagDef; 28] = [
@@ -91,7 +92,7 @@ impl QuarterData<'_> {
     /// An ID number as details show it: masked unless the job says not.
     pub fn show_id(&self, id: &str) -> String {
         if self.job.output.mask_ids {
-            mask_id(id)
+            mask_id(id).into()
         } else {
             id.to_owned()
         }
@@ -100,11 +101,22 @@ impl QuarterData<'_> {
 
 /// All quarter-Q flags (movement flags come from `dynamics`).
 pub fn run_all(q: &QuarterData) -> Vec<Flag> {
-    let mut flags = Vec::new();
-    coverage::check(q, &mut flags);
-    people::check(q, &mut flags);
-    registers::check(q, &mut flags);
-    policy::check(q, &mut flags);
-    risk::check(q, &mut flags);
-    flags
+    // The families read the same rolls and write their own lists, so they
+    // run side by side; their lists are joined in this fixed order.
+    let families: [fn(&QuarterData, &mut Vec<Flag>); 5] = [
+        coverage::check,
+        people::check,
+        registers::check,
+        policy::check,
+        risk::check,
+    ];
+    let lists: Vec<Vec<Flag>> = families
+        .par_iter()
+        .map(|check| {
+            let mut out = Vec::new();
+            check(q, &mut out);
+            out
+        })
+        .collect();
+    lists.concat()
 }

@@ -8,7 +8,7 @@ use rayon::slice::ParallelSliceMut;
 
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::identity::key_to_string;
-use crate::model::{Member, RollKind};
+use crate::model::{Member, RollKind, Text};
 
 use super::QuarterData;
 
@@ -156,7 +156,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
             }
         }
         // duplicate_enrollment: two or more households of one roll.
-        let households = |rows: &[usize], roll: RollKind| -> BTreeSet<String> {
+        let households = |rows: &[usize], roll: RollKind| -> BTreeSet<Text> {
             rows.iter()
                 .map(|&r| match roll {
                     RollKind::Dibao => q.dibao.rows[r].member.household_id.clone(),
@@ -177,7 +177,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                 .person(&id, &first.name);
             let mut parts = Vec::new();
             if dh.len() >= 2 {
-                flag = flag.dibao(dh.iter().next().map(String::as_str).unwrap_or(""));
+                flag = flag.dibao(dh.iter().next().map(Text::as_str).unwrap_or(""));
                 parts.push(format!(
                     "在低保名册 {} 个户中出现(户编号 {})",
                     dh.len(),
@@ -185,7 +185,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                 ));
             }
             if ph.len() >= 2 {
-                flag = flag.poor(ph.iter().next().map(String::as_str).unwrap_or(""));
+                flag = flag.poor(ph.iter().next().map(Text::as_str).unwrap_or(""));
                 parts.push(format!(
                     "在建档立卡名册 {} 个户中出现(户编号 {})",
                     ph.len(),
@@ -299,6 +299,6 @@ fn person_flag(def: &'static FlagDef, m: &Member, id: &str) -> Flag {
         .person(id, &m.name)
 }
 
-fn join(set: &BTreeSet<String>) -> String {
-    set.iter().map(String::as_str).collect::<Vec<_>>().join(";")
+fn join(set: &BTreeSet<Text>) -> String {
+    set.iter().map(Text::as_str).collect::<Vec<_>>().join(";")
 }

@@ -1,7 +1,9 @@
 //! Audits against outside registers: the dead still enrolled, and public
 //! employees drawing 低保. Raised only when the register is given.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::identity::key_to_string;
@@ -42,7 +44,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     if let Some(deaths) = q.deaths {
         let first_day = q.job.quarter.first_day();
         // The earliest registered death of each person key.
-        let mut died: HashMap<u64, crate::calendar::Date> = HashMap::new();
+        let mut died: HashMap<u64, crate::calendar::Date> = HashMap::default();
         for d in deaths {
             if let Some(k) = d.id.key() {
                 died.entry(k)
@@ -82,7 +84,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
         }
     }
     if let Some(employees) = q.employees {
-        let mut employers: HashMap<u64, Option<&str>> = HashMap::new();
+        let mut employers: HashMap<u64, Option<&str>> = HashMap::default();
         for e in employees {
             if let Some(k) = e.id.key() {
                 let entry = employers.entry(k).or_insert(None);

@@ -25,6 +25,49 @@ pub struct Chunk<'a> {
 /// Split `text[start..]` into chunks of about `target` bytes, each ending
 /// just after a record's line break. `start_line` is the line of `start`.
 pub fn split(text: &str, start: usize, start_line: u64, target: usize) -> Vec<Chunk<'_>> {
+    if memchr::memchr(b'"', &text.as_bytes()[start..]).is_none() {
+        split_unquoted(text, start, start_line, target)
+    } else {
+        split_quoted(text, start, start_line, target)
+    }
+}
+
+/// Without a quote in the text every line feed ends a record: cut after
+/// the first line feed past each `target` bytes, then count each chunk's
+/// lines in parallel. This is the common case (exports rarely quote) and
+/// runs at memory speed; the state machine below took a tenth of a read.
+fn split_unquoted(text: &str, start: usize, start_line: u64, target: usize) -> Vec<Chunk<'_>> {
+    use rayon::prelude::*;
+    let bytes = text.as_bytes();
+    let mut bounds = vec![start];
+    let mut at = start;
+    while at < bytes.len() {
+        let probe = (at + target.max(1)).min(bytes.len()) - 1;
+        let end = memchr::memchr(b'\n', &bytes[probe..]).map_or(bytes.len(), |i| probe + i + 1);
+        bounds.push(end);
+        at = end;
+    }
+    let lines: Vec<u64> = bounds
+        .par_windows(2)
+        .map(|w| memchr::memchr_iter(b'\n', &bytes[w[0]..w[1]]).count() as u64)
+        .collect();
+    let mut first_line = start_line;
+    bounds
+        .windows(2)
+        .zip(lines)
+        .map(|(w, n)| {
+            // Cuts are just after b'\n' (ASCII), so on character boundaries.
+            let chunk = Chunk {
+                text: &text[w[0]..w[1]],
+                first_line,
+            };
+            first_line += n;
+            chunk
+        })
+        .collect()
+}
+
+fn split_quoted(text: &str, start: usize, start_line: u64, target: usize) -> Vec<Chunk<'_>> {
     let bytes = text.as_bytes();
     let mut chunks = Vec::new();
     let mut state = State::FieldStart;
@@ -62,6 +105,22 @@ pub fn split(text: &str, start: usize, start_line: u64, target: usize) -> Vec<Ch
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unquoted_text_splits_like_the_state_machine() {
+        let text = "a,b\n1,x\n\n2,\r\n3,z\n4,5\n6,7";
+        for target in 1..30 {
+            let fast: Vec<(&str, u64)> = split_unquoted(text, 4, 2, target)
+                .iter()
+                .map(|c| (c.text, c.first_line))
+                .collect();
+            let slow: Vec<(&str, u64)> = split_quoted(text, 4, 2, target)
+                .iter()
+                .map(|c| (c.text, c.first_line))
+                .collect();
+            assert_eq!(fast, slow, "target {target}");
+        }
+    }
 
     #[test]
     fn chunks_end_on_record_boundaries_only() {

@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use rayon::prelude::*;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
     Utf8,
@@ -33,10 +35,14 @@ pub enum DecodeError {
     Binary,
 }
 
+/// Pieces of about this many bytes are validated or transcoded in
+/// parallel (issue #7: the whole-file pass was sequential).
+const PIECE_BYTES: usize = 8 << 20;
+
 /// Decode a whole file. Borrowed when it is already UTF-8 without BOM.
 pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        let text = std::str::from_utf8(rest).map_err(|_| DecodeError::Unreadable)?;
+        let text = utf8(rest, PIECE_BYTES).ok_or(DecodeError::Unreadable)?;
         return Ok((Cow::Borrowed(text), Encoding::Utf8Bom));
     }
     if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
@@ -46,17 +52,78 @@ pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
         }
         return Ok((Cow::Owned(text.into_owned()), Encoding::Utf16));
     }
-    if bytes.contains(&0) {
+    if memchr::memchr(0, bytes).is_some() {
         return Err(DecodeError::Binary);
     }
-    if let Ok(text) = std::str::from_utf8(bytes) {
+    if let Some(text) = utf8(bytes, PIECE_BYTES) {
         return Ok((Cow::Borrowed(text), Encoding::Utf8));
     }
-    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
-    if had_errors {
-        return Err(DecodeError::Unreadable);
+    Ok((Cow::Owned(gb18030(bytes, PIECE_BYTES)?), Encoding::Gb18030))
+}
+
+/// `bytes` as UTF-8, validated in parallel pieces.
+fn utf8(bytes: &[u8], piece: usize) -> Option<&str> {
+    // A cut is moved past continuation bytes so that no character is
+    // split; each piece then validates on its own.
+    let cuts = cuts(bytes, piece, |b| b & 0xC0 != 0x80);
+    let valid = cuts
+        .par_windows(2)
+        .all(|w| std::str::from_utf8(&bytes[w[0]..w[1]]).is_ok());
+    // SAFETY: every piece is valid UTF-8 and the pieces tile `bytes`; a
+    // concatenation of valid UTF-8 strings is valid UTF-8.
+    valid.then(|| unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
+/// GB18030 to UTF-8 in parallel pieces cut after line feeds: 0x0A is never
+/// a byte of a multi-byte GB18030 character (lead bytes are 0x81–0xFE,
+/// trail bytes 0x30–0x39 or 0x40–0xFE), so each piece decodes on its own.
+fn gb18030(bytes: &[u8], piece: usize) -> Result<String, DecodeError> {
+    let cuts = cuts(bytes, piece, |_| true);
+    let cuts: Vec<usize> = {
+        // Move each inner cut to just after the next line feed.
+        let mut v: Vec<usize> = cuts
+            .iter()
+            .map(|&c| {
+                if c == 0 || c == bytes.len() {
+                    c
+                } else {
+                    memchr::memchr(b'\n', &bytes[c..]).map_or(bytes.len(), |i| c + i + 1)
+                }
+            })
+            .collect();
+        v.dedup();
+        v
+    };
+    let pieces: Vec<Option<Cow<'_, str>>> = cuts
+        .par_windows(2)
+        .map(|w| {
+            let (text, had_errors) =
+                encoding_rs::GB18030.decode_without_bom_handling(&bytes[w[0]..w[1]]);
+            (!had_errors).then_some(text)
+        })
+        .collect();
+    let mut out = String::with_capacity(pieces.iter().flatten().map(|p| p.len()).sum());
+    for p in pieces {
+        out.push_str(&p.ok_or(DecodeError::Unreadable)?);
     }
-    Ok((Cow::Owned(text.into_owned()), Encoding::Gb18030))
+    Ok(out)
+}
+
+/// 0, then a cut about every `piece` bytes (moved forward until `starts`
+/// holds for the byte there), then `bytes.len()`.
+fn cuts(bytes: &[u8], piece: usize, starts: impl Fn(u8) -> bool) -> Vec<usize> {
+    let mut cuts = vec![0];
+    let mut at = piece;
+    while at < bytes.len() {
+        while at < bytes.len() && !starts(bytes[at]) {
+            at += 1;
+        }
+        cuts.push(at);
+        at += piece;
+    }
+    cuts.push(bytes.len());
+    cuts.dedup();
+    cuts
 }
 
 #[cfg(test)]
@@ -76,6 +143,33 @@ mod tests {
         let (gbk, _, _) = encoding_rs::GBK.encode("姓名,张三");
         let (t, e) = decode(&gbk).unwrap();
         assert_eq!((t.as_ref(), e), ("姓名,张三", Encoding::Gb18030));
+    }
+
+    #[test]
+    fn pieces_give_the_same_text_as_one_pass() {
+        let text =
+            "户编号,姓名,身份证号\n410322001,张三丰,41032219800101001X\n\"引号\n内\",李·四,x\n"
+                .repeat(9);
+        for piece in [1, 2, 3, 5, 7, 64, 1 << 20] {
+            assert_eq!(utf8(text.as_bytes(), piece), Some(text.as_str()));
+            let (gbk, _, _) = encoding_rs::GB18030.encode(&text);
+            assert_eq!(gb18030(&gbk, piece).unwrap(), text, "piece {piece}");
+        }
+        // A broken character is found whichever piece it falls in.
+        let mut bad = text.clone().into_bytes();
+        let at = bad.len() - 5;
+        bad[at] = 0xFF;
+        for piece in [1, 3, 64] {
+            assert_eq!(utf8(&bad, piece), None);
+        }
+        let (mut gbk, _, _) = encoding_rs::GB18030.encode(&text).clone();
+        let gbk = gbk.to_mut();
+        let at = gbk.len() - 3;
+        gbk[at] = 0xFF;
+        gbk[at + 1] = 0x0A;
+        for piece in [1, 3, 64] {
+            assert!(gb18030(gbk, piece).is_err());
+        }
     }
 
     #[test]

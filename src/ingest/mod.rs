@@ -37,7 +37,7 @@ impl Reject {
     pub fn record(&self, mask: bool) -> String {
         let cells = self.cells.iter().map(|c| {
             if mask && looks_like_id(c) {
-                crate::identity::mask_id(c.trim())
+                crate::identity::mask_id(c.trim()).into()
             } else {
                 c.clone()
             }

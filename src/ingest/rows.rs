@@ -40,7 +40,7 @@ impl<'a> Cells<'a> {
     }
 
     /// A required cell, cleaned; empty is a fault.
-    fn required(&self, c: &'static InputColumn) -> Result<String, Fault> {
+    fn required(&self, c: &'static InputColumn) -> Result<std::borrow::Cow<'a, str>, Fault> {
         let v = clean(self.raw(c));
         if v.is_empty() {
             Err((c, "missing_value"))
@@ -50,12 +50,12 @@ impl<'a> Cells<'a> {
     }
 
     /// A required cell, trimmed but otherwise as written (names, ids).
-    fn required_text(&self, c: &'static InputColumn) -> Result<String, Fault> {
+    fn required_text(&self, c: &'static InputColumn) -> Result<Text, Fault> {
         let v = values::trim(self.raw(c));
         if v.is_empty() {
             Err((c, "missing_value"))
         } else {
-            Ok(v.to_owned())
+            Ok(v.into())
         }
     }
 
@@ -82,9 +82,9 @@ impl<'a> Cells<'a> {
         parsed
     }
 
-    fn optional_text(&self, c: &'static InputColumn) -> Option<String> {
+    fn optional_text(&self, c: &'static InputColumn) -> Option<Text> {
         let v = values::trim(self.raw(c));
-        (!v.is_empty()).then(|| v.to_owned())
+        (!v.is_empty()).then(|| v.into())
     }
 
     fn member(&self, v: Validation) -> Result<Member, Fault> {
@@ -96,7 +96,7 @@ impl<'a> Cells<'a> {
         Ok(Member {
             line: self.line,
             region: Region(region),
-            household_id,
+            household_id: Text::from(&*household_id),
             name_norm: crate::identity::normalize_name(&name),
             name,
             id: PersonId {
@@ -194,78 +194,20 @@ fn rows_of<T: Send>(
     parse: impl Fn(&mut Cells) -> Result<T, Fault> + Sync,
 ) -> Result<Loaded<T>> {
     use sha2::{Digest, Sha256};
+    let file = path.display().to_string();
+    // The file's hash is computed beside the parse, not before it.
+    let (sha256, parsed) = rayon::join(
+        || hex::encode(Sha256::digest(&bytes)),
+        || parse_parts(path, &file, &bytes, columns, &parse),
+    );
+    let (parts, format, encoding) = parsed?;
     let mut stats = InputStats {
         input: input.to_owned(),
         path: path.to_path_buf(),
-        sha256: hex::encode(Sha256::digest(&bytes)),
+        sha256,
+        format: format.into(),
+        encoding,
         ..Default::default()
-    };
-    let file = path.display().to_string();
-    let parts: Vec<Parsed<T>> = if super::is_parquet(&bytes) {
-        stats.format = "parquet".into();
-        let table = super::read_parquet(path, bytes)?;
-        if table.headers.is_empty() {
-            return Ok(Loaded {
-                rows: Vec::new(),
-                stats,
-                rejects: Vec::new(),
-            });
-        }
-        let index = match_headers(path, &table.headers, columns)?;
-        let rules = RowRules {
-            file: &file,
-            width: table.headers.len(),
-            index: &index,
-            columns,
-            parse: &parse,
-        };
-        table
-            .records
-            .par_chunks(50_000)
-            .map(|records| {
-                let mut out = Parsed::new();
-                for r in records {
-                    rules.apply(&r.cells, r.line, &mut out);
-                }
-                out
-            })
-            .collect()
-    } else {
-        stats.format = "csv".into();
-        let (text, encoding) =
-            super::decode(&bytes).map_err(|e| crate::error::Error::data(path, e))?;
-        stats.encoding = encoding.name().to_owned();
-        let (headers, start, first_line) = super::table::csv_header(path, &text)?;
-        if headers.is_empty() {
-            return Ok(Loaded {
-                rows: Vec::new(),
-                stats,
-                rejects: Vec::new(),
-            });
-        }
-        let index = match_headers(path, &headers, columns)?;
-        let rules = RowRules {
-            file: &file,
-            width: headers.len(),
-            index: &index,
-            columns,
-            parse: &parse,
-        };
-        let chunks = super::chunks::split(&text, start, first_line, CHUNK_BYTES);
-        let parts: Result<Vec<Parsed<T>>> = chunks
-            .par_iter()
-            .map(|chunk| {
-                let mut out = Parsed::new();
-                super::table::for_each_record(
-                    path,
-                    chunk.text,
-                    chunk.first_line,
-                    |record, line| rules.apply(record, line, &mut out),
-                )?;
-                Ok(out)
-            })
-            .collect();
-        parts?
     };
     let total: usize = parts.iter().map(|p| p.rows.len()).sum();
     let mut rows = Vec::with_capacity(total);
@@ -288,6 +230,75 @@ fn rows_of<T: Send>(
         stats,
         rejects,
     })
+}
+
+/// Parsed chunks of a file, its format and (for CSV) its encoding.
+type Parts<T> = (Vec<Parsed<T>>, &'static str, String);
+
+fn parse_parts<T: Send>(
+    path: &Path,
+    file: &str,
+    bytes: &[u8],
+    columns: &'static [InputColumn],
+    parse: &(impl Fn(&mut Cells) -> Result<T, Fault> + Sync),
+) -> Result<Parts<T>> {
+    if super::is_parquet(bytes) {
+        let table = super::read_parquet(path, bytes.to_vec())?;
+        if table.headers.is_empty() {
+            return Ok((Vec::new(), "parquet", String::new()));
+        }
+        let index = match_headers(path, &table.headers, columns)?;
+        let rules = RowRules {
+            file,
+            width: table.headers.len(),
+            index: &index,
+            columns,
+            parse,
+        };
+        let parts = table
+            .records
+            .par_chunks(50_000)
+            .map(|records| {
+                let mut out = Parsed::new();
+                for r in records {
+                    rules.apply(&r.cells, r.line, &mut out);
+                }
+                out
+            })
+            .collect();
+        Ok((parts, "parquet", String::new()))
+    } else {
+        let (text, encoding) =
+            super::decode(bytes).map_err(|e| crate::error::Error::data(path, e))?;
+        let encoding = encoding.name().to_owned();
+        let (headers, start, first_line) = super::table::csv_header(path, &text)?;
+        if headers.is_empty() {
+            return Ok((Vec::new(), "csv", encoding));
+        }
+        let index = match_headers(path, &headers, columns)?;
+        let rules = RowRules {
+            file,
+            width: headers.len(),
+            index: &index,
+            columns,
+            parse,
+        };
+        let chunks = super::chunks::split(&text, start, first_line, CHUNK_BYTES);
+        let parts: Result<Vec<Parsed<T>>> = chunks
+            .par_iter()
+            .map(|chunk| {
+                let mut out = Parsed::new();
+                super::table::for_each_record(
+                    path,
+                    chunk.text,
+                    chunk.first_line,
+                    |record, line| rules.apply(record, line, &mut out),
+                )?;
+                Ok(out)
+            })
+            .collect();
+        Ok((parts?, "csv", encoding))
+    }
 }
 
 /// Stands for "the whole row" in a fault (the column is left empty).
@@ -349,7 +360,7 @@ pub fn read_poor(path: &Path, v: Validation) -> Result<Loaded<PoorRow>> {
             water_safe: c.parse(&col::WATER_SAFE, "bad_bool", values::boolean)?,
             exit_year: c.optional(&col::EXIT_YEAR, values::integer),
             cause: c.optional_text(&col::CAUSE),
-            schooling: c.optional_text(&col::SCHOOLING).map(|s| clean(&s)),
+            schooling: c.optional_text(&col::SCHOOLING).map(|s| clean(&s).into()),
         })
     })?;
     count_invalid(&mut loaded.stats, loaded.rows.iter().map(|r| &r.member.id));

@@ -7,12 +7,19 @@ use crate::money::Cents;
 
 /// Trim any Unicode white space (U+3000 and NBSP included) and fold
 /// full-width ASCII forms.
-pub fn clean(cell: &str) -> String {
-    cell.chars()
-        .map(fold_width)
-        .collect::<String>()
-        .trim()
-        .to_owned()
+/// Borrowed when nothing needs folding, which is nearly every cell: one
+/// allocation per cell was a large part of reading a roll (issue #7).
+pub fn clean(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.is_ascii() || cell.chars().all(|c| fold_width(c) == c) {
+        return std::borrow::Cow::Borrowed(cell.trim());
+    }
+    std::borrow::Cow::Owned(
+        cell.chars()
+            .map(fold_width)
+            .collect::<String>()
+            .trim()
+            .to_owned(),
+    )
 }
 
 /// Trim only (for names and free text, which keep their characters).
@@ -81,9 +88,9 @@ pub fn enumerated<T: Copy>(v: &str, table: &[(T, &'static str, &'static str)]) -
 }
 
 /// 6 to 12 digits.
-pub fn region_code(v: &str) -> Option<String> {
+pub fn region_code(v: &str) -> Option<crate::model::Text> {
     if (6..=12).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) {
-        Some(v.to_owned())
+        Some(v.into())
     } else {
         None
     }

@@ -63,14 +63,28 @@ pub fn write_all(
     let dir = publish::staging_dir(&job.output.dir)?;
     let quarter = job.quarter.to_string();
     let ids = id_policy(job);
+    let tables_started = std::time::Instant::now();
     let flags = tables::flag_table(&quarter, &analysis.flags, &ids);
     let households = tables::household_table(&quarter, &analysis.households);
     let rejects = tables::reject_table(&inputs.rejects, job.output.mask_ids);
     let summary = summary::summary(job, inputs, analysis);
+    tracing::debug!(
+        seconds = tables_started.elapsed().as_secs_f64(),
+        "report tables built"
+    );
 
     // The workbook is the slowest file by far (every cell is XML): it is
     // written on one thread while the others are written on the other.
-    let write = |name: &str, f: &dyn Fn(&Path) -> Result<()>| f(&dir.join(name));
+    let write = |name: &str, f: &dyn Fn(&Path) -> Result<()>| {
+        let started = std::time::Instant::now();
+        f(&dir.join(name))?;
+        tracing::debug!(
+            file = name,
+            seconds = started.elapsed().as_secs_f64(),
+            "report file written"
+        );
+        Ok(())
+    };
     let (workbooks, rest) = rayon::join(
         || -> Result<Vec<String>> {
             write("report.xlsx", &|p| {

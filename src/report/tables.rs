@@ -5,12 +5,15 @@ use crate::columns::{FLAG_COLUMNS, HOUSEHOLD_COLUMNS, PERSON_TOKEN, REJECT_COLUM
 use crate::flags::Flag;
 use crate::identity::mask_id;
 use crate::ingest::Reject;
+use crate::model::Text;
 use crate::scoring::HouseholdRow;
+use compact_str::ToCompactString;
+use rayon::prelude::*;
 
 /// A table of text cells with its header.
 pub struct TextTable {
     pub columns: Vec<&'static str>,
-    pub rows: Vec<Vec<String>>,
+    pub rows: Vec<Vec<Text>>,
 }
 
 /// How person IDs are written: masked or whole, with an optional keyed
@@ -21,12 +24,8 @@ pub struct IdPolicy {
 }
 
 impl IdPolicy {
-    pub fn shown(&self, id: &str) -> String {
-        if self.mask {
-            mask_id(id)
-        } else {
-            id.to_owned()
-        }
+    pub fn shown(&self, id: &str) -> Text {
+        if self.mask { mask_id(id) } else { id.into() }
     }
 
     /// HMAC-SHA256 of the normalized number under the job's key, hex.
@@ -48,14 +47,14 @@ pub fn flag_table(quarter: &str, flags: &[Flag], ids: &IdPolicy) -> TextTable {
         columns.push(PERSON_TOKEN);
     }
     let rows = flags
-        .iter()
+        .par_iter()
         .map(|f| {
             let mut row = vec![
-                quarter.to_owned(),
-                f.def.code.to_owned(),
-                f.def.label.to_owned(),
-                f.def.kind.code().to_owned(),
-                f.def.severity.code().to_owned(),
+                quarter.into(),
+                f.def.code.into(),
+                f.def.label.into(),
+                f.def.kind.code().into(),
+                f.def.severity.code().into(),
                 f.county_code.clone(),
                 f.township_code.clone(),
                 f.village_code.clone(),
@@ -63,10 +62,10 @@ pub fn flag_table(quarter: &str, flags: &[Flag], ids: &IdPolicy) -> TextTable {
                 f.poor_household_id.clone(),
                 ids.shown(&f.person_id),
                 f.name.clone(),
-                f.detail.clone(),
+                f.detail.as_str().into(),
             ];
             if let Some(t) = ids.token(&f.person_id) {
-                row.push(t);
+                row.push(t.into());
             }
             row
         })
@@ -76,22 +75,22 @@ pub fn flag_table(quarter: &str, flags: &[Flag], ids: &IdPolicy) -> TextTable {
 
 pub fn household_table(quarter: &str, households: &[HouseholdRow]) -> TextTable {
     let rows = households
-        .iter()
+        .par_iter()
         .map(|h| {
             vec![
-                quarter.to_owned(),
+                quarter.into(),
                 h.poor_household_id.clone(),
                 h.county_code.clone(),
                 h.township_code.clone(),
                 h.village_code.clone(),
-                h.status.to_owned(),
-                h.household_type.to_owned(),
-                h.members.to_string(),
-                h.annual_income.to_string(),
+                h.status.into(),
+                h.household_type.into(),
+                h.members.to_compact_string(),
+                h.annual_income.to_compact_string(),
                 h.dibao_household_ids.clone(),
                 h.flags.clone(),
-                h.score.to_string(),
-                h.tier.to_owned(),
+                h.score.to_compact_string(),
+                h.tier.into(),
             ]
         })
         .collect();
@@ -106,11 +105,11 @@ pub fn reject_table(rejects: &[Reject], mask: bool) -> TextTable {
         .iter()
         .map(|r| {
             vec![
-                r.file.clone(),
-                r.line.to_string(),
-                r.column.clone(),
-                r.reason.clone(),
-                r.record(mask),
+                r.file.as_str().into(),
+                r.line.to_compact_string(),
+                r.column.as_str().into(),
+                r.reason.as_str().into(),
+                r.record(mask).into(),
             ]
         })
         .collect();
