@@ -169,8 +169,21 @@ fn percent(change: i64, base: i64) -> String {
     }
 }
 
-fn ids<'a>(rows: impl Iterator<Item = &'a crate::model::Member>) -> HashSet<&'a str> {
-    rows.map(|m| m.id.normalized()).collect()
+fn ids<'a>(rows: impl ExactSizeIterator<Item = &'a crate::model::Member>) -> HashSet<&'a str> {
+    let mut set = HashSet::with_capacity_and_hasher(rows.len(), Default::default());
+    set.extend(rows.map(|m| m.id.normalized()));
+    set
+}
+
+/// A household's members' normalized IDs, sorted and once each.
+fn member_ids<'a>(
+    rows: &[usize],
+    member: impl Fn(usize) -> &'a crate::model::Member,
+) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = rows.iter().map(|&r| member(r).id.normalized()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// The roll household count guard (contract §2.4).
@@ -216,7 +229,8 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
         }
     }
     // Q's poor persons by normalized ID, for exit_while_eligible.
-    let mut poor_household_of: HashMap<&str, Vec<usize>> = HashMap::default();
+    let mut poor_household_of: HashMap<&str, Vec<usize>> =
+        HashMap::with_capacity_and_hasher(q.poor.rows.len(), Default::default());
     for (h, hh) in q.poor.households.iter().enumerate() {
         for &r in &hh.rows {
             poor_household_of
@@ -324,16 +338,8 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
                 percent(b - n, b)
             )));
         }
-        let was: HashSet<&str> = prev_hh
-            .rows
-            .iter()
-            .map(|&r| prev.poor.rows[r].member.id.normalized())
-            .collect();
-        let is: HashSet<&str> = hh
-            .rows
-            .iter()
-            .map(|&r| q.poor.rows[r].member.id.normalized())
-            .collect();
+        let was = member_ids(&prev_hh.rows, |r| &prev.poor.rows[r].member);
+        let is = member_ids(&hh.rows, |r| &q.poor.rows[r].member);
         if was != is {
             out.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
                 "建档立卡户",
@@ -369,16 +375,8 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
             continue;
         };
         let prev_hh = &prev.dibao.households[ph];
-        let was: HashSet<&str> = prev_hh
-            .rows
-            .iter()
-            .map(|&r| prev.dibao.rows[r].member.id.normalized())
-            .collect();
-        let is: HashSet<&str> = hh
-            .rows
-            .iter()
-            .map(|&r| q.dibao.rows[r].member.id.normalized())
-            .collect();
+        let was = member_ids(&prev_hh.rows, |r| &prev.dibao.rows[r].member);
+        let is = member_ids(&hh.rows, |r| &q.dibao.rows[r].member);
         if was != is {
             out.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
                 "低保户",
@@ -400,13 +398,14 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
     }
 }
 
-fn member_change(what: &str, was: &HashSet<&str>, is: &HashSet<&str>) -> String {
+/// `was` and `is` sorted, each ID once.
+fn member_change(what: &str, was: &[&str], is: &[&str]) -> String {
+    let left = was.iter().filter(|m| is.binary_search(m).is_err()).count();
+    let joined = is.iter().filter(|m| was.binary_search(m).is_err()).count();
     format!(
-        "{what}成员由 {} 人变为 {} 人:减少 {} 人,新增 {} 人",
+        "{what}成员由 {} 人变为 {} 人:减少 {left} 人,新增 {joined} 人",
         was.len(),
         is.len(),
-        was.difference(is).count(),
-        is.difference(was).count()
     )
 }
 
@@ -462,7 +461,10 @@ pub type Transitions = BTreeMap<String, BTreeMap<(RollState, RollState), u64>>;
 
 pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
     // normalized id → (county, [dibao Q-1, poor Q-1, dibao Q, poor Q])
-    let mut persons: HashMap<&str, (&str, [bool; 4])> = HashMap::default();
+    let mut persons: HashMap<&str, (&str, [bool; 4])> = HashMap::with_capacity_and_hasher(
+        q.poor.rows.len() + q.dibao.rows.len(),
+        Default::default(),
+    );
     // Q-1 first, then Q, so a person's county is the latest known.
     for r in &prev.dibao.rows {
         mark(&mut persons, &r.member, 0);

@@ -1,9 +1,7 @@
 //! Audits against outside registers: the dead still enrolled, and public
 //! employees drawing 低保. Raised only when the register is given.
 
-use std::collections::BTreeMap;
-
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::identity::key_to_string;
@@ -57,16 +55,13 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                 RollKind::Dibao => q.dibao.rows.iter().map(|r| &r.member).collect(),
                 RollKind::Poor => q.poor.rows.iter().map(|r| &r.member).collect(),
             };
-            // One flag per (person, roll): the first row in file order.
-            let mut first: BTreeMap<u64, &Member> = BTreeMap::new();
+            // One flag per (person, roll): the first row in file order. The
+            // register is small; the rolls are walked once against it.
+            let mut flagged: HashSet<u64> = HashSet::default();
             for m in members {
-                if let Some(k) = m.id.key() {
-                    first.entry(k).or_insert(m);
-                }
-            }
-            for (k, m) in first {
+                let Some(k) = m.id.key() else { continue };
                 let Some(&date) = died.get(&k) else { continue };
-                if date >= first_day {
+                if date >= first_day || !flagged.insert(k) {
                     continue;
                 }
                 let flag = Flag::new(&DECEASED_ENROLLED)
@@ -93,16 +88,16 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                 }
             }
         }
-        let mut first: BTreeMap<u64, &Member> = BTreeMap::new();
+        let mut flagged: HashSet<u64> = HashSet::default();
         for r in &q.dibao.rows {
-            if let Some(k) = r.member.id.key() {
-                first.entry(k).or_insert(&r.member);
-            }
-        }
-        for (k, m) in first {
+            let m = &r.member;
+            let Some(k) = m.id.key() else { continue };
             let Some(employer) = employers.get(&k) else {
                 continue;
             };
+            if !flagged.insert(k) {
+                continue;
+            }
             let detail = match employer {
                 Some(e) => format!("在财政供养人员名单中(工作单位:{e}),仍在低保名册中"),
                 None => "在财政供养人员名单中,仍在低保名册中".to_owned(),

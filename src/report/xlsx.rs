@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use rust_xlsxwriter::{
     Color, DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError,
 };
@@ -63,25 +64,34 @@ fn widths(table: &TextTable) -> Vec<f64> {
         .collect()
 }
 
-/// Write a table over as many sheets as it needs (`name`, `name(2)`, …).
-fn table_sheets(
+/// One sheet to fill: the index of its worksheet in the workbook, and the
+/// rows of `table` it holds.
+struct SheetFill<'a> {
+    sheet: usize,
+    table: &'a TextTable,
+    rows: &'a [usize],
+    tier_formats: Option<&'a BTreeMap<&'a str, Format>>,
+}
+
+/// Add the sheets a table needs (`name`, `name(2)`, …) with their header,
+/// widths, frozen row and filter; their rows are written by [`fill`].
+fn add_table_sheets<'a>(
     wb: &mut Workbook,
     path: &Path,
     name: &str,
-    table: &TextTable,
-    rows: &[usize],
-    tier_formats: Option<&BTreeMap<&str, Format>>,
-) -> Result<()> {
-    let header_format = Format::new()
-        .set_bold()
-        .set_background_color(Color::RGB(0xDDEBF7));
+    table: &'a TextTable,
+    rows: &'a [usize],
+    tier_formats: Option<&'a BTreeMap<&'a str, Format>>,
+    header_format: &Format,
+) -> Result<Vec<SheetFill<'a>>> {
     let widths = widths(table);
     let chunks: Vec<&[usize]> = if rows.is_empty() {
         vec![&[][..]]
     } else {
         rows.chunks(ROWS_PER_SHEET).collect()
     };
-    for (n, chunk) in chunks.iter().enumerate() {
+    let mut fills = Vec::new();
+    for (n, chunk) in chunks.into_iter().enumerate() {
         let ws: &mut Worksheet = wb.add_worksheet_with_constant_memory().map_err(xe(path))?;
         let sheet_name = if n == 0 {
             name.to_owned()
@@ -93,36 +103,48 @@ fn table_sheets(
             ws.set_column_width(c as u16, *w).map_err(xe(path))?;
         }
         for (c, col) in table.columns.iter().enumerate() {
-            ws.write_string_with_format(0, c as u16, zh::header(col), &header_format)
+            ws.write_string_with_format(0, c as u16, zh::header(col), header_format)
                 .map_err(xe(path))?;
-        }
-        for (i, &r) in chunk.iter().enumerate() {
-            let row = (i + 1) as u32;
-            for (c, col) in table.columns.iter().enumerate() {
-                let cell = fit(&table.rows[r][c]);
-                let number = if NUMERIC.contains(col) {
-                    cell.parse::<f64>().ok()
-                } else {
-                    None
-                };
-                match (
-                    number,
-                    tier_formats
-                        .and_then(|t| (*col == "tier").then(|| t.get(cell.as_ref())).flatten()),
-                ) {
-                    (Some(v), _) => ws.write_number(row, c as u16, v).map(|_| ()),
-                    (None, Some(f)) => ws
-                        .write_string_with_format(row, c as u16, cell, f)
-                        .map(|_| ()),
-                    (None, None) => ws.write_string(row, c as u16, cell).map(|_| ()),
-                }
-                .map_err(xe(path))?;
-            }
         }
         ws.set_freeze_panes(1, 0).map_err(xe(path))?;
         let last_col = table.columns.len().saturating_sub(1) as u16;
         ws.autofilter(0, 0, chunk.len() as u32, last_col)
             .map_err(xe(path))?;
+        fills.push(SheetFill {
+            sheet: wb.worksheets().len() - 1,
+            table,
+            rows: chunk,
+            tier_formats,
+        });
+    }
+    Ok(fills)
+}
+
+/// Write a sheet's data rows. Sheets are filled in parallel: each writes
+/// its own temporary file, and every format it uses was registered with
+/// the workbook beforehand, so the file does not depend on thread timing.
+fn fill(ws: &mut Worksheet, job: &SheetFill) -> std::result::Result<(), XlsxError> {
+    let table = job.table;
+    for (i, &r) in job.rows.iter().enumerate() {
+        let row = (i + 1) as u32;
+        for (c, col) in table.columns.iter().enumerate() {
+            let cell = fit(&table.rows[r][c]);
+            let number = if NUMERIC.contains(col) {
+                cell.parse::<f64>().ok()
+            } else {
+                None
+            };
+            let tier = job
+                .tier_formats
+                .and_then(|t| (*col == "tier").then(|| t.get(cell.as_ref())).flatten());
+            match (number, tier) {
+                (Some(v), _) => ws.write_number(row, c as u16, v).map(|_| ()),
+                (None, Some(f)) => ws
+                    .write_string_with_format(row, c as u16, cell, f)
+                    .map(|_| ()),
+                (None, None) => ws.write_string(row, c as u16, cell).map(|_| ()),
+            }?;
+        }
     }
     Ok(())
 }
@@ -392,25 +414,64 @@ pub fn write_workbook(
     ]
     .into_iter()
     .collect();
+    let header_format = Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0xDDEBF7));
+    // Every format a cell uses gets its index here, in a fixed order,
+    // before the sheets are filled in parallel.
+    wb.register_format(&header_format);
+    for f in tiers.values() {
+        wb.register_format(f);
+    }
     let household_rows: Vec<usize> = (0..households.rows.len())
         .filter(|&i| in_county(households, &households.rows[i]))
         .collect();
-    table_sheets(
+    let kind_col = flags.columns.iter().position(|c| *c == "kind").unwrap_or(3);
+    let kind_rows: Vec<Vec<usize>> = Kind::ALL
+        .iter()
+        .map(|kind| {
+            (0..flags.rows.len())
+                .filter(|&i| {
+                    flags.rows[i][kind_col] == kind.code() && in_county(flags, &flags.rows[i])
+                })
+                .collect()
+        })
+        .collect();
+    let mut fills = add_table_sheets(
         &mut wb,
         path,
         zh::SHEET_HOUSEHOLDS,
         households,
         &household_rows,
         Some(&tiers),
+        &header_format,
     )?;
-
-    let kind_col = flags.columns.iter().position(|c| *c == "kind").unwrap_or(3);
-    for kind in Kind::ALL {
-        let rows: Vec<usize> = (0..flags.rows.len())
-            .filter(|&i| flags.rows[i][kind_col] == kind.code() && in_county(flags, &flags.rows[i]))
-            .collect();
-        table_sheets(&mut wb, path, zh::kind_label(kind), flags, &rows, None)?;
+    for (kind, rows) in Kind::ALL.iter().zip(&kind_rows) {
+        fills.extend(add_table_sheets(
+            &mut wb,
+            path,
+            zh::kind_label(*kind),
+            flags,
+            rows,
+            None,
+            &header_format,
+        )?);
     }
+    let sheets = wb.worksheets_mut();
+    let mut slots: Vec<Option<&mut Worksheet>> = sheets.iter_mut().map(Some).collect();
+    let work: Vec<(&mut Worksheet, &SheetFill)> = fills
+        .iter()
+        .filter_map(|f| {
+            slots
+                .get_mut(f.sheet)
+                .and_then(Option::take)
+                .map(|ws| (ws, f))
+        })
+        .collect();
+    work.into_par_iter()
+        .map(|(ws, f)| fill(ws, f))
+        .collect::<std::result::Result<Vec<()>, XlsxError>>()
+        .map_err(xe(path))?;
     let mut out = Durable::create(path)?;
     wb.save_to_writer(&mut out.writer).map_err(xe(path))?;
     out.finish()
