@@ -21,7 +21,7 @@ use crate::calendar::Quarter;
 use crate::dynamics::Previous;
 use crate::error::{Error, Result};
 use crate::files::{Durable, create_private_dir, sync_dir, write_private};
-use crate::identity::{check_id, normalize_name};
+use crate::identity::check_id;
 use crate::ingest::values;
 use crate::model::*;
 use crate::money::Cents;
@@ -325,7 +325,6 @@ impl Frame {
                     line: line[i].unwrap_or(0) as u64,
                     region: Region(region[i].clone().unwrap_or_default()),
                     household_id: household[i].clone().unwrap_or_default(),
-                    name_norm: normalize_name(&name),
                     name,
                     id: PersonId {
                         check: check_id(&given, end),

@@ -129,7 +129,8 @@ struct Leftover<'a> {
     rows: Vec<usize>,
 }
 
-type Block<'a> = (&'a str, &'a str);
+/// (county, normalized name); the name is computed, inline, per row.
+type Block<'a> = (&'a str, crate::model::Text);
 
 /// Unmatched rows grouped by (county, name) block, then by ID string; with
 /// `only`, just the blocks that exist there (the other side's blocks), so
@@ -144,7 +145,7 @@ fn leftovers<'a>(
         if matched[i] {
             continue;
         }
-        let block = (m.region.county(), m.name_norm.as_str());
+        let block = (m.region.county(), m.name_norm());
         if only.is_some_and(|o| !o.contains_key(&block)) {
             continue;
         }

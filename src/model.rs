@@ -93,7 +93,6 @@ pub struct Member {
     pub region: Region,
     pub household_id: Text,
     pub name: Text,
-    pub name_norm: Text,
     pub id: PersonId,
     pub is_head: bool,
 }
@@ -222,6 +221,14 @@ pub struct EmployeeRow {
     pub employer: Option<Text>,
 }
 
+impl Member {
+    /// The name as compared across rolls. Computed when asked (only
+    /// unmatched rows and exact pairs ask), not stored on every row.
+    pub fn name_norm(&self) -> Text {
+        crate::identity::normalize_name(&self.name)
+    }
+}
+
 /// One roll household: its members' row indices in file order and the
 /// row its household values come from (the 户主, else the first row).
 #[derive(Clone, Debug)]
@@ -331,6 +338,33 @@ mod tests {
         assert_eq!(
             (r.county(), r.township(), r.village()),
             ("410322", "410322102", "")
+        );
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// A roll is millions of these: every byte here is megabytes of peak
+    /// memory at national scale (issue #7). Grow them only on purpose.
+    #[test]
+    fn rows_stay_within_their_memory_budget() {
+        use std::mem::size_of;
+        assert!(
+            size_of::<Member>() <= 160,
+            "Member: {}",
+            size_of::<Member>()
+        );
+        assert!(
+            size_of::<DibaoRow>() <= 216,
+            "DibaoRow: {}",
+            size_of::<DibaoRow>()
+        );
+        assert!(
+            size_of::<PoorRow>() <= 232,
+            "PoorRow: {}",
+            size_of::<PoorRow>()
         );
     }
 }

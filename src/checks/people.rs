@@ -124,7 +124,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
             let mut county_pair = None;
             for (d, p) in pairs {
                 let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
-                if name_pair.is_none() && dm.name_norm != pm.name_norm {
+                if name_pair.is_none() && dm.name_norm() != pm.name_norm() {
                     name_pair = Some((d, p));
                 }
                 if county_pair.is_none() && dm.region.county() != pm.region.county() {

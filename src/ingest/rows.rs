@@ -97,7 +97,6 @@ impl<'a> Cells<'a> {
             line: self.line,
             region: Region(region),
             household_id: Text::from(&*household_id),
-            name_norm: crate::identity::normalize_name(&name),
             name,
             id: PersonId {
                 check: check_id(&id_given, v.quarter_end),
@@ -110,6 +109,9 @@ impl<'a> Cells<'a> {
 
 /// Records are parsed in chunks of about this many bytes, in parallel.
 const CHUNK_BYTES: usize = 4 << 20;
+
+/// Parquet rows are parsed in ranges of this many rows, in parallel.
+const PARQUET_ROWS: usize = 50_000;
 
 /// What one chunk of records gave.
 struct Parsed<T> {
@@ -200,6 +202,9 @@ fn rows_of<T: Send>(
         || hex::encode(Sha256::digest(&bytes)),
         || parse_parts(path, &file, &bytes, columns, &parse),
     );
+    // The file's bytes are freed before the chunks are joined: reading
+    // peaks here, with the rows held twice for a moment.
+    drop(bytes);
     let (parts, format, encoding) = parsed?;
     let mut stats = InputStats {
         input: input.to_owned(),
@@ -255,14 +260,15 @@ fn parse_parts<T: Send>(
             columns,
             parse,
         };
-        let parts = table
-            .records
-            .par_chunks(50_000)
-            .map(|records| {
+        let starts: Vec<usize> = (0..table.height()).step_by(PARQUET_ROWS).collect();
+        let parts = starts
+            .par_iter()
+            .map(|&start| {
                 let mut out = Parsed::new();
-                for r in records {
-                    rules.apply(&r.cells, r.line, &mut out);
-                }
+                let end = (start + PARQUET_ROWS).min(table.height());
+                table.for_each_record(start..end, |record, line| {
+                    rules.apply(record, line, &mut out)
+                });
                 out
             })
             .collect();

@@ -7,20 +7,6 @@ use crate::columns::InputColumn;
 use crate::error::Error;
 use crate::identity::fold_width;
 
-/// One data record: its physical line (header = 1) and its cells.
-#[derive(Clone, Debug)]
-pub struct Record {
-    pub line: u64,
-    pub cells: csv::StringRecord,
-}
-
-/// A whole input file as text cells.
-#[derive(Debug)]
-pub struct Table {
-    pub headers: Vec<String>,
-    pub records: Vec<Record>,
-}
-
 pub fn is_blank(cells: &csv::StringRecord) -> bool {
     cells.iter().all(|c| c.trim().is_empty())
 }
@@ -139,10 +125,41 @@ pub fn csv_reason(e: &csv::Error) -> &'static str {
     }
 }
 
-/// Read a Parquet file: every column cast to text, so the same parsing
-/// rules apply as for CSV. The "line" of a row is its index + 2, as if
-/// the file had a header line.
-pub fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<Table, Error> {
+/// A Parquet file with every column cast to text, so the same parsing
+/// rules apply as for CSV. Records are made on demand, a range at a time,
+/// so that a roll is never held as one record per row (issue #7).
+pub struct ParquetText {
+    pub headers: Vec<String>,
+    columns: Vec<polars::prelude::StringChunked>,
+    height: usize,
+}
+
+impl ParquetText {
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Each record of rows `range` that is not blank, with its "line": the
+    /// row's index + 2, as if the file had a header line.
+    pub fn for_each_record(
+        &self,
+        range: std::ops::Range<usize>,
+        mut f: impl FnMut(&csv::StringRecord, u64),
+    ) {
+        let mut record = csv::StringRecord::new();
+        for i in range {
+            record.clear();
+            for c in &self.columns {
+                record.push_field(c.get(i).unwrap_or(""));
+            }
+            if !is_blank(&record) {
+                f(&record, i as u64 + 2);
+            }
+        }
+    }
+}
+
+pub fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<ParquetText, Error> {
     use polars::prelude::*;
     let cursor = std::io::Cursor::new(bytes);
     let df = ParquetReader::new(cursor).finish().map_err(|e| {
@@ -156,7 +173,7 @@ pub fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<Table, Error> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let mut columns: Vec<Vec<Option<String>>> = Vec::with_capacity(headers.len());
+    let mut columns = Vec::with_capacity(headers.len());
     for column in df.columns() {
         let text = column.cast(&DataType::String).map_err(|e| {
             Error::data(
@@ -167,23 +184,14 @@ pub fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<Table, Error> {
         let text = text
             .str()
             .map_err(|e| Error::Internal(format!("{}: {}", path.display(), polars_reason(&e))))?;
-        columns.push(text.iter().map(|v| v.map(str::to_owned)).collect());
+        // One chunk, so that `get` is a direct lookup.
+        columns.push(text.rechunk().into_owned());
     }
-    let mut records = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let cells: csv::StringRecord = columns
-            .iter_mut()
-            .map(|c| c[i].take().unwrap_or_default())
-            .collect();
-        if is_blank(&cells) {
-            continue;
-        }
-        records.push(Record {
-            line: i as u64 + 2,
-            cells,
-        });
-    }
-    Ok(Table { headers, records })
+    Ok(ParquetText {
+        headers,
+        columns,
+        height: df.height(),
+    })
 }
 
 /// The kind of a polars error, without its message: polars quotes the

@@ -18,8 +18,9 @@ pub fn write_csv(path: &Path, table: &TextTable) -> Result<()> {
         let mut w = csv::WriterBuilder::new().from_writer(&mut out.writer);
         w.write_record(&table.columns)
             .map_err(|e| Error::output(path, e))?;
-        for row in &table.rows {
-            w.write_record(row).map_err(|e| Error::output(path, e))?;
+        for r in 0..table.len() {
+            w.write_record(table.row(r).map(|c| c.into_owned()))
+                .map_err(|e| Error::output(path, e))?;
         }
         w.flush().map_err(|e| Error::output(path, e))?;
     }

@@ -15,10 +15,12 @@ const INTEGER_COLUMNS: [&str; 3] = ["members", "score", "line"];
 const DECIMAL_COLUMNS: [&str; 1] = ["annual_income"];
 
 pub fn write_parquet(path: &Path, table: &TextTable) -> Result<()> {
-    let height = table.rows.len();
+    let height = table.len();
     let mut columns = Vec::with_capacity(table.columns.len());
     for (i, name) in table.columns.iter().enumerate() {
-        let cells = table.rows.iter().map(|r| r[i].as_str());
+        // One column's cells at a time.
+        let owned: Vec<super::tables::Cell> = (0..height).map(|r| table.cell(r, i)).collect();
+        let cells = owned.iter().map(|c| c.as_ref());
         let column = if INTEGER_COLUMNS.contains(name) {
             let v: Vec<Option<i64>> = cells.map(|c| c.parse().ok()).collect();
             Column::new((*name).into(), v)

@@ -1,19 +1,52 @@
 //! `flags`, `households` and `rejects` as rows of text: the one rendering
 //! that both the CSV and the Parquet writers use, so they cannot differ.
 
+use std::borrow::Cow;
+
 use crate::columns::{FLAG_COLUMNS, HOUSEHOLD_COLUMNS, PERSON_TOKEN, REJECT_COLUMNS};
 use crate::flags::Flag;
 use crate::identity::mask_id;
 use crate::ingest::Reject;
 use crate::model::Text;
 use crate::scoring::HouseholdRow;
-use compact_str::ToCompactString;
 use rayon::prelude::*;
 
-/// A table of text cells with its header.
-pub struct TextTable {
+/// A cell's text: borrowed from the findings where it can be.
+pub type Cell<'a> = Cow<'a, str>;
+
+/// A table of text cells with its header, rendered on demand from the
+/// findings: each writer asks for the cells it writes, so the report set
+/// never holds a second copy of every flag and household as text (that
+/// copy was about 700 MB at 1 M households; issue #7).
+pub struct TextTable<'a> {
     pub columns: Vec<&'static str>,
-    pub rows: Vec<Vec<Text>>,
+    len: usize,
+    cell: Box<dyn Fn(usize, usize) -> Cell<'a> + Sync + 'a>,
+}
+
+impl<'a> TextTable<'a> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Row `row`, column `col`.
+    pub fn cell(&self, row: usize, col: usize) -> Cell<'a> {
+        (self.cell)(row, col)
+    }
+
+    /// The cells of row `row`, in column order.
+    pub fn row(&self, row: usize) -> impl Iterator<Item = Cell<'a>> + '_ {
+        (0..self.columns.len()).map(move |c| self.cell(row, c))
+    }
+
+    /// The position of a column, if the table has it.
+    pub fn position(&self, column: &str) -> Option<usize> {
+        self.columns.iter().position(|c| *c == column)
+    }
 }
 
 /// How person IDs are written: masked or whole, with an optional keyed
@@ -41,80 +74,82 @@ impl IdPolicy {
     }
 }
 
-pub fn flag_table(quarter: &str, flags: &[Flag], ids: &IdPolicy) -> TextTable {
+pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &IdPolicy) -> TextTable<'a> {
     let mut columns: Vec<&'static str> = FLAG_COLUMNS.to_vec();
-    if ids.token_key.is_some() {
+    // Masking and tokens are computed once per flag, not once per writer.
+    let shown: Vec<Text> = flags.par_iter().map(|f| ids.shown(&f.person_id)).collect();
+    let tokens: Option<Vec<String>> = ids.token_key.is_some().then(|| {
+        flags
+            .par_iter()
+            .map(|f| ids.token(&f.person_id).unwrap_or_default())
+            .collect()
+    });
+    if tokens.is_some() {
         columns.push(PERSON_TOKEN);
     }
-    let rows = flags
-        .par_iter()
-        .map(|f| {
-            let mut row = vec![
-                quarter.into(),
-                f.def.code.into(),
-                f.def.label.into(),
-                f.def.kind.code().into(),
-                f.def.severity.code().into(),
-                f.county_code.clone(),
-                f.township_code.clone(),
-                f.village_code.clone(),
-                f.dibao_household_id.clone(),
-                f.poor_household_id.clone(),
-                ids.shown(&f.person_id),
-                f.name.clone(),
-                f.detail.as_str().into(),
-            ];
-            if let Some(t) = ids.token(&f.person_id) {
-                row.push(t.into());
-            }
-            row
-        })
-        .collect();
-    TextTable { columns, rows }
-}
-
-pub fn household_table(quarter: &str, households: &[HouseholdRow]) -> TextTable {
-    let rows = households
-        .par_iter()
-        .map(|h| {
-            vec![
-                quarter.into(),
-                h.poor_household_id.clone(),
-                h.county_code.clone(),
-                h.township_code.clone(),
-                h.village_code.clone(),
-                h.status.into(),
-                h.household_type.into(),
-                h.members.to_compact_string(),
-                h.annual_income.to_compact_string(),
-                h.dibao_household_ids.clone(),
-                h.flags.clone(),
-                h.score.to_compact_string(),
-                h.tier.into(),
-            ]
-        })
-        .collect();
     TextTable {
-        columns: HOUSEHOLD_COLUMNS.to_vec(),
-        rows,
+        columns,
+        len: flags.len(),
+        cell: Box::new(move |r, c| {
+            let f = &flags[r];
+            match c {
+                0 => Cow::Borrowed(quarter),
+                1 => Cow::Borrowed(f.def.code),
+                2 => Cow::Borrowed(f.def.label),
+                3 => Cow::Borrowed(f.def.kind.code()),
+                4 => Cow::Borrowed(f.def.severity.code()),
+                5 => Cow::Borrowed(f.county_code.as_str()),
+                6 => Cow::Borrowed(f.township_code.as_str()),
+                7 => Cow::Borrowed(f.village_code.as_str()),
+                8 => Cow::Borrowed(f.dibao_household_id.as_str()),
+                9 => Cow::Borrowed(f.poor_household_id.as_str()),
+                10 => Cow::Owned(shown[r].to_string()),
+                11 => Cow::Borrowed(f.name.as_str()),
+                12 => Cow::Borrowed(f.detail.as_str()),
+                _ => Cow::Owned(tokens.as_ref().map(|t| t[r].clone()).unwrap_or_default()),
+            }
+        }),
     }
 }
 
-pub fn reject_table(rejects: &[Reject], mask: bool) -> TextTable {
-    let rows = rejects
-        .iter()
-        .map(|r| {
-            vec![
-                r.file.as_str().into(),
-                r.line.to_compact_string(),
-                r.column.as_str().into(),
-                r.reason.as_str().into(),
-                r.record(mask).into(),
-            ]
-        })
-        .collect();
+pub fn household_table<'a>(quarter: &'a str, households: &'a [HouseholdRow]) -> TextTable<'a> {
+    TextTable {
+        columns: HOUSEHOLD_COLUMNS.to_vec(),
+        len: households.len(),
+        cell: Box::new(move |r, c| {
+            let h = &households[r];
+            match c {
+                0 => Cow::Borrowed(quarter),
+                1 => Cow::Borrowed(h.poor_household_id.as_str()),
+                2 => Cow::Borrowed(h.county_code.as_str()),
+                3 => Cow::Borrowed(h.township_code.as_str()),
+                4 => Cow::Borrowed(h.village_code.as_str()),
+                5 => Cow::Borrowed(h.status),
+                6 => Cow::Borrowed(h.household_type),
+                7 => Cow::Owned(h.members.to_string()),
+                8 => Cow::Owned(h.annual_income.to_string()),
+                9 => Cow::Borrowed(h.dibao_household_ids.as_str()),
+                10 => Cow::Borrowed(h.flags.as_str()),
+                11 => Cow::Owned(h.score.to_string()),
+                _ => Cow::Borrowed(h.tier),
+            }
+        }),
+    }
+}
+
+pub fn reject_table<'a>(rejects: &'a [Reject], mask: bool) -> TextTable<'a> {
     TextTable {
         columns: REJECT_COLUMNS.to_vec(),
-        rows,
+        len: rejects.len(),
+        cell: Box::new(move |r, c| {
+            let j = &rejects[r];
+            match c {
+                0 => Cow::Borrowed(j.file.as_str()),
+                1 => Cow::Owned(j.line.to_string()),
+                2 => Cow::Borrowed(j.column.as_str()),
+                3 => Cow::Borrowed(j.reason.as_str()),
+                _ => Cow::Owned(j.record(mask)),
+            }
+        }),
     }
 }

@@ -53,11 +53,8 @@ fn widths(table: &TextTable) -> Vec<f64> {
     (0..table.columns.len())
         .map(|i| {
             let head = width(zh::header(table.columns[i]));
-            let data = table
-                .rows
-                .iter()
-                .take(2000)
-                .map(|r| width(&r[i]))
+            let data = (0..table.len().min(2000))
+                .map(|r| width(&table.cell(r, i)))
                 .fold(0.0, f64::max);
             (head.max(data) + 2.0).clamp(6.0, 60.0)
         })
@@ -66,24 +63,24 @@ fn widths(table: &TextTable) -> Vec<f64> {
 
 /// One sheet to fill: the index of its worksheet in the workbook, and the
 /// rows of `table` it holds.
-struct SheetFill<'a> {
+struct SheetFill<'a, 't> {
     sheet: usize,
-    table: &'a TextTable,
+    table: &'a TextTable<'t>,
     rows: &'a [usize],
     tier_formats: Option<&'a BTreeMap<&'a str, Format>>,
 }
 
 /// Add the sheets a table needs (`name`, `name(2)`, …) with their header,
 /// widths, frozen row and filter; their rows are written by [`fill`].
-fn add_table_sheets<'a>(
+fn add_table_sheets<'a, 't>(
     wb: &mut Workbook,
     path: &Path,
     name: &str,
-    table: &'a TextTable,
+    table: &'a TextTable<'t>,
     rows: &'a [usize],
     tier_formats: Option<&'a BTreeMap<&'a str, Format>>,
     header_format: &Format,
-) -> Result<Vec<SheetFill<'a>>> {
+) -> Result<Vec<SheetFill<'a, 't>>> {
     let widths = widths(table);
     let chunks: Vec<&[usize]> = if rows.is_empty() {
         vec![&[][..]]
@@ -128,7 +125,8 @@ fn fill(ws: &mut Worksheet, job: &SheetFill) -> std::result::Result<(), XlsxErro
     for (i, &r) in job.rows.iter().enumerate() {
         let row = (i + 1) as u32;
         for (c, col) in table.columns.iter().enumerate() {
-            let cell = fit(&table.rows[r][c]);
+            let text = table.cell(r, c);
+            let cell = fit(&text);
             let number = if NUMERIC.contains(col) {
                 cell.parse::<f64>().ok()
             } else {
@@ -369,12 +367,12 @@ enum Cell {
 const ZIP_LEVEL: u8 = 1;
 
 /// The whole workbook; with `county`, only that county's rows.
-pub fn write_workbook(
+pub fn write_workbook<'t>(
     path: &Path,
     job: &Job,
     summary: &Value,
-    flags: &TextTable,
-    households: &TextTable,
+    flags: &TextTable<'t>,
+    households: &TextTable<'t>,
     county: Option<&str>,
 ) -> Result<()> {
     let mut wb = Workbook::new();
@@ -390,13 +388,9 @@ pub fn write_workbook(
     );
     overview(&mut wb, path, job, summary, county)?;
 
-    let in_county = |table: &TextTable, row: &Vec<crate::model::Text>| -> bool {
-        let i = table
-            .columns
-            .iter()
-            .position(|c| *c == "county_code")
-            .unwrap_or(0);
-        county.is_none_or(|c| row[i] == c)
+    let in_county = |table: &TextTable, row: usize| -> bool {
+        let i = table.position("county_code").unwrap_or(0);
+        county.is_none_or(|c| table.cell(row, i) == c)
     };
     let tiers: BTreeMap<&str, Format> = [
         (
@@ -423,17 +417,15 @@ pub fn write_workbook(
     for f in tiers.values() {
         wb.register_format(f);
     }
-    let household_rows: Vec<usize> = (0..households.rows.len())
-        .filter(|&i| in_county(households, &households.rows[i]))
+    let household_rows: Vec<usize> = (0..households.len())
+        .filter(|&i| in_county(households, i))
         .collect();
     let kind_col = flags.columns.iter().position(|c| *c == "kind").unwrap_or(3);
     let kind_rows: Vec<Vec<usize>> = Kind::ALL
         .iter()
         .map(|kind| {
-            (0..flags.rows.len())
-                .filter(|&i| {
-                    flags.rows[i][kind_col] == kind.code() && in_county(flags, &flags.rows[i])
-                })
+            (0..flags.len())
+                .filter(|&i| flags.cell(i, kind_col) == kind.code() && in_county(flags, i))
                 .collect()
         })
         .collect();
@@ -478,12 +470,12 @@ pub fn write_workbook(
 }
 
 /// `report-<county>.xlsx` for each county with households or flags.
-pub fn write_county_workbooks(
+pub fn write_county_workbooks<'t>(
     dir: &Path,
     job: &Job,
     summary: &Value,
-    flags: &TextTable,
-    households: &TextTable,
+    flags: &TextTable<'t>,
+    households: &TextTable<'t>,
 ) -> Result<Vec<String>> {
     let mut counties: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let fc = flags
@@ -497,17 +489,13 @@ pub fn write_county_workbooks(
         .position(|c| *c == "county_code")
         .unwrap_or(2);
     counties.extend(
-        flags
-            .rows
-            .iter()
-            .map(|r| r[fc].to_string())
+        (0..flags.len())
+            .map(|r| flags.cell(r, fc).into_owned())
             .filter(|c| !c.is_empty()),
     );
     counties.extend(
-        households
-            .rows
-            .iter()
-            .map(|r| r[hc].to_string())
+        (0..households.len())
+            .map(|r| households.cell(r, hc).into_owned())
             .filter(|c| !c.is_empty()),
     );
     let mut names = Vec::new();
