@@ -62,6 +62,8 @@ def main():
     ap.add_argument("--formats", default="csv,parquet")
     ap.add_argument("--from-state", action="store_true")
     ap.add_argument("--threads", default=None)
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="runs per case; the fastest is reported (the machine is shared and noisy)")
     a = ap.parse_args()
     if not os.path.exists(BIN):
         sys.exit("build first: cargo build --release")
@@ -76,16 +78,23 @@ def main():
             state = os.path.join(d, f"state-{fmt}")
             shutil.rmtree(state, ignore_errors=True)
             extra = ["--threads", a.threads] if a.threads else []
-            if a.from_state:
-                run([BIN, "run", job, "--quarter", "2018Q2", "--out", out + "-q2", "--quiet"] + extra)
-            wall, cpu, rss = run([BIN, "run", job, "--out", out, "--quiet"] + extra)
-            manifest = json.load(open(os.path.join(out, "manifest.json")))
+            best = None
+            for _ in range(max(1, a.repeat)):
+                shutil.rmtree(state, ignore_errors=True)
+                if a.from_state:
+                    run([BIN, "run", job, "--quarter", "2018Q2", "--out", out + "-q2", "--quiet"] + extra)
+                wall, cpu, rss = run([BIN, "run", job, "--out", out, "--quiet"] + extra)
+                if best is None or wall < best[0]:
+                    manifest = json.load(open(os.path.join(out, "manifest.json")))
+                    best = (wall, cpu, rss, manifest)
+            wall, cpu, rss, manifest = best
             stages = " ".join(f"{s['stage']}={s['seconds']:.2f}" for s in manifest["stages"])
             # The read-once floor: every input of both quarters parsed once by
             # the same reader (`check` reads and validates, nothing else).
-            f1 = run([BIN, "check", job, "--quiet"] + extra)[0]
-            f2 = run([BIN, "check", job, "--quarter", "2018Q2", "--quiet"] + extra)[0]
-            floor = f1 + f2
+            floor = min(
+                run([BIN, "check", job, "--quiet"] + extra)[0]
+                + run([BIN, "check", job, "--quarter", "2018Q2", "--quiet"] + extra)[0]
+                for _ in range(max(1, a.repeat)))
             print(f"| {size:,} | {fmt} | {'state' if a.from_state else 'files'} | {rows:,} | {wall:.2f} | {cpu:.2f} | {rss:,.0f} | "
                   f"{rows / wall:,.0f} | {rss * 1048576 / rows:,.0f} | {floor:.2f} | {wall / floor:.2f} | {stages} |", flush=True)
             shutil.rmtree(state, ignore_errors=True)

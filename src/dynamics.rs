@@ -410,7 +410,7 @@ fn member_change(what: &str, was: &[&str], is: &[&str]) -> String {
 }
 
 /// A person's place in a quarter: on both rolls, one, or neither.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RollState {
     Both,
     DibaoOnly,
@@ -478,14 +478,20 @@ pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
     for r in &q.poor.rows {
         mark(&mut persons, &r.member, 3);
     }
-    let mut table: Transitions = BTreeMap::new();
+    // Counted under borrowed county codes first: an owned key per person
+    // was most of this function's time at 1 M households.
+    let mut counts: HashMap<(&str, (RollState, RollState)), u64> = HashMap::default();
     for (county, s) in persons.into_values() {
         let key = (RollState::of(s[0], s[1]), RollState::of(s[2], s[3]));
+        *counts.entry((county, key)).or_default() += 1;
+    }
+    let mut table: Transitions = BTreeMap::new();
+    for ((county, key), n) in counts {
         *table
             .entry(county.to_owned())
             .or_default()
             .entry(key)
-            .or_default() += 1;
+            .or_default() += n;
     }
     table
 }

@@ -187,7 +187,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let mut dibao_partner: Vec<Vec<usize>> = vec![Vec::new(); dibao.rows.len()];
     let mut poor_partner: Vec<Vec<usize>> = vec![Vec::new(); poor.rows.len()];
     let mut pairs: Vec<(usize, usize, LinkKind)> = Vec::new();
-    let mut keys_in_both: BTreeSet<u64> = BTreeSet::new();
+    let mut keys_in_both: rustc_hash::FxHashSet<u64> = Default::default();
     for (d, r) in dibao.rows.iter().enumerate() {
         let Some(k) = r.member.id.key() else { continue };
         if let Some(ps) = poor_by_key.get(&k) {
@@ -275,16 +275,38 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         });
     }
 
-    // 3. Household links.
-    let mut links: BTreeMap<(usize, usize), HouseholdLink> = BTreeMap::new();
+    // 3. Household links. The pairs are sorted by household pair (stable,
+    // so each link keeps its pairs in the order found) and the map is
+    // built from the sorted runs in one pass; inserting hundreds of
+    // thousands of links one by one was most of this stage at 2 M.
+    let mut keyed: Vec<((usize, usize), (usize, usize, LinkKind))> = pairs
+        .into_iter()
+        .map(|(d, p, kind)| {
+            (
+                (dibao_row_household[d], poor_row_household[p]),
+                (d, p, kind),
+            )
+        })
+        .collect();
+    keyed.par_sort_by_key(|(key, _)| *key);
+    let mut runs: Vec<((usize, usize), HouseholdLink)> = Vec::new();
+    for (key, pair) in keyed {
+        match runs.last_mut() {
+            Some((k, link)) if *k == key => link.shared.push(pair),
+            _ => {
+                let mut link = HouseholdLink::default();
+                link.shared.push(pair);
+                runs.push((key, link));
+            }
+        }
+    }
     let mut dibao_linked = vec![BTreeSet::new(); dibao.households.len()];
     let mut poor_linked = vec![BTreeSet::new(); poor.households.len()];
-    for (d, p, kind) in pairs {
-        let (dh, ph) = (dibao_row_household[d], poor_row_household[p]);
-        links.entry((dh, ph)).or_default().shared.push((d, p, kind));
-        dibao_linked[dh].insert(ph);
-        poor_linked[ph].insert(dh);
+    for ((dh, ph), _) in &runs {
+        dibao_linked[*dh].insert(*ph);
+        poor_linked[*ph].insert(*dh);
     }
+    let links: BTreeMap<(usize, usize), HouseholdLink> = runs.into_iter().collect();
     for v in dibao_partner.iter_mut().chain(poor_partner.iter_mut()) {
         v.sort_unstable();
         v.dedup();
