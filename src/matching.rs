@@ -172,6 +172,11 @@ fn excel_damaged<'a>(members: impl Iterator<Item = &'a crate::model::Member>) ->
         .collect()
 }
 
+/// (低保 household, poor household).
+type HouseholdPair = (usize, usize);
+/// (低保 row, poor row, how they were paired).
+type PersonPair = (usize, usize, LinkKind);
+
 pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let dibao_row_household = row_households(&dibao.households, dibao.rows.len());
     let poor_row_household = row_households(&poor.households, poor.rows.len());
@@ -279,7 +284,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     // so each link keeps its pairs in the order found) and the map is
     // built from the sorted runs in one pass; inserting hundreds of
     // thousands of links one by one was most of this stage at 2 M.
-    let mut keyed: Vec<((usize, usize), (usize, usize, LinkKind))> = pairs
+    let mut keyed: Vec<(HouseholdPair, PersonPair)> = pairs
         .into_iter()
         .map(|(d, p, kind)| {
             (

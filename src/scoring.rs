@@ -80,7 +80,7 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
                 members: hh.rows.len() as u32,
                 annual_income: head.annual_income,
                 dibao_household_ids: linked_dibao_ids(q, h).into(),
-                flags: own.iter().copied().collect::<Vec<_>>().join(";").into(),
+                flags: own.join(";").into(),
                 score,
                 tier: tier(score),
             }
