@@ -127,12 +127,8 @@ fn members<'a>(rows: impl Iterator<Item = &'a Member>) -> Vec<Column> {
     ]
 }
 
-/// Save Q's rolls: [`prepare`] then [`PreparedState::commit`].
-pub fn save(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) -> Result<()> {
-    prepare(dir, q, dibao, poor)?.commit()
-}
-
-/// Write Q's rolls beside their final names; nothing is replaced yet.
+/// Write Q's rolls beside their final names; nothing is replaced until
+/// [`PreparedState::commit`].
 pub fn prepare(
     dir: &Path,
     q: Quarter,
@@ -427,4 +423,45 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
         poor: PoorRoll::new(poor_rows),
         source: "state",
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
+            .count()
+    }
+
+    #[test]
+    fn prepared_state_is_q_state_only_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let q: Quarter = "2018Q3".parse().unwrap();
+        let (dibao, poor) = (DibaoRoll::default(), PoorRoll::default());
+
+        // A run that fails after preparing leaves no state and no files.
+        let prepared = prepare(dir.path(), q, &dibao, &poor).unwrap();
+        assert_eq!(tmp_files(dir.path()), 2);
+        assert!(load(dir.path(), q).unwrap().is_none());
+        drop(prepared);
+        assert_eq!(tmp_files(dir.path()), 0);
+        assert!(load(dir.path(), q).unwrap().is_none());
+
+        prepare(dir.path(), q, &dibao, &poor)
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(tmp_files(dir.path()), 0);
+        let saved = load(dir.path(), q).unwrap().expect("committed state loads");
+        assert_eq!((saved.dibao.rows.len(), saved.poor.rows.len()), (0, 0));
+    }
 }

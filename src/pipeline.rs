@@ -263,9 +263,9 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
         },
     );
     let inputs = inputs?;
-    timings
-        .0
-        .push(("read", read_started.elapsed().as_secs_f64()));
+    let read_secs = read_started.elapsed().as_secs_f64();
+    info!(stage = "read", seconds = read_secs, "stage done");
+    timings.0.push(("read", read_secs));
     bar.finish();
     for s in &inputs.stats {
         info!(input = %s.input, rows_read = s.rows_read, rows_used = s.rows_used, rows_rejected = s.rows_rejected, "input read");
@@ -274,6 +274,7 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     crate::faults::point("read");
     let (previous, previous_secs) = previous?;
     // Overlapped with "read": its own duration, not time added to the run.
+    info!(stage = "previous", seconds = previous_secs, "stage done");
     timings.0.push(("previous", previous_secs));
     if let PreviousSource::Skipped(reason) = &previous {
         info!(reason = %reason, "movements skipped");
