@@ -318,10 +318,9 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     let commit_started = Instant::now();
     state.commit()?;
     // Preparing overlapped "write"; this is its time plus the commit's.
-    timings
-        .0
-        .push(("state", state_secs + commit_started.elapsed().as_secs_f64()));
+    let state_secs = state_secs + commit_started.elapsed().as_secs_f64();
     info!(stage = "state", seconds = state_secs, "stage done");
+    timings.0.push(("state", state_secs));
     info!(flags = analysis.flags.len(), households = analysis.households.len(), out = %publish_dir.display(), "run finished");
 
     Ok(RunOutcome {

@@ -63,9 +63,14 @@ pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
 
 /// `bytes` as UTF-8, validated in parallel pieces.
 fn utf8(bytes: &[u8], piece: usize) -> Option<&str> {
-    // A cut is moved past continuation bytes so that no character is
-    // split; each piece then validates on its own.
-    let cuts = cuts(bytes, piece, |b| b & 0xC0 != 0x80);
+    // Each piece then validates on its own.
+    let cuts = cuts(bytes.len(), piece, |at| {
+        // Past continuation bytes, so that no character is split.
+        at + bytes[at..]
+            .iter()
+            .take_while(|&&b| b & 0xC0 == 0x80)
+            .count()
+    });
     let valid = cuts
         .par_windows(2)
         .all(|w| std::str::from_utf8(&bytes[w[0]..w[1]]).is_ok());
@@ -78,22 +83,9 @@ fn utf8(bytes: &[u8], piece: usize) -> Option<&str> {
 /// a byte of a multi-byte GB18030 character (lead bytes are 0x81–0xFE,
 /// trail bytes 0x30–0x39 or 0x40–0xFE), so each piece decodes on its own.
 fn gb18030(bytes: &[u8], piece: usize) -> Result<String, DecodeError> {
-    let cuts = cuts(bytes, piece, |_| true);
-    let cuts: Vec<usize> = {
-        // Move each inner cut to just after the next line feed.
-        let mut v: Vec<usize> = cuts
-            .iter()
-            .map(|&c| {
-                if c == 0 || c == bytes.len() {
-                    c
-                } else {
-                    memchr::memchr(b'\n', &bytes[c..]).map_or(bytes.len(), |i| c + i + 1)
-                }
-            })
-            .collect();
-        v.dedup();
-        v
-    };
+    let cuts = cuts(bytes.len(), piece, |at| {
+        memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i + 1)
+    });
     let pieces: Vec<Option<Cow<'_, str>>> = cuts
         .par_windows(2)
         .map(|w| {
@@ -109,19 +101,18 @@ fn gb18030(bytes: &[u8], piece: usize) -> Result<String, DecodeError> {
     Ok(out)
 }
 
-/// 0, then a cut about every `piece` bytes (moved forward until `starts`
-/// holds for the byte there), then `bytes.len()`.
-fn cuts(bytes: &[u8], piece: usize, starts: impl Fn(u8) -> bool) -> Vec<usize> {
+/// 0, then a cut about every `piece` bytes of `len` (`settle` moves a
+/// candidate forward to where a piece may start, at most to `len`), then
+/// `len`.
+fn cuts(len: usize, piece: usize, settle: impl Fn(usize) -> usize) -> Vec<usize> {
     let mut cuts = vec![0];
     let mut at = piece;
-    while at < bytes.len() {
-        while at < bytes.len() && !starts(bytes[at]) {
-            at += 1;
-        }
+    while at < len {
+        at = settle(at);
         cuts.push(at);
         at += piece;
     }
-    cuts.push(bytes.len());
+    cuts.push(len);
     cuts.dedup();
     cuts
 }

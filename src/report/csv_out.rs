@@ -19,7 +19,11 @@ pub fn write_csv(path: &Path, table: &TextTable) -> Result<()> {
         w.write_record(&table.columns)
             .map_err(|e| Error::output(path, e))?;
         for r in 0..table.len() {
-            w.write_record(table.row(r).map(|c| c.into_owned()))
+            for cell in table.row(r) {
+                w.write_field(cell.as_bytes())
+                    .map_err(|e| Error::output(path, e))?;
+            }
+            w.write_record(None::<&[u8]>)
                 .map_err(|e| Error::output(path, e))?;
         }
         w.flush().map_err(|e| Error::output(path, e))?;

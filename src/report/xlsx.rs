@@ -389,10 +389,13 @@ pub fn write_workbook<'t>(
     );
     overview(&mut wb, path, job, summary, county)?;
 
-    let in_county = |table: &TextTable, row: usize| -> bool {
-        let i = table.position("county_code").unwrap_or(0);
-        county.is_none_or(|c| table.cell(row, i) == c)
+    let in_county = |table: &TextTable, column: Option<usize>, row: usize| -> bool {
+        county.is_none_or(|c| column.is_some_and(|i| table.cell(row, i) == c))
     };
+    let (flag_county, household_county) = (
+        flags.position("county_code"),
+        households.position("county_code"),
+    );
     let tiers: BTreeMap<&str, Format> = [
         (
             "高",
@@ -419,14 +422,16 @@ pub fn write_workbook<'t>(
         wb.register_format(f);
     }
     let household_rows: Vec<usize> = (0..households.len())
-        .filter(|&i| in_county(households, i))
+        .filter(|&i| in_county(households, household_county, i))
         .collect();
-    let kind_col = flags.columns.iter().position(|c| *c == "kind").unwrap_or(3);
+    let kind_col = flags.position("kind").unwrap_or(3);
     let kind_rows: Vec<Vec<usize>> = Kind::ALL
         .iter()
         .map(|kind| {
             (0..flags.len())
-                .filter(|&i| flags.cell(i, kind_col) == kind.code() && in_county(flags, i))
+                .filter(|&i| {
+                    flags.cell(i, kind_col) == kind.code() && in_county(flags, flag_county, i)
+                })
                 .collect()
         })
         .collect();
@@ -479,16 +484,8 @@ pub fn write_county_workbooks<'t>(
     households: &TextTable<'t>,
 ) -> Result<Vec<String>> {
     let mut counties: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    let fc = flags
-        .columns
-        .iter()
-        .position(|c| *c == "county_code")
-        .unwrap_or(5);
-    let hc = households
-        .columns
-        .iter()
-        .position(|c| *c == "county_code")
-        .unwrap_or(2);
+    let fc = flags.position("county_code").unwrap_or(5);
+    let hc = households.position("county_code").unwrap_or(2);
     counties.extend(
         (0..flags.len())
             .map(|r| flags.cell(r, fc).into_owned())
