@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::checks::QuarterData;
@@ -209,58 +210,110 @@ pub fn shrink_check(prev: &Previous, q: &QuarterData) -> Option<String> {
     None
 }
 
-pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
-    let policy = &q.job.policy;
-    let prev_dibao_ids = ids(prev.dibao.rows.iter().map(|r| &r.member));
-    let now_dibao_ids = ids(q.dibao.rows.iter().map(|r| &r.member));
-
-    // 低保 entries and exits, by members.
-    for (h, hh) in q.dibao.households.iter().enumerate() {
-        let members: Vec<&str> = hh
-            .rows
+/// Households by their id, for finding a household across quarters.
+fn by_id(households: &[crate::model::Household]) -> HashMap<&str, usize> {
+    let mut map = HashMap::with_capacity_and_hasher(households.len(), Default::default());
+    map.extend(
+        households
             .iter()
-            .map(|&r| q.dibao.rows[r].member.id.normalized())
-            .collect();
-        if members.iter().all(|m| !prev_dibao_ids.contains(m)) {
-            out.push(q.dibao_flag(&DIBAO_ENTRY, h).detail(format!(
-                "本季度新纳入低保,{} 名成员上季度均不在低保名册",
-                members.len()
-            )));
-        }
-    }
-    // Q's poor persons by normalized ID, for exit_while_eligible.
-    let mut poor_household_of: HashMap<&str, Vec<usize>> =
-        HashMap::with_capacity_and_hasher(q.poor.rows.len(), Default::default());
+            .enumerate()
+            .map(|(i, h)| (h.id.as_str(), i)),
+    );
+    map
+}
+
+/// Every movement flag. Each household is looked at on its own, so the
+/// households are shared among the workers; flags come out in household
+/// order, as a sequential pass would make them.
+pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
+    let ((prev_dibao_ids, now_dibao_ids), ((prev_poor, now_poor), prev_dibao)) = rayon::join(
+        || {
+            rayon::join(
+                || ids(prev.dibao.rows.iter().map(|r| &r.member)),
+                || ids(q.dibao.rows.iter().map(|r| &r.member)),
+            )
+        },
+        || {
+            rayon::join(
+                || {
+                    rayon::join(
+                        || by_id(&prev.poor.households),
+                        || by_id(&q.poor.households),
+                    )
+                },
+                || by_id(&prev.dibao.households),
+            )
+        },
+    );
+    dibao_entries_and_exits(prev, q, &prev_dibao_ids, &now_dibao_ids, out);
+    poor_movements(prev, q, &prev_poor, &now_poor, out);
+    dibao_changes(prev, q, &prev_dibao, out);
+}
+
+/// dibao_entry, dibao_exit and exit_while_eligible, by members.
+fn dibao_entries_and_exits(
+    prev: &Previous,
+    q: &QuarterData,
+    prev_ids: &HashSet<&str>,
+    now_ids: &HashSet<&str>,
+    out: &mut Vec<Flag>,
+) {
+    let policy = &q.job.policy;
+    out.par_extend(
+        q.dibao
+            .households
+            .par_iter()
+            .enumerate()
+            .filter_map(|(h, hh)| {
+                let mut members = hh
+                    .rows
+                    .iter()
+                    .map(|&r| q.dibao.rows[r].member.id.normalized());
+                members.all(|m| !prev_ids.contains(m)).then(|| {
+                    q.dibao_flag(&DIBAO_ENTRY, h).detail(format!(
+                        "本季度新纳入低保,{} 名成员上季度均不在低保名册",
+                        hh.rows.len()
+                    ))
+                })
+            }),
+    );
+    let prev_member = |r: usize| prev.dibao.rows[r].member.id.normalized();
+    let exits: Vec<&crate::model::Household> = prev
+        .dibao
+        .households
+        .par_iter()
+        .filter(|hh| hh.rows.iter().all(|&r| !now_ids.contains(prev_member(r))))
+        .collect();
+    // Q's poor households of the leavers' members, for exit_while_eligible:
+    // only the few thousand leavers are looked up, so only they are indexed.
+    let leavers: HashSet<&str> = exits
+        .iter()
+        .flat_map(|hh| hh.rows.iter().map(|&r| prev_member(r)))
+        .collect();
+    let mut poor_household_of: HashMap<&str, Vec<usize>> = HashMap::default();
     for (h, hh) in q.poor.households.iter().enumerate() {
         for &r in &hh.rows {
-            poor_household_of
-                .entry(q.poor.rows[r].member.id.normalized())
-                .or_default()
-                .push(h);
+            let id = q.poor.rows[r].member.id.normalized();
+            if leavers.contains(id) {
+                poor_household_of.entry(id).or_default().push(h);
+            }
         }
     }
-    for hh in &prev.dibao.households {
+    out.par_extend(exits.par_iter().flat_map_iter(|hh| {
         let head = &prev.dibao.head(hh).member;
-        let members: Vec<&str> = hh
-            .rows
-            .iter()
-            .map(|&r| prev.dibao.rows[r].member.id.normalized())
-            .collect();
-        if members.iter().any(|m| now_dibao_ids.contains(m)) {
-            continue;
-        }
         let flag = Flag::new(&DIBAO_EXIT)
             .at(&head.region)
             .dibao(&hh.id)
             .named(&head.name);
-        out.push(flag.detail(format!(
+        let exit = flag.detail(format!(
             "上季度低保户,{} 名成员本季度均不在低保名册",
-            members.len()
-        )));
+            hh.rows.len()
+        ));
         // exit_while_eligible: a member still poor, below the standard.
-        let mut still_poor: Vec<usize> = members
+        let mut still_poor: Vec<usize> = hh
+            .rows
             .iter()
-            .filter_map(|m| poor_household_of.get(m))
+            .filter_map(|&r| poor_household_of.get(prev_member(r)))
             .flatten()
             .copied()
             .filter(|&ph| {
@@ -269,136 +322,157 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
             })
             .collect();
         still_poor.sort_unstable();
-        still_poor.dedup();
-        if let Some(&ph) = still_poor.first() {
+        let eligible = still_poor.first().map(|&ph| {
             let p = q.poor.head(&q.poor.households[ph]);
             let flag = Flag::new(&EXIT_WHILE_ELIGIBLE)
                 .at(&head.region)
                 .dibao(&hh.id)
                 .named(&head.name);
-            out.push(flag.detail(format!(
+            flag.detail(format!(
                 "退出低保,但成员所在建档立卡户 {} 仍为{},人均纯收入 {} 元 低于本县低保标准 {} 元",
                 q.poor.households[ph].id,
                 zh(&Status::ALL, p.status),
                 p.annual_income,
                 policy.standard(p.member.region.county())
-            )));
-        }
-    }
-
-    // Poor roll by household id.
-    let prev_poor: HashMap<&str, usize> = prev
-        .poor
-        .households
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.id.as_str(), i))
-        .collect();
-    let now_poor: HashMap<&str, usize> = q
-        .poor
-        .households
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.id.as_str(), i))
-        .collect();
-    for (h, hh) in q.poor.households.iter().enumerate() {
-        let now = q.poor.head(hh);
-        let Some(&ph) = prev_poor.get(hh.id.as_str()) else {
-            out.push(
-                q.poor_flag(&POOR_ENTRY, h)
-                    .detail("户编号上季度不在建档立卡名册".into()),
-            );
-            continue;
-        };
-        let prev_hh = &prev.poor.households[ph];
-        let before = prev.poor.head(prev_hh);
-        let status_change = format!(
-            "贫困户状态由{}变为{}",
-            zh(&Status::ALL, before.status),
-            zh(&Status::ALL, now.status)
-        );
-        if before.status.is_poor() && now.status == Status::Exited {
-            out.push(q.poor_flag(&POVERTY_EXIT, h).detail(format!(
-                "{status_change},人均纯收入 {} 元",
-                now.annual_income
-            )));
-        }
-        if before.status == Status::Exited && now.status.is_poor() {
-            out.push(q.poor_flag(&RELAPSE, h).detail(format!(
-                "{status_change},人均纯收入由 {} 元变为 {} 元",
-                before.annual_income, now.annual_income
-            )));
-        }
-        let (b, n) = (before.annual_income.0, now.annual_income.0);
-        if b > 0 && n < b && at_least(b - n, b, policy.income_drop_ratio) {
-            out.push(q.poor_flag(&INCOME_DROP, h).detail(format!(
-                "人均纯收入由 {} 元降至 {} 元(降幅 {})",
-                before.annual_income,
-                now.annual_income,
-                percent(b - n, b)
-            )));
-        }
-        let was = member_ids(&prev_hh.rows, |r| &prev.poor.rows[r].member);
-        let is = member_ids(&hh.rows, |r| &q.poor.rows[r].member);
-        if was != is {
-            out.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
-                "建档立卡户",
-                &was,
-                &is,
-            )));
-        }
-    }
-    for hh in &prev.poor.households {
-        if !now_poor.contains_key(hh.id.as_str()) {
-            let head = prev.poor.head(hh);
-            let flag = Flag::new(&POOR_REMOVED)
-                .at(&head.member.region)
-                .poor(&hh.id)
-                .named(&head.member.name);
-            out.push(flag.detail(format!(
-                "户编号本季度不在建档立卡名册(上季度状态:{})",
-                zh(&Status::ALL, head.status)
-            )));
-        }
-    }
-
-    // 低保 roll by household id.
-    let prev_dibao: HashMap<&str, usize> = prev
-        .dibao
-        .households
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.id.as_str(), i))
-        .collect();
-    for (h, hh) in q.dibao.households.iter().enumerate() {
-        let Some(&ph) = prev_dibao.get(hh.id.as_str()) else {
-            continue;
-        };
-        let prev_hh = &prev.dibao.households[ph];
-        let was = member_ids(&prev_hh.rows, |r| &prev.dibao.rows[r].member);
-        let is = member_ids(&hh.rows, |r| &q.dibao.rows[r].member);
-        if was != is {
-            out.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
-                "低保户",
-                &was,
-                &is,
-            )));
-        }
-        let (b, n) = (
-            prev.dibao.head(prev_hh).monthly_benefit,
-            q.dibao.head(hh).monthly_benefit,
-        );
-        let change = (n.0 - b.0).abs();
-        if change > 0 && at_least(change, b.0, policy.benefit_change_ratio) {
-            out.push(q.dibao_flag(&BENEFIT_CHANGED, h).detail(format!(
-                "月保障金由 {b} 元变为 {n} 元(变动 {})",
-                percent(change, b.0)
-            )));
-        }
-    }
+            ))
+        });
+        std::iter::once(exit).chain(eligible)
+    }));
 }
 
-/// `was` and `is` sorted, each ID once.
+/// poor_entry, poverty_exit, relapse, income_drop, household_changed
+/// and poor_removed, by household id.
+fn poor_movements(
+    prev: &Previous,
+    q: &QuarterData,
+    prev_poor: &HashMap<&str, usize>,
+    now_poor: &HashMap<&str, usize>,
+    out: &mut Vec<Flag>,
+) {
+    let policy = &q.job.policy;
+    out.par_extend(
+        q.poor
+            .households
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(h, hh)| {
+                let mut found = Vec::new();
+                let now = q.poor.head(hh);
+                let Some(&ph) = prev_poor.get(hh.id.as_str()) else {
+                    found.push(
+                        q.poor_flag(&POOR_ENTRY, h)
+                            .detail("户编号上季度不在建档立卡名册".into()),
+                    );
+                    return found;
+                };
+                let prev_hh = &prev.poor.households[ph];
+                let before = prev.poor.head(prev_hh);
+                let status_change = || {
+                    format!(
+                        "贫困户状态由{}变为{}",
+                        zh(&Status::ALL, before.status),
+                        zh(&Status::ALL, now.status)
+                    )
+                };
+                if before.status.is_poor() && now.status == Status::Exited {
+                    found.push(q.poor_flag(&POVERTY_EXIT, h).detail(format!(
+                        "{},人均纯收入 {} 元",
+                        status_change(),
+                        now.annual_income
+                    )));
+                }
+                if before.status == Status::Exited && now.status.is_poor() {
+                    found.push(q.poor_flag(&RELAPSE, h).detail(format!(
+                        "{},人均纯收入由 {} 元变为 {} 元",
+                        status_change(),
+                        before.annual_income,
+                        now.annual_income
+                    )));
+                }
+                let (b, n) = (before.annual_income.0, now.annual_income.0);
+                if b > 0 && n < b && at_least(b - n, b, policy.income_drop_ratio) {
+                    found.push(q.poor_flag(&INCOME_DROP, h).detail(format!(
+                        "人均纯收入由 {} 元降至 {} 元(降幅 {})",
+                        before.annual_income,
+                        now.annual_income,
+                        percent(b - n, b)
+                    )));
+                }
+                let was = member_ids(&prev_hh.rows, |r| &prev.poor.rows[r].member);
+                let is = member_ids(&hh.rows, |r| &q.poor.rows[r].member);
+                if was != is {
+                    found.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
+                        "建档立卡户",
+                        &was,
+                        &is,
+                    )));
+                }
+                found
+            }),
+    );
+    out.par_extend(
+        prev.poor
+            .households
+            .par_iter()
+            .filter(|hh| !now_poor.contains_key(hh.id.as_str()))
+            .map(|hh| {
+                let head = prev.poor.head(hh);
+                let flag = Flag::new(&POOR_REMOVED)
+                    .at(&head.member.region)
+                    .poor(&hh.id)
+                    .named(&head.member.name);
+                flag.detail(format!(
+                    "户编号本季度不在建档立卡名册(上季度状态:{})",
+                    zh(&Status::ALL, head.status)
+                ))
+            }),
+    );
+}
+
+/// household_changed and benefit_changed on the 低保 roll, by household id.
+fn dibao_changes(
+    prev: &Previous,
+    q: &QuarterData,
+    prev_dibao: &HashMap<&str, usize>,
+    out: &mut Vec<Flag>,
+) {
+    let policy = &q.job.policy;
+    out.par_extend(
+        q.dibao
+            .households
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(h, hh)| {
+                let mut found = Vec::new();
+                let Some(&ph) = prev_dibao.get(hh.id.as_str()) else {
+                    return found;
+                };
+                let prev_hh = &prev.dibao.households[ph];
+                let was = member_ids(&prev_hh.rows, |r| &prev.dibao.rows[r].member);
+                let is = member_ids(&hh.rows, |r| &q.dibao.rows[r].member);
+                if was != is {
+                    found.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
+                        "低保户",
+                        &was,
+                        &is,
+                    )));
+                }
+                let (b, n) = (
+                    prev.dibao.head(prev_hh).monthly_benefit,
+                    q.dibao.head(hh).monthly_benefit,
+                );
+                let change = (n.0 - b.0).abs();
+                if change > 0 && at_least(change, b.0, policy.benefit_change_ratio) {
+                    found.push(q.dibao_flag(&BENEFIT_CHANGED, h).detail(format!(
+                        "月保障金由 {b} 元变为 {n} 元(变动 {})",
+                        percent(change, b.0)
+                    )));
+                }
+                found
+            }),
+    );
+}
+
 fn member_change(what: &str, was: &[&str], is: &[&str]) -> String {
     let left = was.iter().filter(|m| is.binary_search(m).is_err()).count();
     let joined = is.iter().filter(|m| was.binary_search(m).is_err()).count();
