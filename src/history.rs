@@ -181,14 +181,17 @@ pub fn prepare(
     write_frame(&dir.join(&prepared.files[0]), cols)?;
 
     let mut cols = members(poor.rows.iter().map(|r| &r.member));
-    let text = |f: &dyn Fn(&PoorRow) -> String| poor.rows.iter().map(f).collect::<Vec<String>>();
+    // Enumerations are written as their Chinese names, borrowed: no
+    // string is made per row.
+    let text =
+        |f: &dyn Fn(&PoorRow) -> &'static str| poor.rows.iter().map(f).collect::<Vec<&str>>();
     cols.push(Column::new(
         "household_type".into(),
-        text(&|r| zh(&HouseholdType::ALL, r.household_type).into()),
+        text(&|r| zh(&HouseholdType::ALL, r.household_type)),
     ));
     cols.push(Column::new(
         "status".into(),
-        text(&|r| zh(&Status::ALL, r.status).into()),
+        text(&|r| zh(&Status::ALL, r.status)),
     ));
     cols.push(Column::new(
         "exit_year".into(),
@@ -213,11 +216,11 @@ pub fn prepare(
     ));
     cols.push(Column::new(
         "labor".into(),
-        text(&|r| zh(&Labor::ALL, r.labor).into()),
+        text(&|r| zh(&Labor::ALL, r.labor)),
     ));
     cols.push(Column::new(
         "health".into(),
-        text(&|r| zh(&Health::ALL, r.health).into()),
+        text(&|r| zh(&Health::ALL, r.health)),
     ));
     cols.push(Column::new(
         "schooling".into(),

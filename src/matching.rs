@@ -140,24 +140,32 @@ fn leftovers<'a>(
     matched: &[bool],
     only: Option<&HashMap<Block<'a>, Vec<Leftover<'a>>>>,
 ) -> HashMap<Block<'a>, Vec<Leftover<'a>>> {
+    // (block, ID, row) of each unmatched row, sorted: a block's persons
+    // and a person's rows are then runs. (Searching each block's persons
+    // for the ID was quadratic in a common name's block.)
+    let mut keyed: Vec<(Block<'a>, &'a str, usize)> = members
+        .par_iter()
+        .enumerate()
+        .filter(|&(i, _)| !matched[i])
+        .filter_map(|(i, m)| {
+            let block = (m.region.county(), m.name_norm());
+            if only.is_some_and(|o| !o.contains_key(&block)) {
+                return None;
+            }
+            Some((block, m.id.normalized(), i))
+        })
+        .collect();
+    keyed.par_sort_unstable();
     let mut blocks: HashMap<Block<'a>, Vec<Leftover<'a>>> = HashMap::default();
-    for (i, m) in members.iter().enumerate() {
-        if matched[i] {
-            continue;
-        }
-        let block = (m.region.county(), m.name_norm());
-        if only.is_some_and(|o| !o.contains_key(&block)) {
-            continue;
-        }
-        let persons = blocks.entry(block).or_default();
-        let id = m.id.normalized();
-        match persons.iter_mut().find(|p| p.id == id) {
-            Some(p) => p.rows.push(i),
-            None => persons.push(Leftover { id, rows: vec![i] }),
-        }
-    }
-    for persons in blocks.values_mut() {
-        persons.sort_by(|a, b| a.id.cmp(b.id));
+    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+        let persons = run
+            .chunk_by(|a, b| a.1 == b.1)
+            .map(|rows| Leftover {
+                id: rows[0].1,
+                rows: rows.iter().map(|k| k.2).collect(),
+            })
+            .collect();
+        blocks.insert(run[0].0.clone(), persons);
     }
     blocks
 }
@@ -207,7 +215,9 @@ fn candidate_pairs(ds: &[Leftover], ps: &[Leftover]) -> Vec<(usize, usize)> {
 }
 
 /// Normalized numbers of rows whose number Excel truncated (`…000`).
-fn excel_damaged<'a>(members: impl Iterator<Item = &'a crate::model::Member>) -> BTreeSet<&'a str> {
+fn excel_damaged<'a>(
+    members: impl Iterator<Item = &'a crate::model::Member>,
+) -> rustc_hash::FxHashSet<&'a str> {
     members
         .filter(|m| {
             m.id.invalid_reason() == Some(crate::identity::InvalidReason::ExcelTrailingZeros)
@@ -225,28 +235,50 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let dibao_row_household = row_households(&dibao.households, dibao.rows.len());
     let poor_row_household = row_households(&poor.households, poor.rows.len());
 
-    // 1. Exact: same person key.
-    let mut poor_by_key: HashMap<u64, Vec<usize>> =
-        HashMap::with_capacity_and_hasher(poor.rows.len(), Default::default());
-    for (i, r) in poor.rows.iter().enumerate() {
-        if let Some(k) = r.member.id.key() {
-            poor_by_key.entry(k).or_default().push(i);
-        }
-    }
-    let mut dibao_partner: Vec<Vec<usize>> = vec![Vec::new(); dibao.rows.len()];
-    let mut poor_partner: Vec<Vec<usize>> = vec![Vec::new(); poor.rows.len()];
+    // 1. Exact: same person key. Both sides' (key, row) lists are sorted
+    // and merged: no hash table of millions of keys, each with a vector.
+    let keyed = |rows: Vec<Option<u64>>| -> Vec<(u64, usize)> {
+        let mut keys: Vec<(u64, usize)> = rows
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.map(|k| (k, i)))
+            .collect();
+        keys.par_sort_unstable();
+        keys
+    };
+    let (dibao_keys, poor_keys) = rayon::join(
+        || keyed(dibao.rows.par_iter().map(|r| r.member.id.key()).collect()),
+        || keyed(poor.rows.par_iter().map(|r| r.member.id.key()).collect()),
+    );
     let mut pairs: Vec<(usize, usize, LinkKind)> = Vec::new();
-    let mut keys_in_both: rustc_hash::FxHashSet<u64> = Default::default();
-    for (d, r) in dibao.rows.iter().enumerate() {
-        let Some(k) = r.member.id.key() else { continue };
-        if let Some(ps) = poor_by_key.get(&k) {
-            keys_in_both.insert(k);
-            for &p in ps {
-                pairs.push((d, p, LinkKind::Exact));
-                dibao_partner[d].push(p);
-                poor_partner[p].push(d);
+    let mut keys_in_both = 0;
+    let (mut i, mut j) = (0, 0);
+    while i < dibao_keys.len() && j < poor_keys.len() {
+        let key = dibao_keys[i].0;
+        match key.cmp(&poor_keys[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                let d_end = i + dibao_keys[i..].partition_point(|e| e.0 == key);
+                let p_end = j + poor_keys[j..].partition_point(|e| e.0 == key);
+                keys_in_both += 1;
+                for &(_, d) in &dibao_keys[i..d_end] {
+                    for &(_, p) in &poor_keys[j..p_end] {
+                        pairs.push((d, p, LinkKind::Exact));
+                    }
+                }
+                (i, j) = (d_end, p_end);
             }
         }
+    }
+    drop((dibao_keys, poor_keys));
+    // In row order, as a pass over the 低保 rows finds them.
+    pairs.par_sort_unstable_by_key(|&(d, p, _)| (d, p));
+    let mut dibao_partner: Vec<Vec<usize>> = vec![Vec::new(); dibao.rows.len()];
+    let mut poor_partner: Vec<Vec<usize>> = vec![Vec::new(); poor.rows.len()];
+    for &(d, p, _) in &pairs {
+        dibao_partner[d].push(p);
+        poor_partner[p].push(d);
     }
 
     // 2. Probable, among the rows left on each side.
@@ -261,8 +293,8 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         .filter(|(b, _)| poor_left.contains_key(*b))
         .collect();
     blocks.sort_by(|a, b| a.0.cmp(b.0));
-    let dibao_excel: BTreeSet<&str> = excel_damaged(dibao.rows.iter().map(|r| &r.member));
-    let poor_excel: BTreeSet<&str> = excel_damaged(poor.rows.iter().map(|r| &r.member));
+    let dibao_excel = excel_damaged(dibao.rows.iter().map(|r| &r.member));
+    let poor_excel = excel_damaged(poor.rows.iter().map(|r| &r.member));
     let mut candidates: Vec<(String, String, ProbableKind, usize, usize, usize)> = blocks
         .par_iter()
         .enumerate()
@@ -365,7 +397,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     Matching {
         dibao_row_household,
         poor_row_household,
-        exact_persons: keys_in_both.len(),
+        exact_persons: keys_in_both,
         probable,
         links,
         dibao_linked,

@@ -291,9 +291,12 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     let write_started = Instant::now();
     // Q's state needs only the rolls: it is written beside the reports and
     // put in place only after they are published.
-    let (staged, state) = rayon::join(
-        || report::write_all(job, &inputs, &analysis, &timings, started),
-        || {
+    // The state is written from a thread of its own, not a rayon worker: a
+    // worker waiting on polars' pool takes other rayon work meanwhile (a
+    // whole workbook sheet), and the state then finished seconds after
+    // the reports.
+    let (staged, state) = std::thread::scope(|scope| {
+        let state = scope.spawn(|| {
             let started = Instant::now();
             history::prepare(
                 &job.output.state_dir,
@@ -302,8 +305,13 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
                 &inputs.poor,
             )
             .map(|s| (s, started.elapsed().as_secs_f64()))
-        },
-    );
+        });
+        let staged = report::write_all(job, &inputs, &analysis, &timings, started);
+        let state = state
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (staged, state)
+    });
     let staged = staged?;
     let (state, state_secs) = state?;
     timings

@@ -466,13 +466,21 @@ pub fn write_workbook<'t>(
                 .map(|ws| (ws, f))
         })
         .collect();
+    let started = std::time::Instant::now();
     work.into_par_iter()
         .map(|(ws, f)| fill(ws, f))
         .collect::<std::result::Result<Vec<()>, XlsxError>>()
         .map_err(xe(path))?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "workbook sheets filled"
+    );
+    let started = std::time::Instant::now();
     let mut out = Durable::create(path)?;
     wb.save_to_writer(&mut out.writer).map_err(xe(path))?;
-    out.finish()
+    out.finish()?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "workbook saved");
+    Ok(())
 }
 
 /// `report-<county>.xlsx` for each county with households or flags.
