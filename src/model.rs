@@ -239,20 +239,27 @@ pub struct Household {
 }
 
 /// Group rows by household id, households in order of first appearance.
-pub fn group_households(ids: impl Iterator<Item = (usize, bool, Text)>) -> Vec<Household> {
-    let mut index: rustc_hash::FxHashMap<Text, usize> = Default::default();
+/// Exports list a household's members together, so a row with the same id
+/// as the row before it joins that household without a lookup.
+pub fn group_households<'a>(ids: impl Iterator<Item = (usize, bool, &'a str)>) -> Vec<Household> {
+    let mut index: rustc_hash::FxHashMap<&str, usize> = Default::default();
     let mut households: Vec<Household> = Vec::new();
     let mut has_head: Vec<bool> = Vec::new();
+    let mut last: Option<(&str, usize)> = None;
     for (row, is_head, id) in ids {
-        let h = *index.entry(id.clone()).or_insert_with(|| {
-            households.push(Household {
-                id,
-                rows: Vec::new(),
-                value_row: row,
-            });
-            has_head.push(false);
-            households.len() - 1
-        });
+        let h = match last {
+            Some((last_id, h)) if last_id == id => h,
+            _ => *index.entry(id).or_insert_with(|| {
+                households.push(Household {
+                    id: id.into(),
+                    rows: Vec::new(),
+                    value_row: row,
+                });
+                has_head.push(false);
+                households.len() - 1
+            }),
+        };
+        last = Some((id, h));
         households[h].rows.push(row);
         if is_head && !has_head[h] {
             households[h].value_row = row;
@@ -273,7 +280,7 @@ impl DibaoRoll {
         let households = group_households(
             rows.iter()
                 .enumerate()
-                .map(|(i, r)| (i, r.member.is_head, r.member.household_id.clone())),
+                .map(|(i, r)| (i, r.member.is_head, r.member.household_id.as_str())),
         );
         DibaoRoll { rows, households }
     }
@@ -297,7 +304,7 @@ impl PoorRoll {
         let households = group_households(
             rows.iter()
                 .enumerate()
-                .map(|(i, r)| (i, r.member.is_head, r.member.household_id.clone())),
+                .map(|(i, r)| (i, r.member.is_head, r.member.household_id.as_str())),
         );
         PoorRoll { rows, households }
     }
@@ -313,16 +320,19 @@ mod tests {
     #[test]
     fn household_values_come_from_the_head_else_the_first_row() {
         let rows = vec![
-            (0, false, "A".into()),
-            (1, true, "A".into()),
-            (2, false, "B".into()),
-            (3, false, "B".into()),
+            (0, false, "A"),
+            (1, true, "A"),
+            (2, false, "B"),
+            (3, false, "B"),
+            (4, true, "A"),
         ];
         let hs = group_households(rows.into_iter());
         assert_eq!(hs.len(), 2);
         assert_eq!(hs[0].value_row, 1);
         assert_eq!(hs[1].value_row, 2);
         assert_eq!(hs[1].rows, vec![2, 3]);
+        // A member listed apart from the rest still joins its household.
+        assert_eq!(hs[0].rows, vec![0, 1, 4]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::identity::key_to_string;
@@ -114,87 +114,12 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
         by_key.push((group[0].0, ds, ps));
     }
     drop(entries);
-    for (key, ds, ps) in &by_key {
-        let key = *key;
-        let id = key_to_string(key);
-        // name_conflict and region_mismatch: exact matches only.
-        if !ds.is_empty() && !ps.is_empty() {
-            let pairs = ds.iter().flat_map(|&d| ps.iter().map(move |&p| (d, p)));
-            let mut name_pair = None;
-            let mut county_pair = None;
-            for (d, p) in pairs {
-                let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
-                if name_pair.is_none() && dm.name_norm() != pm.name_norm() {
-                    name_pair = Some((d, p));
-                }
-                if county_pair.is_none() && dm.region.county() != pm.region.county() {
-                    county_pair = Some((d, p));
-                }
-            }
-            if let Some((d, p)) = name_pair {
-                let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
-                out.push(
-                    person_flag(&NAME_CONFLICT, dm, &id)
-                        .poor(&pm.household_id)
-                        .detail(format!(
-                            "低保名册姓名“{}”,建档立卡名册姓名“{}”",
-                            dm.name, pm.name
-                        )),
-                );
-            }
-            if let Some((d, p)) = county_pair {
-                let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
-                out.push(
-                    person_flag(&REGION_MISMATCH, dm, &id)
-                        .poor(&pm.household_id)
-                        .detail(format!(
-                            "低保名册县区 {},建档立卡名册县区 {}",
-                            dm.region.county(),
-                            pm.region.county()
-                        )),
-                );
-            }
-        }
-        // duplicate_enrollment: two or more households of one roll.
-        let households = |rows: &[usize], roll: RollKind| -> BTreeSet<Text> {
-            rows.iter()
-                .map(|&r| match roll {
-                    RollKind::Dibao => q.dibao.rows[r].member.household_id.clone(),
-                    RollKind::Poor => q.poor.rows[r].member.household_id.clone(),
-                })
-                .collect()
-        };
-        let dh = households(ds, RollKind::Dibao);
-        let ph = households(ps, RollKind::Poor);
-        if dh.len() >= 2 || ph.len() >= 2 {
-            let first = if dh.len() >= 2 {
-                &q.dibao.rows[ds[0]].member
-            } else {
-                &q.poor.rows[ps[0]].member
-            };
-            let mut flag = Flag::new(&DUPLICATE_ENROLLMENT)
-                .at(&first.region)
-                .person(&id, &first.name);
-            let mut parts = Vec::new();
-            if dh.len() >= 2 {
-                flag = flag.dibao(dh.iter().next().map(Text::as_str).unwrap_or(""));
-                parts.push(format!(
-                    "在低保名册 {} 个户中出现(户编号 {})",
-                    dh.len(),
-                    join(&dh)
-                ));
-            }
-            if ph.len() >= 2 {
-                flag = flag.poor(ph.iter().next().map(Text::as_str).unwrap_or(""));
-                parts.push(format!(
-                    "在建档立卡名册 {} 个户中出现(户编号 {})",
-                    ph.len(),
-                    join(&ph)
-                ));
-            }
-            out.push(flag.detail(format!("同一身份证号{}", parts.join(","))));
-        }
-    }
+    // Each key on its own: shared among the workers, flags in key order.
+    out.par_extend(by_key.par_iter().flat_map_iter(|(key, ds, ps)| {
+        let mut found = Vec::new();
+        shared_key_flags(q, *key, ds, ps, &mut found);
+        found
+    }));
 
     // id_conflict: one row per (低保 household, poor household) of probable pairs.
     let mut by_households: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
@@ -250,6 +175,103 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
         q.poor.rows.iter().map(|r| &r.member),
         out,
     );
+}
+
+/// name_conflict, region_mismatch and duplicate_enrollment of one person
+/// key held by the 低保 rows `ds` and the poor rows `ps`.
+fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: &mut Vec<Flag>) {
+    // The number is spelled out only for a flag: most keys raise none.
+    let id = || key_to_string(key);
+    // name_conflict and region_mismatch: exact matches only.
+    if !ds.is_empty() && !ps.is_empty() {
+        let pairs = ds.iter().flat_map(|&d| ps.iter().map(move |&p| (d, p)));
+        let mut name_pair = None;
+        let mut county_pair = None;
+        for (d, p) in pairs {
+            let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
+            if name_pair.is_none() && dm.name_norm() != pm.name_norm() {
+                name_pair = Some((d, p));
+            }
+            if county_pair.is_none() && dm.region.county() != pm.region.county() {
+                county_pair = Some((d, p));
+            }
+        }
+        if let Some((d, p)) = name_pair {
+            let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
+            out.push(
+                person_flag(&NAME_CONFLICT, dm, &id())
+                    .poor(&pm.household_id)
+                    .detail(format!(
+                        "低保名册姓名“{}”,建档立卡名册姓名“{}”",
+                        dm.name, pm.name
+                    )),
+            );
+        }
+        if let Some((d, p)) = county_pair {
+            let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
+            out.push(
+                person_flag(&REGION_MISMATCH, dm, &id())
+                    .poor(&pm.household_id)
+                    .detail(format!(
+                        "低保名册县区 {},建档立卡名册县区 {}",
+                        dm.region.county(),
+                        pm.region.county()
+                    )),
+            );
+        }
+    }
+    // duplicate_enrollment: two or more households of one roll.
+    let households = |rows: &[usize], roll: RollKind| -> BTreeSet<Text> {
+        rows.iter()
+            .map(|&r| match roll {
+                RollKind::Dibao => q.dibao.rows[r].member.household_id.clone(),
+                RollKind::Poor => q.poor.rows[r].member.household_id.clone(),
+            })
+            .collect()
+    };
+    // Sets are made only where a roll holds the key in two households.
+    let spread = |rows: &[usize], roll: RollKind| -> BTreeSet<Text> {
+        let household = |r: usize| match roll {
+            RollKind::Dibao => &q.dibao.rows[r].member.household_id,
+            RollKind::Poor => &q.poor.rows[r].member.household_id,
+        };
+        match rows.split_first() {
+            Some((&first, rest)) if rest.iter().any(|&r| household(r) != household(first)) => {
+                households(rows, roll)
+            }
+            _ => BTreeSet::new(),
+        }
+    };
+    let dh = spread(ds, RollKind::Dibao);
+    let ph = spread(ps, RollKind::Poor);
+    if dh.len() >= 2 || ph.len() >= 2 {
+        let first = if dh.len() >= 2 {
+            &q.dibao.rows[ds[0]].member
+        } else {
+            &q.poor.rows[ps[0]].member
+        };
+        let mut flag = Flag::new(&DUPLICATE_ENROLLMENT)
+            .at(&first.region)
+            .person(&id(), &first.name);
+        let mut parts = Vec::new();
+        if dh.len() >= 2 {
+            flag = flag.dibao(dh.iter().next().map(Text::as_str).unwrap_or(""));
+            parts.push(format!(
+                "在低保名册 {} 个户中出现(户编号 {})",
+                dh.len(),
+                join(&dh)
+            ));
+        }
+        if ph.len() >= 2 {
+            flag = flag.poor(ph.iter().next().map(Text::as_str).unwrap_or(""));
+            parts.push(format!(
+                "在建档立卡名册 {} 个户中出现(户编号 {})",
+                ph.len(),
+                join(&ph)
+            ));
+        }
+        out.push(flag.detail(format!("同一身份证号{}", parts.join(","))));
+    }
 }
 
 fn invalid_ids<'a>(
