@@ -122,19 +122,22 @@ fn add_table_sheets<'a, 't>(
 /// the workbook beforehand, so the file does not depend on thread timing.
 fn fill(ws: &mut Worksheet, job: &SheetFill) -> std::result::Result<(), XlsxError> {
     let table = job.table;
+    // What each column is, decided once per sheet rather than per cell.
+    let numeric: Vec<bool> = table.columns.iter().map(|c| NUMERIC.contains(c)).collect();
+    let tiered: Vec<bool> = table.columns.iter().map(|c| *c == "tier").collect();
     for (i, &r) in job.rows.iter().enumerate() {
         let row = (i + 1) as u32;
-        for (c, col) in table.columns.iter().enumerate() {
+        for c in 0..table.columns.len() {
             let text = table.cell(r, c);
             let cell = fit(&text);
-            let number = if NUMERIC.contains(col) {
+            let number = if numeric[c] {
                 cell.parse::<f64>().ok()
             } else {
                 None
             };
             let tier = job
                 .tier_formats
-                .and_then(|t| (*col == "tier").then(|| t.get(cell.as_ref())).flatten());
+                .and_then(|t| tiered[c].then(|| t.get(cell.as_ref())).flatten());
             match (number, tier) {
                 (Some(v), _) => ws.write_number(row, c as u16, v).map(|_| ()),
                 (None, Some(f)) => ws
