@@ -230,3 +230,43 @@ fn an_excel_truncated_number_is_recovered_from_the_other_roll() {
     );
     assert_eq!(s["matches"]["excel_recovered"], 1);
 }
+
+/// A number whose birth date falls after Q-1's end is invalid in Q-1 and
+/// valid in Q; it is still one person in the transition table.
+#[test]
+fn a_number_valid_only_in_q_is_one_person_across_quarters() {
+    let baby = id("41032220180801001"); // born after 2018Q2 ended
+    let grandma = id("41032219400101002");
+    let farmer = id("41032219700101003");
+    let space = Space::new();
+    for q in ["2018Q2", "2018Q3"] {
+        space.write(
+            &format!("{q}/dibao.csv"),
+            format!(
+                "{DIBAO_H}\n{}\n{}\n",
+                dibao("D1", "孙奶奶", &grandma, "200"),
+                dibao("D1", "孙宝宝", &baby, "200")
+            ),
+        );
+        space.write(
+            &format!("{q}/poor.csv"),
+            format!(
+                "{POOR_H}\n{}\n",
+                poor("P1", "赵农", &farmer, "未脱贫", "3000", "普通劳动力")
+            ),
+        );
+    }
+    let job = space.job(
+        &space.path("{quarter}/dibao.csv"),
+        &space.path("{quarter}/poor.csv"),
+        "",
+        "",
+    );
+    run_ok(&job, &["run", "--quiet"]);
+    let summary = read_json(&space.out("2018Q3").join("summary.json"));
+    let total = &summary["movements"]["transitions"]["total"];
+    assert_eq!(total["dibao_only"]["dibao_only"], 2, "{total}");
+    assert_eq!(total["poor_only"]["poor_only"], 1, "{total}");
+    assert!(total.get("neither").is_none(), "{total}");
+    assert!(total["dibao_only"].get("neither").is_none(), "{total}");
+}

@@ -21,16 +21,15 @@ type Fault = (&'static InputColumn, &'static str);
 struct Cells<'a> {
     record: &'a csv::StringRecord,
     line: u64,
-    index: &'a [Option<usize>],
-    columns: &'a [InputColumn],
+    /// Each input column's position in the record, by its slot.
+    slots: &'a Slots,
     /// Optional cells that failed to parse, by column (for the summary).
     unparsed: Vec<&'static str>,
 }
 
 impl<'a> Cells<'a> {
     fn position(&self, c: &InputColumn) -> Option<usize> {
-        let i = self.columns.iter().position(|x| x == c)?;
-        self.index[i]
+        *self.slots.get(c.slot as usize)?
     }
 
     fn raw(&self, c: &InputColumn) -> &'a str {
@@ -139,9 +138,20 @@ impl<T> Parsed<T> {
 struct RowRules<'a, P> {
     file: &'a str,
     width: usize,
-    index: &'a [Option<usize>],
-    columns: &'static [InputColumn],
+    slots: Slots,
     parse: &'a P,
+}
+
+/// Where each input column is in a record, indexed by the column's slot.
+type Slots = [Option<usize>; col::INPUT_SLOTS];
+
+/// The positions `match_headers` found for `columns`, by slot.
+fn slots(columns: &[InputColumn], index: &[Option<usize>]) -> Slots {
+    let mut slots = [None; col::INPUT_SLOTS];
+    for (c, &i) in columns.iter().zip(index) {
+        slots[c.slot as usize] = i;
+    }
+    slots
 }
 
 impl<P> RowRules<'_, P> {
@@ -153,8 +163,7 @@ impl<P> RowRules<'_, P> {
         let mut cells = Cells {
             record,
             line,
-            index: self.index,
-            columns: self.columns,
+            slots: &self.slots,
             unparsed: Vec::new(),
         };
         let extra_filled = record.iter().skip(self.width).any(|c| !c.trim().is_empty());
@@ -295,8 +304,7 @@ fn parse_parts<T: Send>(
         let rules = RowRules {
             file,
             width: table.headers.len(),
-            index: &index,
-            columns,
+            slots: slots(columns, &index),
             parse,
         };
         let starts: Vec<usize> = (0..table.height()).step_by(PARQUET_ROWS).collect();
@@ -324,8 +332,7 @@ fn parse_parts<T: Send>(
         let rules = RowRules {
             file,
             width: headers.len(),
-            index: &index,
-            columns,
+            slots: slots(columns, &index),
             parse,
         };
         let chunks = super::chunks::split(&text, start, first_line, CHUNK_BYTES);
@@ -351,6 +358,7 @@ fn parse_parts<T: Send>(
 
 /// Stands for "the whole row" in a fault (the column is left empty).
 static ROW: InputColumn = InputColumn {
+    slot: u8::MAX,
     zh: "",
     en: "",
     required: true,
@@ -455,6 +463,23 @@ pub fn read_employees(path: &Path, v: Validation) -> Result<Loaded<EmployeeRow>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_input_column_has_its_own_slot() {
+        for list in [
+            col::DIBAO_COLUMNS,
+            col::POOR_COLUMNS,
+            col::DEATHS_COLUMNS,
+            col::PUBLIC_EMPLOYEES_COLUMNS,
+        ] {
+            let index: Vec<Option<usize>> = (0..list.len()).map(Some).collect();
+            let slots = slots(list, &index);
+            for (i, c) in list.iter().enumerate() {
+                assert!((c.slot as usize) < col::INPUT_SLOTS, "{}", c.en);
+                assert_eq!(slots[c.slot as usize], Some(i), "{} shares a slot", c.en);
+            }
+        }
+    }
 
     #[test]
     fn chunks_are_joined_in_order_with_every_row_once() {
