@@ -200,11 +200,24 @@ pub fn analyze(
             let transitions = timings.time("movement", || {
                 let (moved, transitions) = rayon::join(
                     || {
+                        let started = Instant::now();
                         let mut moved = Vec::new();
                         dynamics::check(prev, &q, &mut moved);
+                        tracing::debug!(
+                            seconds = started.elapsed().as_secs_f64(),
+                            "movement flags found"
+                        );
                         moved
                     },
-                    || dynamics::transitions(prev, &q),
+                    || {
+                        let started = Instant::now();
+                        let table = dynamics::transitions(prev, &q);
+                        tracing::debug!(
+                            seconds = started.elapsed().as_secs_f64(),
+                            "transitions counted"
+                        );
+                        table
+                    },
                 );
                 flags.extend(moved);
                 transitions
