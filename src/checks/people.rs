@@ -220,16 +220,8 @@ fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: 
             );
         }
     }
-    // duplicate_enrollment: two or more households of one roll.
-    let households = |rows: &[usize], roll: RollKind| -> BTreeSet<Text> {
-        rows.iter()
-            .map(|&r| match roll {
-                RollKind::Dibao => q.dibao.rows[r].member.household_id.clone(),
-                RollKind::Poor => q.poor.rows[r].member.household_id.clone(),
-            })
-            .collect()
-    };
-    // Sets are made only where a roll holds the key in two households.
+    // duplicate_enrollment: two or more households of one roll. A set is
+    // made only where a roll holds the key in two households.
     let spread = |rows: &[usize], roll: RollKind| -> BTreeSet<Text> {
         let household = |r: usize| match roll {
             RollKind::Dibao => &q.dibao.rows[r].member.household_id,
@@ -237,7 +229,7 @@ fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: 
         };
         match rows.split_first() {
             Some((&first, rest)) if rest.iter().any(|&r| household(r) != household(first)) => {
-                households(rows, roll)
+                rows.iter().map(|&r| household(r).clone()).collect()
             }
             _ => BTreeSet::new(),
         }
