@@ -21,6 +21,7 @@ pub mod job;
 pub mod lock;
 pub mod logging;
 pub mod matching;
+pub mod memory;
 pub mod model;
 pub mod money;
 pub mod pipeline;

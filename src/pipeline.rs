@@ -27,9 +27,24 @@ impl Timings {
         let start = Instant::now();
         let out = f();
         let secs = start.elapsed().as_secs_f64();
-        info!(stage, seconds = secs, "stage done");
+        log_stage(stage, secs);
         self.0.push((stage, secs));
         out
+    }
+}
+
+/// The "stage done" log line, with the resident set at the stage's end
+/// and the run's peak so far (MiB), where the platform tells them.
+fn log_stage(stage: &'static str, secs: f64) {
+    match crate::memory::resident_mib() {
+        Some((rss, peak)) => info!(
+            stage,
+            seconds = secs,
+            rss_mib = rss,
+            peak_rss_mib = peak,
+            "stage done"
+        ),
+        None => info!(stage, seconds = secs, "stage done"),
     }
 }
 
@@ -277,7 +292,7 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     );
     let inputs = inputs?;
     let read_secs = read_started.elapsed().as_secs_f64();
-    info!(stage = "read", seconds = read_secs, "stage done");
+    log_stage("read", read_secs);
     timings.0.push(("read", read_secs));
     bar.finish();
     for s in &inputs.stats {
@@ -287,7 +302,7 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     crate::faults::point("read");
     let (previous, previous_secs) = previous?;
     // Overlapped with "read": its own duration, not time added to the run.
-    info!(stage = "previous", seconds = previous_secs, "stage done");
+    log_stage("previous", previous_secs);
     timings.0.push(("previous", previous_secs));
     if let PreviousSource::Skipped(reason) = &previous {
         info!(reason = %reason, "movements skipped");
@@ -327,9 +342,9 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     });
     let staged = staged?;
     let (state, state_secs) = state?;
-    timings
-        .0
-        .push(("write", write_started.elapsed().as_secs_f64()));
+    let write_secs = write_started.elapsed().as_secs_f64();
+    log_stage("write", write_secs);
+    timings.0.push(("write", write_secs));
     crate::faults::point("staged");
     timings.time("publish", || {
         report::publish::publish(&staged, &publish_dir)
@@ -340,7 +355,7 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     state.commit()?;
     // Preparing overlapped "write"; this is its time plus the commit's.
     let state_secs = state_secs + commit_started.elapsed().as_secs_f64();
-    info!(stage = "state", seconds = state_secs, "stage done");
+    log_stage("state", state_secs);
     timings.0.push(("state", state_secs));
     info!(flags = analysis.flags.len(), households = analysis.households.len(), out = %publish_dir.display(), "run finished");
 

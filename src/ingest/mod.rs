@@ -6,6 +6,7 @@
 mod chunks;
 mod decode;
 mod rows;
+mod sink;
 mod table;
 pub mod values;
 

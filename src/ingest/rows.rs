@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::identity::check_id;
 use crate::model::*;
 
+use super::sink::{Sink, fill_in_order};
 use super::values::{self, clean};
 use super::{InputStats, Loaded, Reject, Validation, match_headers};
 
@@ -112,26 +113,13 @@ const CHUNK_BYTES: usize = 4 << 20;
 /// Parquet rows are parsed in ranges of this many rows, in parallel.
 const PARQUET_ROWS: usize = 50_000;
 
-/// What one chunk of records gave.
-struct Parsed<T> {
-    rows: Vec<T>,
+/// What one chunk of records gave besides its rows (which go to the
+/// chunk's [`Sink`]).
+#[derive(Default)]
+struct Parsed {
     rejects: Vec<Reject>,
     read: u64,
     unparsed: Vec<&'static str>,
-}
-
-impl<T> Parsed<T> {
-    /// `expected`: the records the chunk holds at most. Rows are a few
-    /// hundred bytes each: growing the vector by doubling copied each
-    /// chunk's rows about twice over.
-    fn with_capacity(expected: usize) -> Parsed<T> {
-        Parsed {
-            rows: Vec::with_capacity(expected),
-            rejects: Vec::new(),
-            read: 0,
-            unparsed: Vec::new(),
-        }
-    }
 }
 
 /// The rules every reader shares: field counts, then the row parser.
@@ -155,8 +143,13 @@ fn slots(columns: &[InputColumn], index: &[Option<usize>]) -> Slots {
 }
 
 impl<P> RowRules<'_, P> {
-    fn apply<T>(&self, record: &csv::StringRecord, line: u64, out: &mut Parsed<T>)
-    where
+    fn apply<T>(
+        &self,
+        record: &csv::StringRecord,
+        line: u64,
+        rows: &mut Sink<T>,
+        out: &mut Parsed,
+    ) where
         P: Fn(&mut Cells) -> Result<T, Fault>,
     {
         out.read += 1;
@@ -176,7 +169,7 @@ impl<P> RowRules<'_, P> {
         };
         match outcome {
             Ok(row) => {
-                out.rows.push(row);
+                rows.push(row);
                 out.unparsed.extend(cells.unparsed);
             }
             Err((column, reason)) => out.rejects.push(Reject {
@@ -217,7 +210,7 @@ fn rows_of<T: Send>(
     // The file's bytes are freed before the chunks are joined: reading
     // peaks here, with the rows held twice for a moment.
     drop(bytes);
-    let (parts, format, encoding) = parsed?;
+    let (rows, parts, format, encoding) = parsed?;
     let mut stats = InputStats {
         input: input.to_owned(),
         path: path.to_path_buf(),
@@ -226,7 +219,6 @@ fn rows_of<T: Send>(
         encoding,
         ..Default::default()
     };
-    let (rows, parts) = concat_rows(parts);
     let mut rejects = Vec::new();
     for part in parts {
         stats.rows_read += part.read;
@@ -247,46 +239,9 @@ fn rows_of<T: Send>(
     })
 }
 
-/// The chunks' rows joined into one vector, copied in parallel (a roll is
-/// hundreds of megabytes; one thread copying it, and faulting in its
-/// pages, was a second of the read). The chunks are returned emptied of
-/// their rows, with their counts and rejects.
-fn concat_rows<T: Send>(mut parts: Vec<Parsed<T>>) -> (Vec<T>, Vec<Parsed<T>>) {
-    let total: usize = parts.iter().map(|p| p.rows.len()).sum();
-    let mut rows: Vec<T> = Vec::with_capacity(total);
-    let mut targets = Vec::with_capacity(parts.len());
-    let mut rest = &mut rows.spare_capacity_mut()[..total];
-    for part in &parts {
-        let (target, after) = rest.split_at_mut(part.rows.len());
-        targets.push(target);
-        rest = after;
-    }
-    targets
-        .into_par_iter()
-        .zip(parts.par_iter_mut())
-        .for_each(|(target, part)| {
-            let source = &mut part.rows;
-            // SAFETY: `target` is this chunk's own, uninitialized stretch
-            // of `rows`' capacity, exactly `source.len()` long, and does
-            // not overlap `source`. The values are moved: `source` forgets
-            // them (`set_len(0)`) so that they are dropped once, by `rows`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    source.as_ptr(),
-                    target.as_mut_ptr().cast::<T>(),
-                    source.len(),
-                );
-                source.set_len(0);
-            }
-            *source = Vec::new();
-        });
-    // SAFETY: every slot below `total` was written by exactly one chunk.
-    unsafe { rows.set_len(total) };
-    (rows, parts)
-}
-
-/// Parsed chunks of a file, its format and (for CSV) its encoding.
-type Parts<T> = (Vec<Parsed<T>>, &'static str, String);
+/// A file's rows in file order, what each chunk gave besides, its format
+/// and (for CSV) its encoding.
+type Parts<T> = (Vec<T>, Vec<Parsed>, &'static str, String);
 
 fn parse_parts<T: Send>(
     path: &Path,
@@ -298,7 +253,7 @@ fn parse_parts<T: Send>(
     if super::is_parquet(bytes) {
         let table = super::read_parquet(path, bytes.to_vec())?;
         if table.headers.is_empty() {
-            return Ok((Vec::new(), "parquet", String::new()));
+            return Ok((Vec::new(), Vec::new(), "parquet", String::new()));
         }
         let index = match_headers(path, &table.headers, columns)?;
         let rules = RowRules {
@@ -308,25 +263,26 @@ fn parse_parts<T: Send>(
             parse,
         };
         let starts: Vec<usize> = (0..table.height()).step_by(PARQUET_ROWS).collect();
-        let parts = starts
-            .par_iter()
-            .map(|&start| {
-                let end = (start + PARQUET_ROWS).min(table.height());
-                let mut out = Parsed::with_capacity(end - start);
-                table.for_each_record(start..end, |record, line| {
-                    rules.apply(record, line, &mut out)
-                });
-                out
-            })
+        let ranges: Vec<std::ops::Range<usize>> = starts
+            .iter()
+            .map(|&start| start..(start + PARQUET_ROWS).min(table.height()))
             .collect();
-        Ok((parts, "parquet", String::new()))
+        let bounds: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+        let (rows, parts) = fill_in_order(&bounds, |i, sink| {
+            let mut out = Parsed::default();
+            table.for_each_record(ranges[i].clone(), |record, line| {
+                rules.apply(record, line, sink, &mut out)
+            });
+            out
+        });
+        Ok((rows, parts, "parquet", String::new()))
     } else {
         let (text, encoding) =
             super::decode(bytes).map_err(|e| crate::error::Error::data(path, e))?;
         let encoding = encoding.name().to_owned();
         let (headers, start, first_line) = super::table::csv_header(path, &text)?;
         if headers.is_empty() {
-            return Ok((Vec::new(), "csv", encoding));
+            return Ok((Vec::new(), Vec::new(), "csv", encoding));
         }
         let index = match_headers(path, &headers, columns)?;
         let rules = RowRules {
@@ -336,23 +292,23 @@ fn parse_parts<T: Send>(
             parse,
         };
         let chunks = super::chunks::split(&text, start, first_line, CHUNK_BYTES);
-        let parts: Result<Vec<Parsed<T>>> = chunks
+        // Every record but a chunk's last ends in a line break, and each
+        // break holds a \r or a \n: their count + 1 bounds the records
+        // (a quoted line break only makes it an overestimate).
+        let bounds: Vec<usize> = chunks
             .par_iter()
-            .map(|chunk| {
-                // Line ends bound the records (a quoted line break only
-                // makes it an overestimate).
-                let lines = memchr::memchr_iter(b'\n', chunk.text.as_bytes()).count() + 1;
-                let mut out = Parsed::with_capacity(lines);
-                super::table::for_each_record(
-                    path,
-                    chunk.text,
-                    chunk.first_line,
-                    |record, line| rules.apply(record, line, &mut out),
-                )?;
-                Ok(out)
-            })
+            .map(|chunk| memchr::memchr2_iter(b'\n', b'\r', chunk.text.as_bytes()).count() + 1)
             .collect();
-        Ok((parts?, "csv", encoding))
+        let (rows, parts) = fill_in_order(&bounds, |i, sink| {
+            let chunk = &chunks[i];
+            let mut out = Parsed::default();
+            super::table::for_each_record(path, chunk.text, chunk.first_line, |record, line| {
+                rules.apply(record, line, sink, &mut out)
+            })
+            .map(|()| out)
+        });
+        let parts = parts.into_iter().collect::<Result<Vec<Parsed>>>()?;
+        Ok((rows, parts, "csv", encoding))
     }
 }
 
@@ -479,27 +435,5 @@ mod tests {
                 assert_eq!(slots[c.slot as usize], Some(i), "{} shares a slot", c.en);
             }
         }
-    }
-
-    #[test]
-    fn chunks_are_joined_in_order_with_every_row_once() {
-        let part = |rows: &[&str], read: u64| Parsed {
-            rows: rows.iter().map(|s| s.to_string()).collect::<Vec<String>>(),
-            rejects: Vec::new(),
-            read,
-            unparsed: Vec::new(),
-        };
-        let parts = vec![
-            part(&["a", "b"], 3),
-            part(&[], 1),
-            part(&["c"], 1),
-            part(&["d", "e"], 2),
-        ];
-        let (rows, parts) = concat_rows(parts);
-        assert_eq!(rows, ["a", "b", "c", "d", "e"]);
-        assert!(parts.iter().all(|p| p.rows.is_empty()));
-        assert_eq!(parts.iter().map(|p| p.read).sum::<u64>(), 7);
-        let (none, _) = concat_rows::<String>(Vec::new());
-        assert!(none.is_empty());
     }
 }
