@@ -534,30 +534,85 @@ impl RollState {
 pub type Transitions = BTreeMap<String, BTreeMap<(RollState, RollState), u64>>;
 
 pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
-    // normalized id → (county, [dibao Q-1, poor Q-1, dibao Q, poor Q])
-    let mut persons: HashMap<&str, (&str, [bool; 4])> = HashMap::with_capacity_and_hasher(
-        q.poor.rows.len() + q.dibao.rows.len(),
-        Default::default(),
-    );
-    // Q-1 first, then Q, so a person's county is the latest known.
-    for r in &prev.dibao.rows {
-        mark(&mut persons, &r.member, 0);
+    // Rolls in the order a person's county is settled: Q-1 first, then Q,
+    // so that the county is the latest known.
+    let member = |slot: usize, i: usize| -> &crate::model::Member {
+        match slot {
+            0 => &prev.dibao.rows[i].member,
+            1 => &prev.poor.rows[i].member,
+            2 => &q.dibao.rows[i].member,
+            _ => &q.poor.rows[i].member,
+        }
+    };
+    let lens = [
+        prev.dibao.rows.len(),
+        prev.poor.rows.len(),
+        q.dibao.rows.len(),
+        q.poor.rows.len(),
+    ];
+    // Valid numbers by their integer key, sorted: a person's rows are a
+    // run, in roll and row order. (A table of every person by string was
+    // most of the movement stage and ran on one core.) Rows without a key
+    // are counted by string, apart; so is any person whose number was
+    // invalid in one quarter only (a birth date after Q-1's end, the one
+    // check that depends on the quarter): all their rows go by string.
+    let far_future = crate::calendar::Date::new(9999, 12, 31).expect("a valid date");
+    let by_string: HashSet<u64> = (0..4)
+        .flat_map(|slot| (0..lens[slot]).map(move |i| &member(slot, i).id))
+        .filter(|id| id.invalid_reason() == Some(crate::identity::InvalidReason::FutureBirthDate))
+        .filter_map(|id| {
+            let check = crate::identity::check_id(id.normalized(), far_future);
+            check.verdict.ok().map(|v| v.key)
+        })
+        .collect();
+    let keyed_of = |m: &crate::model::Member| -> Option<u64> {
+        let key = m.id.key()?;
+        (!by_string.contains(&key)).then_some(key)
+    };
+    let mut keyed: Vec<(u64, u8, u32)> = Vec::with_capacity(lens.iter().sum());
+    for (slot, &len) in lens.iter().enumerate() {
+        keyed.par_extend((0..len).into_par_iter().filter_map(|i| {
+            let key = keyed_of(member(slot, i))?;
+            Some((key, slot as u8, i as u32))
+        }));
     }
-    for r in &prev.poor.rows {
-        mark(&mut persons, &r.member, 1);
+    keyed.par_sort_unstable();
+    let counts = keyed
+        .par_chunk_by(|a, b| a.0 == b.0)
+        .fold(HashMap::default, |mut counts, run| {
+            let mut on = [false; 4];
+            for &(_, slot, _) in run {
+                on[slot as usize] = true;
+            }
+            // The last row of Q if there is one, else the first of Q-1.
+            let (_, slot, row) = match run.last() {
+                Some(last) if last.1 >= 2 => *last,
+                _ => run[0],
+            };
+            let county = member(slot as usize, row as usize).region.county();
+            count(&mut counts, county, on, 1);
+            counts
+        })
+        .reduce(HashMap::default, |mut a, b| {
+            for ((county, key), n) in b {
+                *a.entry((county, key)).or_default() += n;
+            }
+            a
+        });
+    drop(keyed);
+    let mut unkeyed: HashMap<&str, (&str, [bool; 4])> = HashMap::default();
+    for (slot, &len) in lens.iter().enumerate() {
+        let rows: Vec<usize> = (0..len)
+            .into_par_iter()
+            .filter(|&i| keyed_of(member(slot, i)).is_none())
+            .collect();
+        for i in rows {
+            mark(&mut unkeyed, member(slot, i), slot);
+        }
     }
-    for r in &q.dibao.rows {
-        mark(&mut persons, &r.member, 2);
-    }
-    for r in &q.poor.rows {
-        mark(&mut persons, &r.member, 3);
-    }
-    // Counted under borrowed county codes first: an owned key per person
-    // was most of this function's time at 1 M households.
-    let mut counts: HashMap<(&str, (RollState, RollState)), u64> = HashMap::default();
-    for (county, s) in persons.into_values() {
-        let key = (RollState::of(s[0], s[1]), RollState::of(s[2], s[3]));
-        *counts.entry((county, key)).or_default() += 1;
+    let mut counts = counts;
+    for (county, on) in unkeyed.into_values() {
+        count(&mut counts, county, on, 1);
     }
     let mut table: Transitions = BTreeMap::new();
     for ((county, key), n) in counts {
@@ -568,6 +623,14 @@ pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
             .or_default() += n;
     }
     table
+}
+
+/// Persons by (county, (state in Q-1, state in Q)).
+type Counts<'a> = HashMap<(&'a str, (RollState, RollState)), u64>;
+
+fn count<'a>(counts: &mut Counts<'a>, county: &'a str, on: [bool; 4], n: u64) {
+    let key = (RollState::of(on[0], on[1]), RollState::of(on[2], on[3]));
+    *counts.entry((county, key)).or_default() += n;
 }
 
 fn mark<'a>(

@@ -151,25 +151,23 @@ impl Flag {
 
 /// The contract's order: severity (high first), flag, county_code,
 /// poor_household_id, dibao_household_id, person_id — the person ID as
-/// written (masked or not), the whole number breaking ties.
-pub fn sort_flags(flags: &mut Vec<Flag>, mask: bool) {
+/// written (masked or not), the whole number breaking ties — then every
+/// other field, so that the order is total and the same on every run.
+///
+/// Sorted in place: a stable sort, or a sort of (key, flag) pairs, held
+/// the flags twice, and that was a run's peak memory (issue #7). The
+/// masked ID is computed only for the few comparisons that reach it; an
+/// ID number's masked form fits in 24 bytes and so does not allocate.
+pub fn sort_flags(flags: &mut [Flag], mask: bool) {
     use rayon::prelude::*;
-    // The person ID as written is computed once per flag, not once per
-    // comparison (masking allocates); then a parallel stable sort.
-    let mut keyed: Vec<(Text, Flag)> = std::mem::take(flags)
-        .into_par_iter()
-        .map(|f| {
-            (
-                if mask {
-                    crate::identity::mask_id(&f.person_id)
-                } else {
-                    f.person_id.clone()
-                },
-                f,
-            )
-        })
-        .collect();
-    keyed.par_sort_by(|(sa, a), (sb, b)| {
+    let written = |id: &str| {
+        if mask {
+            crate::identity::mask_id(id)
+        } else {
+            Text::default()
+        }
+    };
+    flags.par_sort_unstable_by(|a, b| {
         a.def
             .severity
             .cmp(&b.def.severity)
@@ -177,9 +175,11 @@ pub fn sort_flags(flags: &mut Vec<Flag>, mask: bool) {
             .then_with(|| a.county_code.cmp(&b.county_code))
             .then_with(|| a.poor_household_id.cmp(&b.poor_household_id))
             .then_with(|| a.dibao_household_id.cmp(&b.dibao_household_id))
-            .then_with(|| sa.cmp(sb))
+            .then_with(|| written(&a.person_id).cmp(&written(&b.person_id)))
             .then_with(|| a.person_id.cmp(&b.person_id))
             .then_with(|| a.detail.cmp(&b.detail))
+            .then_with(|| a.township_code.cmp(&b.township_code))
+            .then_with(|| a.village_code.cmp(&b.village_code))
+            .then_with(|| a.name.cmp(&b.name))
     });
-    *flags = keyed.into_iter().map(|(_, f)| f).collect();
 }

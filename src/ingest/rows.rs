@@ -143,13 +143,8 @@ fn slots(columns: &[InputColumn], index: &[Option<usize>]) -> Slots {
 }
 
 impl<P> RowRules<'_, P> {
-    fn apply<T>(
-        &self,
-        record: &csv::StringRecord,
-        line: u64,
-        rows: &mut Sink<T>,
-        out: &mut Parsed,
-    ) where
+    fn apply<T>(&self, record: &csv::StringRecord, line: u64, rows: &mut Sink<T>, out: &mut Parsed)
+    where
         P: Fn(&mut Cells) -> Result<T, Fault>,
     {
         out.read += 1;
