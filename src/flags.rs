@@ -4,7 +4,7 @@
 //! `checks/` (or in `dynamics`); [`crate::checks::CATALOG`] lists them all,
 //! and `rollmatch flags` and the analyst guide print that same list.
 
-use crate::model::Text;
+use crate::model::{Region, Text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -90,9 +90,9 @@ pub struct FlagDef {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flag {
     pub def: &'static FlagDef,
-    pub county_code: Text,
-    pub township_code: Text,
-    pub village_code: Text,
+    /// Where: the county, township and village codes are read off it (one
+    /// code, not three copies, in every flag).
+    pub region: Region,
     pub dibao_household_id: Text,
     pub poor_household_id: Text,
     pub person_id: Text,
@@ -104,9 +104,7 @@ impl Flag {
     pub fn new(def: &'static FlagDef) -> Flag {
         Flag {
             def,
-            county_code: Text::default(),
-            township_code: Text::default(),
-            village_code: Text::default(),
+            region: Region::default(),
             dibao_household_id: Text::default(),
             poor_household_id: Text::default(),
             person_id: Text::default(),
@@ -115,10 +113,14 @@ impl Flag {
         }
     }
 
-    pub fn at(mut self, region: &crate::model::Region) -> Flag {
-        self.county_code = region.county().into();
-        self.township_code = region.township().into();
-        self.village_code = region.village().into();
+    pub fn at(mut self, region: &Region) -> Flag {
+        self.region = region.clone();
+        self
+    }
+
+    /// A flag on a whole county.
+    pub fn in_county(mut self, county: &str) -> Flag {
+        self.region = Region(county.into());
         self
     }
 
@@ -172,14 +174,13 @@ pub fn sort_flags(flags: &mut [Flag], mask: bool) {
             .severity
             .cmp(&b.def.severity)
             .then_with(|| a.def.code.cmp(b.def.code))
-            .then_with(|| a.county_code.cmp(&b.county_code))
+            .then_with(|| a.region.county().cmp(b.region.county()))
             .then_with(|| a.poor_household_id.cmp(&b.poor_household_id))
             .then_with(|| a.dibao_household_id.cmp(&b.dibao_household_id))
             .then_with(|| written(&a.person_id).cmp(&written(&b.person_id)))
             .then_with(|| a.person_id.cmp(&b.person_id))
             .then_with(|| a.detail.cmp(&b.detail))
-            .then_with(|| a.township_code.cmp(&b.township_code))
-            .then_with(|| a.village_code.cmp(&b.village_code))
+            .then_with(|| a.region.0.cmp(&b.region.0))
             .then_with(|| a.name.cmp(&b.name))
     });
 }

@@ -8,7 +8,7 @@ use crate::checks::QuarterData;
 use crate::checks::coverage::linked_dibao_ids;
 use crate::flags::Flag;
 use crate::job::RiskWeights;
-use crate::model::Text;
+use crate::model::{Region, Text};
 use crate::model::{HouseholdType, Status, zh};
 use crate::money::Cents;
 
@@ -16,9 +16,9 @@ use crate::money::Cents;
 #[derive(Clone, Debug, PartialEq)]
 pub struct HouseholdRow {
     pub poor_household_id: Text,
-    pub county_code: Text,
-    pub township_code: Text,
-    pub village_code: Text,
+    /// The head's region: county, township and village codes are read
+    /// off it.
+    pub region: Region,
     pub status: &'static str,
     pub household_type: &'static str,
     pub members: u32,
@@ -72,9 +72,7 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
             let score = score(own.iter().copied(), &q.job.weights);
             HouseholdRow {
                 poor_household_id: hh.id.clone(),
-                county_code: head.member.region.county().into(),
-                township_code: head.member.region.township().into(),
-                village_code: head.member.region.village().into(),
+                region: head.member.region.clone(),
                 status: zh(&Status::ALL, head.status),
                 household_type: zh(&HouseholdType::ALL, head.household_type),
                 members: hh.rows.len() as u32,

@@ -236,7 +236,7 @@ th{{background:#ddebf7}} td.n{{text-align:right}} .figs td:first-child{{backgrou
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"t{}\">{}</td><td>{}</td></tr>",
             esc(&row.poor_household_id),
-            row.county_code,
+            row.region.county(),
             row.status,
             row.members,
             row.annual_income,

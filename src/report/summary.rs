@@ -23,7 +23,7 @@ pub fn summary(job: &Job, inputs: &QuarterInputs, analysis: &Analysis) -> Value 
     for f in &analysis.flags {
         *by_flag.entry(f.def.code).or_default() += 1;
         *by_county
-            .entry(f.county_code.as_str())
+            .entry(f.region.county())
             .or_default()
             .entry(f.def.code)
             .or_default() += 1;
