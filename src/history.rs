@@ -21,7 +21,6 @@ use crate::calendar::Quarter;
 use crate::dynamics::Previous;
 use crate::error::{Error, Result};
 use crate::files::{Durable, create_private_dir, sync_dir, write_private};
-use crate::identity::check_id;
 use crate::ingest::values;
 use crate::model::*;
 use crate::money::Cents;
@@ -321,14 +320,11 @@ impl Frame {
                 let given = id[i].clone().unwrap_or_default();
                 let name = name[i].clone().unwrap_or_default();
                 Member {
-                    line: line[i].unwrap_or(0) as u64,
+                    line: line[i].and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
                     region: Region(region[i].clone().unwrap_or_default()),
                     household_id: household[i].clone().unwrap_or_default(),
                     name,
-                    id: PersonId {
-                        check: check_id(&given, end),
-                        given,
-                    },
+                    id: PersonId::new(given, end),
                     is_head: head[i],
                 }
             })

@@ -73,13 +73,36 @@ impl InvalidReason {
     ];
 }
 
-/// A valid ID number's facts.
+/// A valid ID number, as its integer key; the birth date and sex are
+/// read off the key's digits, not stored beside it (every roll row holds
+/// one of these).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ValidId {
     /// The 17-digit body × 11 + the check value (X = 10).
     pub key: u64,
-    pub birth: Date,
-    pub male: bool,
+}
+
+impl ValidId {
+    /// The 17-digit body.
+    fn body(self) -> u64 {
+        self.key / 11
+    }
+
+    /// Digits 7–14, YYYYMMDD, checked to be a real date when the number
+    /// was validated.
+    pub fn birth(self) -> Date {
+        let ymd = self.body() / 1_000 % 100_000_000;
+        Date {
+            year: (ymd / 10_000) as i32,
+            month: (ymd / 100 % 100) as u8,
+            day: (ymd % 100) as u8,
+        }
+    }
+
+    /// Digit 17: odd for men.
+    pub fn male(self) -> bool {
+        self.body() % 2 == 1
+    }
 }
 
 /// The outcome of reading one ID cell.
@@ -225,8 +248,6 @@ fn validate18(s: &str, quarter_end: Date) -> Result<ValidId, InvalidReason> {
     };
     Ok(ValidId {
         key: digits_value(&b[..17]) * 11 + check_value,
-        birth,
-        male: (b[16] - b'0') % 2 == 1,
     })
 }
 
@@ -416,12 +437,17 @@ mod tests {
         let v = check_id("11010519491231002X", end_2018q3())
             .verdict
             .unwrap();
-        assert_eq!(v.birth, Date::new(1949, 12, 31).unwrap());
-        assert!(!v.male);
+        assert_eq!(v.birth(), Date::new(1949, 12, 31).unwrap());
+        assert!(!v.male());
         let v = check_id("440524188001010014", end_2018q3())
             .verdict
             .unwrap();
-        assert!(v.male);
+        assert!(v.male());
+        assert_eq!(v.birth(), Date::new(1880, 1, 1).unwrap());
+        // A 15-digit number: the date of its widened form.
+        let v = check_id("110105491231002", end_2018q3()).verdict.unwrap();
+        assert_eq!(v.birth(), Date::new(1949, 12, 31).unwrap());
+        assert!(!v.male());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The normalized rolls: what ingestion produces and every later stage reads.
 
 use crate::calendar::Date;
-use crate::identity::{IdCheck, InvalidReason, ValidId};
+use crate::identity::{IdCheck, InvalidReason, ValidId, check_id};
 use crate::money::Cents;
 
 /// Short text of a cell: codes, ids, names. Inline up to 24 bytes, so the
@@ -60,36 +60,58 @@ impl Region {
 }
 
 /// A person's ID cell after normalization.
+///
+/// Every roll row holds one, so it is kept small: the normalized form is
+/// stored only where it differs from the cell as given (most cells are
+/// already clean), and a valid number is its integer key.
 #[derive(Clone, Debug)]
 pub struct PersonId {
     /// The cell as given, trimmed (for `invalid_id` rows).
     pub given: Text,
-    pub check: IdCheck,
+    /// The normalized string where it is not `given` itself.
+    normalized: Option<Box<str>>,
+    verdict: Result<ValidId, InvalidReason>,
 }
 
 impl PersonId {
+    /// Normalize and validate the trimmed cell `given` against the
+    /// quarter's end (`identity::check_id`).
+    pub fn new(given: Text, quarter_end: Date) -> PersonId {
+        let IdCheck {
+            normalized,
+            verdict,
+        } = check_id(&given, quarter_end);
+        PersonId {
+            normalized: (normalized != given).then(|| normalized.as_str().into()),
+            given,
+            verdict,
+        }
+    }
     pub fn key(&self) -> Option<u64> {
-        self.check.verdict.as_ref().ok().map(|v| v.key)
+        self.verdict.as_ref().ok().map(|v| v.key)
     }
     pub fn valid(&self) -> Option<&ValidId> {
-        self.check.verdict.as_ref().ok()
+        self.verdict.as_ref().ok()
     }
     pub fn invalid_reason(&self) -> Option<InvalidReason> {
-        self.check.verdict.err()
+        self.verdict.err()
     }
+    /// Trimmed, no inner spaces, ASCII, upper-case X, 15 digits widened
+    /// to 18: cross-quarter identity uses it.
     pub fn normalized(&self) -> &str {
-        &self.check.normalized
+        self.normalized.as_deref().unwrap_or(&self.given)
     }
     pub fn birth(&self) -> Option<Date> {
-        self.valid().map(|v| v.birth)
+        self.valid().map(|v| v.birth())
     }
 }
 
 /// Fields every roll row has.
 #[derive(Clone, Debug)]
 pub struct Member {
-    /// Physical line in the file (header = 1).
-    pub line: u64,
+    /// Physical line in the file (header = 1). A file of four billion
+    /// lines is past any roll, and every row holds one.
+    pub line: u32,
     pub region: Region,
     pub household_id: Text,
     pub name: Text,

@@ -8,7 +8,6 @@ use rayon::prelude::*;
 
 use crate::columns::{self as col, InputColumn};
 use crate::error::Result;
-use crate::identity::check_id;
 use crate::model::*;
 
 use super::sink::{Sink, fill_in_order};
@@ -94,14 +93,13 @@ impl<'a> Cells<'a> {
         let id_given = self.required_text(&col::ID_NUMBER)?;
         let relation = self.required(&col::RELATION)?;
         Ok(Member {
-            line: self.line,
+            // Past four billion lines (no roll has them) the number stays
+            // at the largest; the row is read all the same.
+            line: u32::try_from(self.line).unwrap_or(u32::MAX),
             region: Region(region),
             household_id: Text::from(&*household_id),
             name,
-            id: PersonId {
-                check: check_id(&id_given, v.quarter_end),
-                given: id_given,
-            },
+            id: PersonId::new(id_given, v.quarter_end),
             is_head: values::is_head(&relation),
         })
     }
@@ -380,10 +378,7 @@ pub fn read_deaths(path: &Path, v: Validation) -> Result<Loaded<DeathRow>> {
         Ok(DeathRow {
             line: c.line,
             death_date: c.parse(&col::DEATH_DATE, "bad_date", values::date)?,
-            id: PersonId {
-                check: check_id(&id_given, v.quarter_end),
-                given: id_given,
-            },
+            id: PersonId::new(id_given, v.quarter_end),
         })
     })?;
     count_invalid(&mut loaded.stats, loaded.rows.iter().map(|r| &r.id));
@@ -400,10 +395,7 @@ pub fn read_employees(path: &Path, v: Validation) -> Result<Loaded<EmployeeRow>>
             Ok(EmployeeRow {
                 line: c.line,
                 employer: c.optional_text(&col::EMPLOYER),
-                id: PersonId {
-                    check: check_id(&id_given, v.quarter_end),
-                    given: id_given,
-                },
+                id: PersonId::new(id_given, v.quarter_end),
             })
         },
     )?;
