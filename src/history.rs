@@ -24,6 +24,7 @@ use crate::files::{Durable, create_private_dir, sync_dir, write_private};
 use crate::ingest::values;
 use crate::model::*;
 use crate::money::Cents;
+use crate::vocab::Shared;
 
 pub const FORMAT_VERSION: u64 = 1;
 
@@ -142,7 +143,7 @@ pub fn prepare(
         dibao
             .rows
             .iter()
-            .map(|r| r.category.as_deref())
+            .map(|r| r.category.map(Shared::as_str))
             .collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
@@ -203,7 +204,7 @@ pub fn prepare(
         "cause".into(),
         poor.rows
             .iter()
-            .map(|r| r.cause.as_deref())
+            .map(|r| r.cause.map(Shared::as_str))
             .collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
@@ -225,7 +226,7 @@ pub fn prepare(
         "schooling".into(),
         poor.rows
             .iter()
-            .map(|r| r.schooling.as_deref())
+            .map(|r| r.schooling.map(Shared::as_str))
             .collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
@@ -379,7 +380,7 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
         .enumerate()
         .map(|(i, member)| DibaoRow {
             member,
-            category: category[i].clone(),
+            category: category[i].as_deref().map(Shared::new),
             monthly_benefit: Cents(benefit[i].unwrap_or(0)),
             monthly_income: Cents(income[i].unwrap_or(0)),
             enrolled_on: enrolled[i].as_deref().and_then(values::date),
@@ -407,11 +408,11 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
             household_type: types[i],
             status: status[i],
             exit_year: exit_year[i].map(|y| y as i32),
-            cause: cause[i].clone(),
+            cause: cause[i].as_deref().map(Shared::new),
             annual_income: Cents(income[i].unwrap_or(0)),
             labor: labor[i],
             health: health[i],
-            schooling: schooling[i].clone(),
+            schooling: schooling[i].as_deref().map(Shared::new),
             medical_insured: insured[i],
             housing_safe: housing[i],
             water_safe: water[i],

@@ -29,3 +29,4 @@ pub mod progress;
 pub mod report;
 pub mod scoring;
 pub mod synth;
+pub mod vocab;

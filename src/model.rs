@@ -3,6 +3,7 @@
 use crate::calendar::Date;
 use crate::identity::{IdCheck, InvalidReason, ValidId, check_id};
 use crate::money::Cents;
+use crate::vocab::Shared;
 
 /// Short text of a cell: codes, ids, names. Inline up to 24 bytes, so the
 /// millions of cells of a roll cost no heap allocation each (issue #7).
@@ -122,7 +123,7 @@ pub struct Member {
 #[derive(Clone, Debug)]
 pub struct DibaoRow {
     pub member: Member,
-    pub category: Option<Text>,
+    pub category: Option<Shared>,
     pub monthly_benefit: Cents,
     pub monthly_income: Cents,
     pub enrolled_on: Option<Date>,
@@ -219,11 +220,11 @@ pub struct PoorRow {
     pub household_type: HouseholdType,
     pub status: Status,
     pub exit_year: Option<i32>,
-    pub cause: Option<Text>,
+    pub cause: Option<Shared>,
     pub annual_income: Cents,
     pub labor: Labor,
     pub health: Health,
-    pub schooling: Option<Text>,
+    pub schooling: Option<Shared>,
     pub medical_insured: bool,
     pub housing_safe: bool,
     pub water_safe: bool,

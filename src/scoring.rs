@@ -8,8 +8,8 @@ use crate::checks::QuarterData;
 use crate::checks::coverage::linked_dibao_ids;
 use crate::flags::Flag;
 use crate::job::RiskWeights;
-use crate::model::{Region, Text};
 use crate::model::{HouseholdType, Status, zh};
+use crate::model::{Region, Text};
 use crate::money::Cents;
 
 /// One row of `households.csv`.

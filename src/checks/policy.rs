@@ -48,9 +48,13 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     for county in counties {
         let std = q.job.policy.standard(county);
         if std <= line {
-            out.push(Flag::new(&STANDARD_BELOW_LINE).in_county(county).detail(format!(
-                "本县年低保标准 {std} 元,不高于当年脱贫线 {line} 元"
-            )));
+            out.push(
+                Flag::new(&STANDARD_BELOW_LINE)
+                    .in_county(county)
+                    .detail(format!(
+                        "本县年低保标准 {std} 元,不高于当年脱贫线 {line} 元"
+                    )),
+            );
         }
     }
 }

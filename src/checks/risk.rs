@@ -4,6 +4,7 @@
 
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::model::{Health, OUT_OF_SCHOOL};
+use crate::vocab::Shared;
 
 use super::QuarterData;
 
@@ -144,7 +145,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
 
         let out_of_school = members
             .iter()
-            .filter(|m| m.schooling.as_deref() == Some(OUT_OF_SCHOOL))
+            .filter(|m| m.schooling.map(Shared::as_str) == Some(OUT_OF_SCHOOL))
             .filter(|m| {
                 m.member
                     .id

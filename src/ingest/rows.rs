@@ -13,6 +13,7 @@ use crate::model::*;
 use super::sink::{Sink, fill_in_order};
 use super::values::{self, clean};
 use super::{InputStats, Loaded, Reject, Validation, match_headers};
+use crate::vocab::Shared;
 
 /// Why a row is rejected: the column and a reason code.
 type Fault = (&'static InputColumn, &'static str);
@@ -79,6 +80,13 @@ impl<'a> Cells<'a> {
             self.unparsed.push(c.zh);
         }
         parsed
+    }
+
+    /// An optional cell of few distinct values, trimmed, from the run's
+    /// shared table.
+    fn optional_shared(&self, c: &'static InputColumn) -> Option<Shared> {
+        let v = values::trim(self.raw(c));
+        (!v.is_empty()).then(|| Shared::new(v))
     }
 
     fn optional_text(&self, c: &'static InputColumn) -> Option<Text> {
@@ -335,7 +343,7 @@ pub fn read_dibao_bytes(path: &Path, bytes: Vec<u8>, v: Validation) -> Result<Lo
             member: c.member(v)?,
             monthly_benefit: c.parse(&col::MONTHLY_BENEFIT, "bad_decimal", values::decimal)?,
             monthly_income: c.parse(&col::MONTHLY_INCOME, "bad_decimal", values::decimal)?,
-            category: c.optional_text(&col::CATEGORY),
+            category: c.optional_shared(&col::CATEGORY),
             enrolled_on: c.optional(&col::ENROLLED_ON, values::date),
         })
     })?;
@@ -364,8 +372,10 @@ pub fn read_poor(path: &Path, v: Validation) -> Result<Loaded<PoorRow>> {
             housing_safe: c.parse(&col::HOUSING_SAFE, "bad_bool", values::boolean)?,
             water_safe: c.parse(&col::WATER_SAFE, "bad_bool", values::boolean)?,
             exit_year: c.optional(&col::EXIT_YEAR, values::integer),
-            cause: c.optional_text(&col::CAUSE),
-            schooling: c.optional_text(&col::SCHOOLING).map(|s| clean(&s).into()),
+            cause: c.optional_shared(&col::CAUSE),
+            schooling: c
+                .optional_text(&col::SCHOOLING)
+                .map(|s| Shared::new(&clean(&s))),
         })
     })?;
     count_invalid(&mut loaded.stats, loaded.rows.iter().map(|r| &r.member.id));
