@@ -27,6 +27,7 @@ pub mod money;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
+pub mod rowlists;
 pub mod scoring;
 pub mod synth;
 pub mod vocab;

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::identity::{TypoKind, one_typo_apart};
 use crate::model::{DibaoRoll, Household, PoorRoll};
+use crate::rowlists::RowLists;
 
 /// How two rows were found to be one person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,8 +109,8 @@ pub struct Matching {
     pub dibao_linked: Vec<BTreeSet<usize>>,
     pub poor_linked: Vec<BTreeSet<usize>>,
     /// For each row, the rows of the other roll that are the same person.
-    pub dibao_partner: Vec<Vec<usize>>,
-    pub poor_partner: Vec<Vec<usize>>,
+    pub dibao_partner: RowLists,
+    pub poor_partner: RowLists,
 }
 
 fn row_households(households: &[Household], rows: usize) -> Vec<usize> {
@@ -274,16 +275,14 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     drop((dibao_keys, poor_keys));
     // In row order, as a pass over the 低保 rows finds them.
     pairs.par_sort_unstable_by_key(|&(d, p, _)| (d, p));
-    let mut dibao_partner: Vec<Vec<usize>> = vec![Vec::new(); dibao.rows.len()];
-    let mut poor_partner: Vec<Vec<usize>> = vec![Vec::new(); poor.rows.len()];
+    let mut dibao_matched = vec![false; dibao.rows.len()];
+    let mut poor_matched = vec![false; poor.rows.len()];
     for &(d, p, _) in &pairs {
-        dibao_partner[d].push(p);
-        poor_partner[p].push(d);
+        dibao_matched[d] = true;
+        poor_matched[p] = true;
     }
 
     // 2. Probable, among the rows left on each side.
-    let dibao_matched: Vec<bool> = dibao_partner.iter().map(|p| !p.is_empty()).collect();
-    let poor_matched: Vec<bool> = poor_partner.iter().map(|p| !p.is_empty()).collect();
     let dibao_members: Vec<&crate::model::Member> = dibao.rows.iter().map(|r| &r.member).collect();
     let poor_members: Vec<&crate::model::Member> = poor.rows.iter().map(|r| &r.member).collect();
     let dibao_left = leftovers(&dibao_members, &dibao_matched, None);
@@ -343,8 +342,6 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         for &dr in &d.rows {
             for &pr in &p.rows {
                 pairs.push((dr, pr, LinkKind::Probable(kind)));
-                dibao_partner[dr].push(pr);
-                poor_partner[pr].push(dr);
             }
         }
         probable.push(ProbablePair {
@@ -356,6 +353,9 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
             kind,
         });
     }
+
+    let dibao_partner = RowLists::from_pairs(dibao.rows.len(), pairs.iter().map(|&(d, p, _)| (d, p)));
+    let poor_partner = RowLists::from_pairs(poor.rows.len(), pairs.iter().map(|&(d, p, _)| (p, d)));
 
     // 3. Household links. The pairs are sorted by household pair (stable,
     // so each link keeps its pairs in the order found) and the map is
@@ -389,10 +389,6 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         poor_linked[*ph].insert(*dh);
     }
     let links: BTreeMap<(usize, usize), HouseholdLink> = runs.into_iter().collect();
-    for v in dibao_partner.iter_mut().chain(poor_partner.iter_mut()) {
-        v.sort_unstable();
-        v.dedup();
-    }
 
     Matching {
         dibao_row_household,

@@ -111,17 +111,21 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
         let shared_by_poor = p_rows
             .iter()
             .filter(|&&p| {
-                q.matching.poor_partner[p]
+                q.matching
+                    .poor_partner
+                    .get(p)
                     .iter()
-                    .any(|d| q.matching.dibao_row_household[*d] == dh)
+                    .any(|&d| q.matching.dibao_row_household[d as usize] == dh)
             })
             .count();
         let shared_by_dibao = d_rows
             .iter()
             .filter(|&&d| {
-                q.matching.dibao_partner[d]
+                q.matching
+                    .dibao_partner
+                    .get(d)
                     .iter()
-                    .any(|p| q.matching.poor_row_household[*p] == ph)
+                    .any(|&p| q.matching.poor_row_household[p as usize] == ph)
             })
             .count();
         let poor_only = p_rows.len() - shared_by_poor;

@@ -285,7 +285,7 @@ fn invalid_ids<'a>(
             continue;
         }
         let mut detail = format!("{}身份证号码无效:{}", roll.label(), reason.label());
-        if !partners[i].is_empty() {
+        if !partners.get(i).is_empty() {
             let other = match roll {
                 RollKind::Dibao => RollKind::Poor,
                 RollKind::Poor => RollKind::Dibao,
