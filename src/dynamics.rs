@@ -178,10 +178,10 @@ fn ids<'a>(rows: impl ExactSizeIterator<Item = &'a crate::model::Member>) -> Has
 
 /// A household's members' normalized IDs, sorted and once each.
 fn member_ids<'a>(
-    rows: &[usize],
+    rows: impl Iterator<Item = usize>,
     member: impl Fn(usize) -> &'a crate::model::Member,
 ) -> Vec<&'a str> {
-    let mut ids: Vec<&str> = rows.iter().map(|&r| member(r).id.normalized()).collect();
+    let mut ids: Vec<&str> = rows.map(|r| member(r).id.normalized()).collect();
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -265,14 +265,15 @@ fn dibao_entries_and_exits(
             .par_iter()
             .enumerate()
             .filter_map(|(h, hh)| {
-                let mut members = hh
-                    .rows
-                    .iter()
-                    .map(|&r| q.dibao.rows[r].member.id.normalized());
+                let mut members = q
+                    .dibao
+                    .households
+                    .members(hh)
+                    .map(|r| q.dibao.rows[r].member.id.normalized());
                 members.all(|m| !prev_ids.contains(m)).then(|| {
                     q.dibao_flag(&DIBAO_ENTRY, h).detail(format!(
                         "本季度新纳入低保,{} 名成员上季度均不在低保名册",
-                        hh.rows.len()
+                        hh.member_count()
                     ))
                 })
             }),
@@ -282,17 +283,22 @@ fn dibao_entries_and_exits(
         .dibao
         .households
         .par_iter()
-        .filter(|hh| hh.rows.iter().all(|&r| !now_ids.contains(prev_member(r))))
+        .filter(|hh| {
+            prev.dibao
+                .households
+                .members(hh)
+                .all(|r| !now_ids.contains(prev_member(r)))
+        })
         .collect();
     // Q's poor households of the leavers' members, for exit_while_eligible:
     // only the few thousand leavers are looked up, so only they are indexed.
     let leavers: HashSet<&str> = exits
         .iter()
-        .flat_map(|hh| hh.rows.iter().map(|&r| prev_member(r)))
+        .flat_map(|hh| prev.dibao.households.members(hh).map(prev_member))
         .collect();
     let mut poor_household_of: HashMap<&str, Vec<usize>> = HashMap::default();
     for (h, hh) in q.poor.households.iter().enumerate() {
-        for &r in &hh.rows {
+        for r in q.poor.households.members(hh) {
             let id = q.poor.rows[r].member.id.normalized();
             if leavers.contains(id) {
                 poor_household_of.entry(id).or_default().push(h);
@@ -307,13 +313,14 @@ fn dibao_entries_and_exits(
             .named(&head.name);
         let exit = flag.detail(format!(
             "上季度低保户,{} 名成员本季度均不在低保名册",
-            hh.rows.len()
+            hh.member_count()
         ));
         // exit_while_eligible: a member still poor, below the standard.
-        let mut still_poor: Vec<usize> = hh
-            .rows
-            .iter()
-            .filter_map(|&r| poor_household_of.get(prev_member(r)))
+        let mut still_poor: Vec<usize> = prev
+            .dibao
+            .households
+            .members(hh)
+            .filter_map(|r| poor_household_of.get(prev_member(r)))
             .flatten()
             .copied()
             .filter(|&ph| {
@@ -398,8 +405,10 @@ fn poor_movements(
                         percent(b - n, b)
                     )));
                 }
-                let was = member_ids(&prev_hh.rows, |r| &prev.poor.rows[r].member);
-                let is = member_ids(&hh.rows, |r| &q.poor.rows[r].member);
+                let was = member_ids(prev.poor.households.members(prev_hh), |r| {
+                    &prev.poor.rows[r].member
+                });
+                let is = member_ids(q.poor.households.members(hh), |r| &q.poor.rows[r].member);
                 if was != is {
                     found.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
                         "建档立卡户",
@@ -448,8 +457,10 @@ fn dibao_changes(
                     return found;
                 };
                 let prev_hh = &prev.dibao.households[ph];
-                let was = member_ids(&prev_hh.rows, |r| &prev.dibao.rows[r].member);
-                let is = member_ids(&hh.rows, |r| &q.dibao.rows[r].member);
+                let was = member_ids(prev.dibao.households.members(prev_hh), |r| {
+                    &prev.dibao.rows[r].member
+                });
+                let is = member_ids(q.dibao.households.members(hh), |r| &q.dibao.rows[r].member);
                 if was != is {
                     found.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
                         "低保户",

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap as HashMap;
 use rayon::prelude::*;
 
 use crate::identity::{TypoKind, one_typo_apart};
-use crate::model::{DibaoRoll, Household, PoorRoll};
+use crate::model::{DibaoRoll, Households, PoorRoll};
 use crate::rowlists::RowLists;
 
 /// How two rows were found to be one person.
@@ -113,10 +113,10 @@ pub struct Matching {
     pub poor_partner: RowLists,
 }
 
-fn row_households(households: &[Household], rows: usize) -> Vec<usize> {
+fn row_households(households: &Households, rows: usize) -> Vec<usize> {
     let mut out = vec![0; rows];
     for (h, hh) in households.iter().enumerate() {
-        for &r in &hh.rows {
+        for r in households.members(hh) {
             out[r] = h;
         }
     }
@@ -354,7 +354,8 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         });
     }
 
-    let dibao_partner = RowLists::from_pairs(dibao.rows.len(), pairs.iter().map(|&(d, p, _)| (d, p)));
+    let dibao_partner =
+        RowLists::from_pairs(dibao.rows.len(), pairs.iter().map(|&(d, p, _)| (d, p)));
     let poor_partner = RowLists::from_pairs(poor.rows.len(), pairs.iter().map(|&(d, p, _)| (p, d)));
 
     // 3. Household links. The pairs are sorted by household pair (stable,

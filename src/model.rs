@@ -252,50 +252,106 @@ impl Member {
     }
 }
 
-/// One roll household: its members' row indices in file order and the
-/// row its household values come from (the 户主, else the first row).
+/// One roll household: where its members' row indices are in its roll's
+/// [`Households`], and the row its household values come from (the 户主,
+/// else the first row).
 #[derive(Clone, Debug)]
 pub struct Household {
     pub id: Text,
-    pub rows: Vec<usize>,
+    first: u32,
+    members: u32,
     pub value_row: usize,
+}
+
+impl Household {
+    /// How many rows the household has.
+    pub fn member_count(&self) -> usize {
+        self.members as usize
+    }
+}
+
+/// A roll's households in order of first appearance, and their members'
+/// row indices end to end: one list for the roll, 4 bytes per row, where
+/// a `Vec` per household cost 56 bytes and an allocation (issue #7).
+#[derive(Clone, Debug, Default)]
+pub struct Households {
+    list: Vec<Household>,
+    member_rows: Vec<u32>,
+}
+
+impl std::ops::Deref for Households {
+    type Target = [Household];
+    fn deref(&self) -> &[Household] {
+        &self.list
+    }
+}
+
+impl Households {
+    /// The row indices of `hh`, one of these households, in file order.
+    pub fn members(&self, hh: &Household) -> impl ExactSizeIterator<Item = usize> + Clone + '_ {
+        let start = hh.first as usize;
+        self.member_rows
+            .get(start..start + hh.member_count())
+            .unwrap_or(&[])
+            .iter()
+            .map(|&r| r as usize)
+    }
 }
 
 /// Group rows by household id, households in order of first appearance.
 /// Exports list a household's members together, so a row with the same id
 /// as the row before it joins that household without a lookup.
-pub fn group_households<'a>(ids: impl Iterator<Item = (usize, bool, &'a str)>) -> Vec<Household> {
+pub fn group_households<'a>(ids: impl Iterator<Item = (usize, bool, &'a str)>) -> Households {
     let mut index: rustc_hash::FxHashMap<&str, usize> = Default::default();
-    let mut households: Vec<Household> = Vec::new();
+    let mut list: Vec<Household> = Vec::new();
     let mut has_head: Vec<bool> = Vec::new();
+    // Each row's (household, row), in row order.
+    let mut row_household: Vec<(u32, u32)> = Vec::new();
     let mut last: Option<(&str, usize)> = None;
     for (row, is_head, id) in ids {
         let h = match last {
             Some((last_id, h)) if last_id == id => h,
             _ => *index.entry(id).or_insert_with(|| {
-                households.push(Household {
+                list.push(Household {
                     id: id.into(),
-                    rows: Vec::new(),
+                    first: 0,
+                    members: 0,
                     value_row: row,
                 });
                 has_head.push(false);
-                households.len() - 1
+                list.len() - 1
             }),
         };
         last = Some((id, h));
-        households[h].rows.push(row);
+        list[h].members += 1;
+        row_household.push((h as u32, row as u32));
         if is_head && !has_head[h] {
-            households[h].value_row = row;
+            list[h].value_row = row;
             has_head[h] = true;
         }
     }
-    households
+    // Each household's stretch of the list, then its rows put in it in
+    // row order.
+    let mut next = Vec::with_capacity(list.len());
+    let mut start = 0u32;
+    for hh in &mut list {
+        hh.first = start;
+        next.push(start);
+        start += hh.members;
+    }
+    let mut member_rows = vec![0u32; row_household.len()];
+    for (h, row) in row_household {
+        let slot = &mut next[h as usize];
+        member_rows[*slot as usize] = row;
+        *slot += 1;
+    }
+    Households { list, member_rows }
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct DibaoRoll {
     pub rows: Vec<DibaoRow>,
-    pub households: Vec<Household>,
+    pub households: Households,
 }
 
 impl DibaoRoll {
@@ -319,7 +375,7 @@ impl DibaoRoll {
 #[derive(Clone, Debug, Default)]
 pub struct PoorRoll {
     pub rows: Vec<PoorRow>,
-    pub households: Vec<Household>,
+    pub households: Households,
 }
 
 impl PoorRoll {
@@ -353,9 +409,10 @@ mod tests {
         assert_eq!(hs.len(), 2);
         assert_eq!(hs[0].value_row, 1);
         assert_eq!(hs[1].value_row, 2);
-        assert_eq!(hs[1].rows, vec![2, 3]);
+        assert_eq!(hs.members(&hs[1]).collect::<Vec<_>>(), vec![2, 3]);
         // A member listed apart from the rest still joins its household.
-        assert_eq!(hs[0].rows, vec![0, 1, 4]);
+        assert_eq!(hs.members(&hs[0]).collect::<Vec<_>>(), vec![0, 1, 4]);
+        assert_eq!((hs[0].member_count(), hs[1].member_count()), (3, 2));
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
                 region: head.member.region.clone(),
                 status: zh(&Status::ALL, head.status),
                 household_type: zh(&HouseholdType::ALL, head.household_type),
-                members: hh.rows.len() as u32,
+                members: hh.member_count() as u32,
                 annual_income: head.annual_income,
                 dibao_household_ids: linked_dibao_ids(q, h).into(),
                 flags: own.join(";").into(),

@@ -106,11 +106,11 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
         }
     }
     for (&(dh, ph), _) in q.matching.links.iter() {
-        let d_rows = &q.dibao.households[dh].rows;
-        let p_rows = &q.poor.households[ph].rows;
+        let d_rows = q.dibao.households.members(&q.dibao.households[dh]);
+        let p_rows = q.poor.households.members(&q.poor.households[ph]);
         let shared_by_poor = p_rows
-            .iter()
-            .filter(|&&p| {
+            .clone()
+            .filter(|&p| {
                 q.matching
                     .poor_partner
                     .get(p)
@@ -119,8 +119,8 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
             })
             .count();
         let shared_by_dibao = d_rows
-            .iter()
-            .filter(|&&d| {
+            .clone()
+            .filter(|&d| {
                 q.matching
                     .dibao_partner
                     .get(d)

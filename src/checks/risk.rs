@@ -104,8 +104,12 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
         let head = q.poor.head(hh);
         let exited = head.status == crate::model::Status::Exited;
         let has_dibao = q.has_dibao(h);
-        let members: Vec<&crate::model::PoorRow> =
-            hh.rows.iter().map(|&r| &q.poor.rows[r]).collect();
+        let members: Vec<&crate::model::PoorRow> = q
+            .poor
+            .households
+            .members(hh)
+            .map(|r| &q.poor.rows[r])
+            .collect();
 
         if exited && head.annual_income < watch {
             out.push(q.poor_flag(&UNSTABLE_EXIT, h).detail(format!(
