@@ -97,7 +97,9 @@ pub struct Flag {
     pub poor_household_id: Text,
     pub person_id: Text,
     pub name: Text,
-    pub detail: String,
+    /// Exactly as long as its text: a formatted `String` kept the spare
+    /// capacity of its growth, and a run holds millions of flags.
+    pub detail: Box<str>,
 }
 
 impl Flag {
@@ -109,7 +111,7 @@ impl Flag {
             poor_household_id: Text::default(),
             person_id: Text::default(),
             name: Text::default(),
-            detail: String::new(),
+            detail: Box::default(),
         }
     }
 
@@ -146,7 +148,7 @@ impl Flag {
     }
 
     pub fn detail(mut self, detail: String) -> Flag {
-        self.detail = detail;
+        self.detail = detail.into_boxed_str();
         self
     }
 }

@@ -105,7 +105,7 @@ pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &IdPolicy) -> Te
                 9 => Cow::Borrowed(f.poor_household_id.as_str()),
                 10 => Cow::Owned(shown[r].to_string()),
                 11 => Cow::Borrowed(f.name.as_str()),
-                12 => Cow::Borrowed(f.detail.as_str()),
+                12 => Cow::Borrowed(&*f.detail),
                 _ => Cow::Owned(tokens.as_ref().map(|t| t[r].clone()).unwrap_or_default()),
             }
         }),
