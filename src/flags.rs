@@ -116,13 +116,13 @@ impl Flag {
     }
 
     pub fn at(mut self, region: &Region) -> Flag {
-        self.region = region.clone();
+        self.region = *region;
         self
     }
 
     /// A flag on a whole county.
     pub fn in_county(mut self, county: &str) -> Flag {
-        self.region = Region(county.into());
+        self.region = Region::new(county);
         self
     }
 
@@ -182,7 +182,7 @@ pub fn sort_flags(flags: &mut [Flag], mask: bool) {
             .then_with(|| written(&a.person_id).cmp(&written(&b.person_id)))
             .then_with(|| a.person_id.cmp(&b.person_id))
             .then_with(|| a.detail.cmp(&b.detail))
-            .then_with(|| a.region.0.cmp(&b.region.0))
+            .then_with(|| a.region.cmp(&b.region))
             .then_with(|| a.name.cmp(&b.name))
     });
 }

@@ -111,7 +111,7 @@ fn members<'a>(rows: impl Iterator<Item = &'a Member>) -> Vec<Column> {
     let mut head = Vec::new();
     for m in rows {
         line.push(m.line as i64);
-        region.push(m.region.0.as_str());
+        region.push(m.region.as_str());
         household.push(m.household_id.as_str());
         name.push(m.name.as_str());
         id.push(m.id.given.as_str());
@@ -281,31 +281,35 @@ impl Frame {
         ))
     }
 
-    fn text(&self, column: &str) -> Result<Vec<Option<Text>>> {
+    // Columns are read in place, one chunk each so that a row is a direct
+    // lookup: copying every column into vectors of cells first held the
+    // state twice while the rows were built (issue #7).
+
+    fn text(&self, column: &str) -> Result<StringChunked> {
         let c = self.df.column(column).map_err(|_| self.bad(column))?;
         let s = c
             .as_materialized_series()
             .str()
             .map_err(|_| self.bad(column))?;
-        Ok(s.iter().map(|v| v.map(Text::from)).collect())
+        Ok(s.rechunk().into_owned())
     }
 
-    fn int(&self, column: &str) -> Result<Vec<Option<i64>>> {
+    fn int(&self, column: &str) -> Result<Int64Chunked> {
         let c = self.df.column(column).map_err(|_| self.bad(column))?;
         let s = c
             .as_materialized_series()
             .i64()
             .map_err(|_| self.bad(column))?;
-        Ok(s.iter().collect())
+        Ok(s.rechunk().into_owned())
     }
 
-    fn boolean(&self, column: &str) -> Result<Vec<bool>> {
+    fn boolean(&self, column: &str) -> Result<BooleanChunked> {
         let c = self.df.column(column).map_err(|_| self.bad(column))?;
         let s = c
             .as_materialized_series()
             .bool()
             .map_err(|_| self.bad(column))?;
-        Ok(s.iter().map(|v| v.unwrap_or(false)).collect())
+        Ok(s.rechunk().into_owned())
     }
 
     fn members(&self, q: Quarter) -> Result<Vec<Member>> {
@@ -317,17 +321,13 @@ impl Frame {
         let id = self.text("id_number")?;
         let head = self.boolean("is_head")?;
         Ok((0..self.df.height())
-            .map(|i| {
-                let given = id[i].clone().unwrap_or_default();
-                let name = name[i].clone().unwrap_or_default();
-                Member {
-                    line: line[i].and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
-                    region: Region(region[i].clone().unwrap_or_default()),
-                    household_id: household[i].clone().unwrap_or_default(),
-                    name,
-                    id: PersonId::new(given, end),
-                    is_head: head[i],
-                }
+            .map(|i| Member {
+                line: line.get(i).and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
+                region: Region::new(region.get(i).unwrap_or_default()),
+                household_id: household.get(i).unwrap_or_default().into(),
+                name: name.get(i).unwrap_or_default().into(),
+                id: PersonId::new(id.get(i).unwrap_or_default().into(), end),
+                is_head: head.get(i).unwrap_or(false),
             })
             .collect())
     }
@@ -340,9 +340,9 @@ fn enum_of<T: Copy>(
 ) -> Result<Vec<T>> {
     frame
         .text(column)?
-        .into_iter()
+        .iter()
         .map(|v| {
-            v.and_then(|s| values::enumerated(&s, table))
+            v.and_then(|s| values::enumerated(s, table))
                 .ok_or_else(|| frame.bad(column))
         })
         .collect()
@@ -380,10 +380,10 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
         .enumerate()
         .map(|(i, member)| DibaoRow {
             member,
-            category: category[i].as_deref().map(Shared::new),
-            monthly_benefit: Cents(benefit[i].unwrap_or(0)),
-            monthly_income: Cents(income[i].unwrap_or(0)),
-            enrolled_on: enrolled[i].as_deref().and_then(values::date),
+            category: category.get(i).map(Shared::new),
+            monthly_benefit: Cents(benefit.get(i).unwrap_or(0)),
+            monthly_income: Cents(income.get(i).unwrap_or(0)),
+            enrolled_on: enrolled.get(i).and_then(values::date),
         })
         .collect();
 
@@ -407,15 +407,15 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
             member,
             household_type: types[i],
             status: status[i],
-            exit_year: exit_year[i].map(|y| y as i32),
-            cause: cause[i].as_deref().map(Shared::new),
-            annual_income: Cents(income[i].unwrap_or(0)),
+            exit_year: exit_year.get(i).map(|y| y as i32),
+            cause: cause.get(i).map(Shared::new),
+            annual_income: Cents(income.get(i).unwrap_or(0)),
             labor: labor[i],
             health: health[i],
-            schooling: schooling[i].as_deref().map(Shared::new),
-            medical_insured: insured[i],
-            housing_safe: housing[i],
-            water_safe: water[i],
+            schooling: schooling.get(i).map(Shared::new),
+            medical_insured: insured.get(i).unwrap_or(false),
+            housing_safe: housing.get(i).unwrap_or(false),
+            water_safe: water.get(i).unwrap_or(false),
         })
         .collect();
     Ok(Some(Previous {

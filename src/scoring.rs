@@ -72,7 +72,7 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
             let score = score(own.iter().copied(), &q.job.weights);
             HouseholdRow {
                 poor_household_id: hh.id.clone(),
-                region: head.member.region.clone(),
+                region: head.member.region,
                 status: zh(&Status::ALL, head.status),
                 household_type: zh(&HouseholdType::ALL, head.household_type),
                 members: hh.member_count() as u32,

@@ -10,7 +10,7 @@ use crate::columns::{self as col, InputColumn};
 use crate::error::Result;
 use crate::model::*;
 
-use super::sink::{Sink, fill_in_order};
+use super::sink::{Sink, append_in_order, fill_in_order};
 use super::values::{self, clean};
 use super::{InputStats, Loaded, Reject, Validation, match_headers};
 use crate::vocab::Shared;
@@ -104,7 +104,7 @@ impl<'a> Cells<'a> {
             // Past four billion lines (no roll has them) the number stays
             // at the largest; the row is read all the same.
             line: u32::try_from(self.line).unwrap_or(u32::MAX),
-            region: Region(region),
+            region: Region::new(&region),
             household_id: Text::from(&*household_id),
             name,
             id: PersonId::new(id_given, v.quarter_end),
@@ -118,6 +118,10 @@ const CHUNK_BYTES: usize = 4 << 20;
 
 /// Parquet rows are parsed in ranges of this many rows, in parallel.
 const PARQUET_ROWS: usize = 50_000;
+
+/// Parquet files are decoded in stretches of whole row groups of at least
+/// this many rows (a poor roll's text columns take about 300 bytes a row).
+const PARQUET_STRETCH_ROWS: usize = 500_000;
 
 /// What one chunk of records gave besides its rows (which go to the
 /// chunk's [`Sink`]).
@@ -252,10 +256,21 @@ fn parse_parts<T: Send>(
     parse: &(impl Fn(&mut Cells) -> Result<T, Fault> + Sync),
 ) -> Result<Parts<T>> {
     if super::is_parquet(bytes) {
-        let table = super::read_parquet(path, bytes.to_vec())?;
+        let stretches = super::parquet_stretches(path, bytes, PARQUET_STRETCH_ROWS)?;
+        let height = stretches.last().map_or(0, |s| s.end);
+        let mut rows: Vec<T> = Vec::new();
+        // Reserved once for the whole file: the stretches are appended
+        // without the vector ever moving.
+        rows.reserve_exact(height);
+        let mut stretches = stretches.into_iter();
+        let Some(first) = stretches.next() else {
+            return Ok((Vec::new(), Vec::new(), "parquet", String::new()));
+        };
+        let table = super::read_parquet(path, bytes, first)?;
         if table.headers.is_empty() {
             return Ok((Vec::new(), Vec::new(), "parquet", String::new()));
         }
+        // The file has one schema: its first stretch's headers are all.
         let index = match_headers(path, &table.headers, columns)?;
         let rules = RowRules {
             file,
@@ -263,19 +278,28 @@ fn parse_parts<T: Send>(
             slots: slots(columns, &index),
             parse,
         };
-        let starts: Vec<usize> = (0..table.height()).step_by(PARQUET_ROWS).collect();
-        let ranges: Vec<std::ops::Range<usize>> = starts
-            .iter()
-            .map(|&start| start..(start + PARQUET_ROWS).min(table.height()))
-            .collect();
-        let bounds: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
-        let (rows, parts) = fill_in_order(&bounds, |i, sink| {
-            let mut out = Parsed::default();
-            table.for_each_record(ranges[i].clone(), |record, line| {
-                rules.apply(record, line, sink, &mut out)
-            });
-            out
-        });
+        let parse_stretch = |table: &super::ParquetText, rows: &mut Vec<T>| {
+            let all = table.rows();
+            let ranges: Vec<std::ops::Range<usize>> = all
+                .clone()
+                .step_by(PARQUET_ROWS)
+                .map(|start| start..(start + PARQUET_ROWS).min(all.end))
+                .collect();
+            let bounds: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+            append_in_order(rows, &bounds, |i, sink| {
+                let mut out = Parsed::default();
+                table.for_each_record(ranges[i].clone(), |record, line| {
+                    rules.apply(record, line, sink, &mut out)
+                });
+                out
+            })
+        };
+        let mut parts = parse_stretch(&table, &mut rows);
+        drop(table);
+        for stretch in stretches {
+            let table = super::read_parquet(path, bytes, stretch)?;
+            parts.extend(parse_stretch(&table, &mut rows));
+        }
         Ok((rows, parts, "parquet", String::new()))
     } else {
         let (text, encoding) =

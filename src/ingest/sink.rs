@@ -46,8 +46,26 @@ where
     T: Send,
     R: Send,
 {
+    let mut rows = Vec::new();
+    let results = append_in_order(&mut rows, bounds, work);
+    (rows, results)
+}
+
+/// As [`fill_in_order`], the rows appended to `rows`: a file read a part
+/// at a time (Parquet row groups) fills one vector, reserved once for the
+/// whole file so that nothing is copied as it grows.
+pub fn append_in_order<T, R>(
+    rows: &mut Vec<T>,
+    bounds: &[usize],
+    work: impl Fn(usize, &mut Sink<T>) -> R + Sync,
+) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+{
     let total: usize = bounds.iter().sum();
-    let mut rows: Vec<T> = Vec::with_capacity(total);
+    rows.reserve(total);
+    let base = rows.len();
     let mut stretches = Vec::with_capacity(bounds.len());
     let mut rest = &mut rows.spare_capacity_mut()[..total];
     for &bound in bounds {
@@ -71,7 +89,9 @@ where
         })
         .collect();
 
-    let base = rows.as_mut_ptr();
+    // SAFETY (for the pointer arithmetic below): every offset used is
+    // below `base + total`, within the capacity reserved above.
+    let start = unsafe { rows.as_mut_ptr().add(base) };
     let mut results = Vec::with_capacity(done.len());
     if done.iter().all(|(_, _, overflow)| overflow.is_empty()) {
         // Close up the gaps in order: each chunk's rows move down to just
@@ -86,33 +106,34 @@ where
                 // within capacity; `ptr::copy` allows the overlap. The rows
                 // are moved, not duplicated: the source slots are treated
                 // as uninitialized from here on.
-                unsafe { std::ptr::copy(base.add(stretch_start), base.add(written), len) };
+                unsafe { std::ptr::copy(start.add(stretch_start), start.add(written), len) };
             }
             written += len;
             stretch_start += bound;
             results.push(result);
         }
-        // SAFETY: the first `written` slots now hold initialized rows.
-        unsafe { rows.set_len(written) };
-        return (rows, results);
+        // SAFETY: the slots up to `base + written` now hold initialized rows.
+        unsafe { rows.set_len(base + written) };
+        return results;
     }
 
-    // A bound was wrong: rebuild in order, each chunk's rows then its
-    // overflow.
+    // A bound was wrong: take the rows out in order, each chunk's rows then
+    // its overflow, and append them.
     let mut ordered = Vec::with_capacity(total + done.iter().map(|d| d.2.len()).sum::<usize>());
     let mut stretch_start = 0;
     for ((result, len, overflow), &bound) in done.into_iter().zip(bounds) {
         for k in 0..len {
             // SAFETY: slot `stretch_start + k` was written by this chunk's
-            // sink and is read exactly once; `rows` keeps length 0, so it
+            // sink and is read exactly once; `rows` keeps its length, so it
             // never drops it.
-            ordered.push(unsafe { base.add(stretch_start + k).read() });
+            ordered.push(unsafe { start.add(stretch_start + k).read() });
         }
         ordered.extend(overflow);
         stretch_start += bound;
         results.push(result);
     }
-    (ordered, results)
+    rows.append(&mut ordered);
+    results
 }
 
 #[cfg(test)]
@@ -154,6 +175,24 @@ mod tests {
         let (rows, results) = run(&bounds, &wanted);
         assert_eq!(rows, expected(&wanted));
         assert_eq!(results, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn parts_appended_one_after_another_keep_file_order() {
+        let mut rows = Vec::new();
+        let first = append_in_order(&mut rows, &[2, 3], |i, sink| {
+            sink.push(format!("a{i}"));
+            i
+        });
+        let second = append_in_order(&mut rows, &[1, 1], |i, sink| {
+            // The second chunk writes past its bound.
+            for k in 0..=i {
+                sink.push(format!("b{i}.{k}"));
+            }
+            i
+        });
+        assert_eq!(rows, ["a0", "a1", "b0.0", "b1.0", "b1.1"]);
+        assert_eq!((first, second), (vec![0, 1], vec![0, 1]));
     }
 
     #[test]

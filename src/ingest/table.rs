@@ -125,22 +125,27 @@ pub fn csv_reason(e: &csv::Error) -> &'static str {
     }
 }
 
-/// A Parquet file with every column cast to text, so the same parsing
-/// rules apply as for CSV. Records are made on demand, a range at a time,
-/// so that a roll is never held as one record per row (issue #7).
+/// Rows of a Parquet file, a stretch of the file at a time, with every
+/// column cast to text, so the same parsing rules apply as for CSV.
+/// Records are made on demand, a range at a time, so that a roll is never
+/// held as one record per row (issue #7).
 pub struct ParquetText {
     pub headers: Vec<String>,
     columns: Vec<polars::prelude::StringChunked>,
+    /// The file's row index of this stretch's first row.
+    first_row: usize,
     height: usize,
 }
 
 impl ParquetText {
-    pub fn height(&self) -> usize {
-        self.height
+    /// The file's rows this stretch holds.
+    pub fn rows(&self) -> std::ops::Range<usize> {
+        self.first_row..self.first_row + self.height
     }
 
-    /// Each record of rows `range` that is not blank, with its "line": the
-    /// row's index + 2, as if the file had a header line.
+    /// Each record of the file's rows `range` (within [`Self::rows`])
+    /// that is not blank, with its "line": the row's index + 2, as if the
+    /// file had a header line.
     pub fn for_each_record(
         &self,
         range: std::ops::Range<usize>,
@@ -150,7 +155,7 @@ impl ParquetText {
         for i in range {
             record.clear();
             for c in &self.columns {
-                record.push_field(c.get(i).unwrap_or(""));
+                record.push_field(c.get(i - self.first_row).unwrap_or(""));
             }
             if !is_blank(&record) {
                 f(&record, i as u64 + 2);
@@ -159,15 +164,53 @@ impl ParquetText {
     }
 }
 
-pub fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<ParquetText, Error> {
+fn unreadable(path: &Path, e: &polars::prelude::PolarsError) -> Error {
+    Error::data(
+        path,
+        format!("not a readable Parquet file ({})", polars_reason(e)),
+    )
+}
+
+/// The file's rows cut into stretches of whole row groups of about
+/// `target` rows or more; a file of one row group is one stretch. Text
+/// columns take several times the file's size in memory, so a roll is
+/// decoded a stretch at a time (issue #7). An empty file gives one empty
+/// stretch, so that its header is still read and checked.
+pub fn parquet_stretches(
+    path: &Path,
+    bytes: &[u8],
+    target: usize,
+) -> Result<Vec<std::ops::Range<usize>>, Error> {
     use polars::prelude::*;
-    let cursor = std::io::Cursor::new(bytes);
-    let df = ParquetReader::new(cursor).finish().map_err(|e| {
-        Error::data(
-            path,
-            format!("not a readable Parquet file ({})", polars_reason(&e)),
-        )
-    })?;
+    let mut reader = ParquetReader::new(std::io::Cursor::new(bytes));
+    let metadata = reader.get_metadata().map_err(|e| unreadable(path, &e))?;
+    let mut stretches = Vec::new();
+    let mut start = 0;
+    let mut end = 0;
+    for group in &metadata.row_groups {
+        end += group.num_rows();
+        if end - start >= target {
+            stretches.push(start..end);
+            start = end;
+        }
+    }
+    if start < end || stretches.is_empty() {
+        stretches.push(start..end);
+    }
+    Ok(stretches)
+}
+
+/// The file's rows `stretch` as text columns.
+pub fn read_parquet(
+    path: &Path,
+    bytes: &[u8],
+    stretch: std::ops::Range<usize>,
+) -> Result<ParquetText, Error> {
+    use polars::prelude::*;
+    let df = ParquetReader::new(std::io::Cursor::new(bytes))
+        .with_slice(Some((stretch.start, stretch.len())))
+        .finish()
+        .map_err(|e| unreadable(path, &e))?;
     let headers: Vec<String> = df
         .get_column_names()
         .iter()
@@ -190,6 +233,7 @@ pub fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<ParquetText, Error> {
     Ok(ParquetText {
         headers,
         columns,
+        first_row: stretch.start,
         height: df.height(),
     })
 }
