@@ -210,7 +210,7 @@ fn rows_of<T: Send>(
     // The file's hash is computed beside the parse, not before it.
     let (sha256, parsed) = rayon::join(
         || hex::encode(Sha256::digest(&bytes)),
-        || parse_parts(path, &file, &bytes, columns, &parse),
+        || parse_parts(path, &file, &bytes, columns, &parse, PARQUET_STRETCH_ROWS),
     );
     // The file's bytes are freed before the chunks are joined: reading
     // peaks here, with the rows held twice for a moment.
@@ -254,9 +254,10 @@ fn parse_parts<T: Send>(
     bytes: &[u8],
     columns: &'static [InputColumn],
     parse: &(impl Fn(&mut Cells) -> Result<T, Fault> + Sync),
+    stretch_rows: usize,
 ) -> Result<Parts<T>> {
     if super::is_parquet(bytes) {
-        let stretches = super::parquet_stretches(path, bytes, PARQUET_STRETCH_ROWS)?;
+        let stretches = super::parquet_stretches(path, bytes, stretch_rows)?;
         let height = stretches.last().map_or(0, |s| s.end);
         let mut rows: Vec<T> = Vec::new();
         // Reserved once for the whole file: the stretches are appended
@@ -456,5 +457,76 @@ mod tests {
                 assert_eq!(slots[c.slot as usize], Some(i), "{} shares a slot", c.en);
             }
         }
+    }
+
+    #[test]
+    fn parquet_read_a_stretch_of_row_groups_at_a_time_gives_the_rows_of_one_read() {
+        use polars::prelude::*;
+        let n = 10;
+        let cell = |c: &InputColumn, i: usize| -> String {
+            if i == 7 {
+                return String::new(); // a blank row: skipped, not read
+            }
+            match c.en {
+                "region_code" => "410322102203".into(),
+                "household_id" => format!("H{}", i / 3),
+                "name" if i == 4 => String::new(), // rejected: no name
+                "name" => format!("张{i}"),
+                "id_number" => format!("41032219800101{i:04}"),
+                "relation" if i % 3 == 0 => "户主".into(),
+                "relation" => "子女".into(),
+                "category" => "一类".into(),
+                "enrolled_on" => "2018-01-01".into(),
+                _ => "100".into(),
+            }
+        };
+        let columns: Vec<Column> = col::DIBAO_COLUMNS
+            .iter()
+            .map(|c| {
+                let values: Vec<String> = (0..n).map(|i| cell(c, i)).collect();
+                Column::new(c.zh.into(), values)
+            })
+            .collect();
+        let mut df = DataFrame::new(n, columns).unwrap();
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes)
+            .with_row_group_size(Some(3))
+            .finish(&mut df)
+            .unwrap();
+        let path = Path::new("t.parquet");
+        assert!(
+            super::super::parquet_stretches(path, &bytes, 1)
+                .unwrap()
+                .len()
+                > 1
+        );
+        let v = Validation {
+            quarter_end: crate::calendar::Date::new(2018, 9, 30).unwrap(),
+        };
+        let parse = |c: &mut Cells| c.member(v);
+        let read_with = |stretch_rows| {
+            let (rows, parts, ..) = parse_parts(
+                path,
+                "t.parquet",
+                &bytes,
+                col::DIBAO_COLUMNS,
+                &parse,
+                stretch_rows,
+            )
+            .unwrap();
+            let rows: Vec<(u32, String)> =
+                rows.iter().map(|m| (m.line, m.name.to_string())).collect();
+            let rejects: Vec<u64> = parts
+                .iter()
+                .flat_map(|p| p.rejects.iter().map(|r| r.line))
+                .collect();
+            let read: u64 = parts.iter().map(|p| p.read).sum();
+            (rows, rejects, read)
+        };
+        let (rows, rejects, read) = read_with(1);
+        assert_eq!((rows.clone(), rejects.clone(), read), read_with(usize::MAX));
+        assert_eq!(rows.len(), 8);
+        assert_eq!(rows[4], (7, "张5".to_string()));
+        assert_eq!((rejects, read), (vec![6], 9));
     }
 }
