@@ -254,24 +254,42 @@ struct Frame {
     path: std::path::PathBuf,
 }
 
+/// State files are decoded this many rows or more at a time (whole row
+/// groups): a whole file decoded at once held every column of Q-1 beside
+/// its rows, the run's peak with Q-1 from state (issue #7).
+const STATE_STRETCH_ROWS: usize = 500_000;
+
 impl Frame {
-    fn open(path: &Path) -> Result<Frame> {
-        let file = std::fs::File::open(path).map_err(|e| {
+    /// The rows of a state file, each stretch of its row groups turned
+    /// into rows by `build` and the stretch freed before the next.
+    fn read_rows<T>(path: &Path, build: impl Fn(&Frame) -> Result<Vec<T>>) -> Result<Vec<T>> {
+        let bytes = std::fs::read(path).map_err(|e| {
             Error::Data(format!(
                 "{}: state file cannot be read ({e})",
                 path.display()
             ))
         })?;
-        let df = ParquetReader::new(file).finish().map_err(|_| {
+        let unreadable = || {
             Error::Data(format!(
                 "{}: state file is not readable Parquet",
                 path.display()
             ))
-        })?;
-        Ok(Frame {
-            df,
-            path: path.to_path_buf(),
-        })
+        };
+        let stretches = crate::ingest::parquet_stretches(path, &bytes, STATE_STRETCH_ROWS)
+            .map_err(|_| unreadable())?;
+        let mut rows = Vec::with_capacity(stretches.last().map_or(0, |s| s.end));
+        for stretch in stretches {
+            let df = ParquetReader::new(std::io::Cursor::new(&bytes[..]))
+                .with_slice(Some((stretch.start, stretch.len())))
+                .finish()
+                .map_err(|_| unreadable())?;
+            let frame = Frame {
+                df,
+                path: path.to_path_buf(),
+            };
+            rows.extend(build(&frame)?);
+        }
+        Ok(rows)
     }
 
     fn bad(&self, column: &str) -> Error {
@@ -369,25 +387,35 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
     }
     let file = |k: &str| dir.join(meta["files"][k].as_str().unwrap_or(""));
 
-    let f = Frame::open(&file("dibao"))?;
-    let members = f.members(q)?;
-    let category = f.text("category")?;
-    let benefit = f.int("monthly_benefit_cents")?;
-    let income = f.int("monthly_income_cents")?;
-    let enrolled = f.text("enrolled_on")?;
-    let dibao_rows = members
-        .into_iter()
-        .enumerate()
-        .map(|(i, member)| DibaoRow {
-            member,
-            category: category.get(i).map(Shared::new),
-            monthly_benefit: Cents(benefit.get(i).unwrap_or(0)),
-            monthly_income: Cents(income.get(i).unwrap_or(0)),
-            enrolled_on: enrolled.get(i).and_then(values::date),
-        })
-        .collect();
+    let dibao_rows = Frame::read_rows(&file("dibao"), |f| {
+        let members = f.members(q)?;
+        let category = f.text("category")?;
+        let benefit = f.int("monthly_benefit_cents")?;
+        let income = f.int("monthly_income_cents")?;
+        let enrolled = f.text("enrolled_on")?;
+        Ok(members
+            .into_iter()
+            .enumerate()
+            .map(|(i, member)| DibaoRow {
+                member,
+                category: category.get(i).map(Shared::new),
+                monthly_benefit: Cents(benefit.get(i).unwrap_or(0)),
+                monthly_income: Cents(income.get(i).unwrap_or(0)),
+                enrolled_on: enrolled.get(i).and_then(values::date),
+            })
+            .collect())
+    })?;
 
-    let f = Frame::open(&file("poor"))?;
+    let poor_rows = Frame::read_rows(&file("poor"), |f| poor_rows(f, q))?;
+    Ok(Some(Previous {
+        dibao: DibaoRoll::new(dibao_rows),
+        poor: PoorRoll::new(poor_rows),
+        source: "state",
+    }))
+}
+
+/// The poor rows of one stretch of a state file.
+fn poor_rows(f: &Frame, q: Quarter) -> Result<Vec<PoorRow>> {
     let members = f.members(q)?;
     let types = enum_of(&f, "household_type", &HouseholdType::ALL)?;
     let status = enum_of(&f, "status", &Status::ALL)?;
@@ -400,7 +428,7 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
     let insured = f.boolean("medical_insured")?;
     let housing = f.boolean("housing_safe")?;
     let water = f.boolean("water_safe")?;
-    let poor_rows = members
+    Ok(members
         .into_iter()
         .enumerate()
         .map(|(i, member)| PoorRow {
@@ -417,12 +445,7 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
             housing_safe: housing.get(i).unwrap_or(false),
             water_safe: water.get(i).unwrap_or(false),
         })
-        .collect();
-    Ok(Some(Previous {
-        dibao: DibaoRoll::new(dibao_rows),
-        poor: PoorRoll::new(poor_rows),
-        source: "state",
-    }))
+        .collect())
 }
 
 #[cfg(test)]
