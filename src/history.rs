@@ -417,10 +417,10 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
 /// The poor rows of one stretch of a state file.
 fn poor_rows(f: &Frame, q: Quarter) -> Result<Vec<PoorRow>> {
     let members = f.members(q)?;
-    let types = enum_of(&f, "household_type", &HouseholdType::ALL)?;
-    let status = enum_of(&f, "status", &Status::ALL)?;
-    let labor = enum_of(&f, "labor", &Labor::ALL)?;
-    let health = enum_of(&f, "health", &Health::ALL)?;
+    let types = enum_of(f, "household_type", &HouseholdType::ALL)?;
+    let status = enum_of(f, "status", &Status::ALL)?;
+    let labor = enum_of(f, "labor", &Labor::ALL)?;
+    let health = enum_of(f, "health", &Health::ALL)?;
     let exit_year = f.int("exit_year")?;
     let cause = f.text("cause")?;
     let income = f.int("annual_income_cents")?;
