@@ -473,7 +473,7 @@ mod tests {
                 "name" if i == 4 => String::new(), // rejected: no name
                 "name" => format!("张{i}"),
                 "id_number" => format!("41032219800101{i:04}"),
-                "relation" if i % 3 == 0 => "户主".into(),
+                "relation" if i.is_multiple_of(3) => "户主".into(),
                 "relation" => "子女".into(),
                 "category" => "一类".into(),
                 "enrolled_on" => "2018-01-01".into(),
