@@ -212,8 +212,7 @@ fn rows_of<T: Send>(
         || hex::encode(Sha256::digest(&bytes)),
         || parse_parts(path, &file, &bytes, columns, &parse, PARQUET_STRETCH_ROWS),
     );
-    // The file's bytes are freed before the chunks are joined: reading
-    // peaks here, with the rows held twice for a moment.
+    // The file's bytes are freed as soon as every chunk is parsed.
     drop(bytes);
     let (rows, parts, format, encoding) = parsed?;
     let mut stats = InputStats {
