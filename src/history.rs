@@ -279,10 +279,8 @@ impl Frame {
             .map_err(|_| unreadable())?;
         let mut rows = Vec::with_capacity(stretches.last().map_or(0, |s| s.end));
         for stretch in stretches {
-            let df = ParquetReader::new(std::io::Cursor::new(&bytes[..]))
-                .with_slice(Some((stretch.start, stretch.len())))
-                .finish()
-                .map_err(|_| unreadable())?;
+            let df =
+                crate::ingest::read_parquet_stretch(&bytes, stretch).map_err(|_| unreadable())?;
             let frame = Frame {
                 df,
                 path: path.to_path_buf(),
@@ -387,31 +385,33 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
     }
     let file = |k: &str| dir.join(meta["files"][k].as_str().unwrap_or(""));
 
-    let dibao_rows = Frame::read_rows(&file("dibao"), |f| {
-        let members = f.members(q)?;
-        let category = f.text("category")?;
-        let benefit = f.int("monthly_benefit_cents")?;
-        let income = f.int("monthly_income_cents")?;
-        let enrolled = f.text("enrolled_on")?;
-        Ok(members
-            .into_iter()
-            .enumerate()
-            .map(|(i, member)| DibaoRow {
-                member,
-                category: category.get(i).map(Shared::new),
-                monthly_benefit: Cents(benefit.get(i).unwrap_or(0)),
-                monthly_income: Cents(income.get(i).unwrap_or(0)),
-                enrolled_on: enrolled.get(i).and_then(values::date),
-            })
-            .collect())
-    })?;
-
+    let dibao_rows = Frame::read_rows(&file("dibao"), |f| dibao_rows(f, q))?;
     let poor_rows = Frame::read_rows(&file("poor"), |f| poor_rows(f, q))?;
     Ok(Some(Previous {
         dibao: DibaoRoll::new(dibao_rows),
         poor: PoorRoll::new(poor_rows),
         source: "state",
     }))
+}
+
+/// The 低保 rows of one stretch of a state file.
+fn dibao_rows(f: &Frame, q: Quarter) -> Result<Vec<DibaoRow>> {
+    let members = f.members(q)?;
+    let category = f.text("category")?;
+    let benefit = f.int("monthly_benefit_cents")?;
+    let income = f.int("monthly_income_cents")?;
+    let enrolled = f.text("enrolled_on")?;
+    Ok(members
+        .into_iter()
+        .enumerate()
+        .map(|(i, member)| DibaoRow {
+            member,
+            category: category.get(i).map(Shared::new),
+            monthly_benefit: Cents(benefit.get(i).unwrap_or(0)),
+            monthly_income: Cents(income.get(i).unwrap_or(0)),
+            enrolled_on: enrolled.get(i).and_then(values::date),
+        })
+        .collect())
 }
 
 /// The poor rows of one stretch of a state file.

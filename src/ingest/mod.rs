@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 
 pub use decode::{DecodeError, Encoding, decode};
 pub use rows::{read_deaths, read_dibao, read_dibao_bytes, read_employees, read_poor};
-pub use table::{ParquetText, match_headers, parquet_stretches, read_parquet};
+pub use table::{
+    ParquetText, match_headers, parquet_stretches, read_parquet, read_parquet_stretch,
+};
 
 /// A row that takes no further part, and why.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

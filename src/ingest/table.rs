@@ -200,6 +200,19 @@ pub fn parquet_stretches(
     Ok(stretches)
 }
 
+/// The file's rows `stretch` (from [`parquet_stretches`]), decoded as
+/// stored: the one place a Parquet file is read a stretch at a time, for
+/// the inputs here and for the saved state.
+pub fn read_parquet_stretch(
+    bytes: &[u8],
+    stretch: std::ops::Range<usize>,
+) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
+    use polars::prelude::*;
+    ParquetReader::new(std::io::Cursor::new(bytes))
+        .with_slice(Some((stretch.start, stretch.len())))
+        .finish()
+}
+
 /// The file's rows `stretch` as text columns.
 pub fn read_parquet(
     path: &Path,
@@ -207,10 +220,7 @@ pub fn read_parquet(
     stretch: std::ops::Range<usize>,
 ) -> Result<ParquetText, Error> {
     use polars::prelude::*;
-    let df = ParquetReader::new(std::io::Cursor::new(bytes))
-        .with_slice(Some((stretch.start, stretch.len())))
-        .finish()
-        .map_err(|e| unreadable(path, &e))?;
+    let df = read_parquet_stretch(bytes, stretch.clone()).map_err(|e| unreadable(path, &e))?;
     let headers: Vec<String> = df
         .get_column_names()
         .iter()
