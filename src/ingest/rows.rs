@@ -20,7 +20,7 @@ type Fault = (&'static InputColumn, &'static str);
 
 /// Cells of one record, looked up by the contract's columns.
 struct Cells<'a> {
-    record: &'a csv::StringRecord,
+    record: &'a [&'a str],
     line: u64,
     /// Each input column's position in the record, by its slot.
     slots: &'a Slots,
@@ -35,7 +35,7 @@ impl<'a> Cells<'a> {
 
     fn raw(&self, c: &InputColumn) -> &'a str {
         self.position(c)
-            .and_then(|i| self.record.get(i))
+            .and_then(|i| self.record.get(i).copied())
             .unwrap_or("")
     }
 
@@ -153,7 +153,7 @@ fn slots(columns: &[InputColumn], index: &[Option<usize>]) -> Slots {
 }
 
 impl<P> RowRules<'_, P> {
-    fn apply<T>(&self, record: &csv::StringRecord, line: u64, rows: &mut Sink<T>, out: &mut Parsed)
+    fn apply<T>(&self, record: &[&str], line: u64, rows: &mut Sink<T>, out: &mut Parsed)
     where
         P: Fn(&mut Cells) -> Result<T, Fault>,
     {
@@ -182,7 +182,7 @@ impl<P> RowRules<'_, P> {
                 line,
                 column: column.zh.to_owned(),
                 reason: reason.to_owned(),
-                cells: record.iter().map(str::to_owned).collect(),
+                cells: record.iter().map(|c| (*c).to_owned()).collect(),
             }),
         }
     }
