@@ -1,5 +1,6 @@
-//! The process's own memory figures, for the stage log: where in a run
-//! the resident set grows is what the memory budget of issue #7 is about.
+//! The process's own memory and CPU figures, for the stage log: where in
+//! a run the resident set grows, and which stage burns the CPU time, is
+//! what the budgets of issue #7 are about.
 
 /// Resident set now and its high-water mark, in MiB, from
 /// `/proc/self/status`; `None` where there is no procfs.
@@ -18,6 +19,22 @@ pub fn resident_mib() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// CPU time (user + system) the process has used so far, in seconds, from
+/// getrusage: the difference between two stage lines is what the stage
+/// cost on all cores, which wall time hides when stages overlap.
+pub fn process_cpu_seconds() -> Option<f64> {
+    // SAFETY: getrusage fills the struct it is given and reads nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return None;
+        }
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(secs(usage.ru_utime) + secs(usage.ru_stime))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -26,5 +43,16 @@ mod tests {
             let (now, peak) = super::resident_mib().expect("procfs");
             assert!(peak >= now);
         }
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = super::process_cpu_seconds().expect("getrusage");
+        let mut x = 0u64;
+        for i in 0..50_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(std::hint::black_box(i));
+        }
+        std::hint::black_box(x);
+        assert!(super::process_cpu_seconds().expect("getrusage") > before);
     }
 }

@@ -35,16 +35,19 @@ impl Timings {
 
 /// The "stage done" log line, with the resident set at the stage's end
 /// and the run's peak so far (MiB), where the platform tells them.
+/// Also the process's CPU time so far (`cpu_s`, all threads).
 fn log_stage(stage: &'static str, secs: f64) {
+    let cpu = crate::memory::process_cpu_seconds().map(|s| (s * 100.0).round() / 100.0);
     match crate::memory::resident_mib() {
         Some((rss, peak)) => info!(
             stage,
             seconds = secs,
+            cpu_s = cpu,
             rss_mib = rss,
             peak_rss_mib = peak,
             "stage done"
         ),
-        None => info!(stage, seconds = secs, "stage done"),
+        None => info!(stage, seconds = secs, cpu_s = cpu, "stage done"),
     }
 }
 

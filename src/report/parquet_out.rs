@@ -14,25 +14,60 @@ use super::tables::TextTable;
 const INTEGER_COLUMNS: [&str; 3] = ["members", "score", "line"];
 const DECIMAL_COLUMNS: [&str; 1] = ["annual_income"];
 
+/// One output column being filled.
+enum Builder {
+    Text(StringChunkedBuilder),
+    Integer(Vec<Option<i64>>),
+    Decimal(Vec<Option<f64>>),
+}
+
+impl Builder {
+    fn new(name: &str, height: usize) -> Builder {
+        if INTEGER_COLUMNS.contains(&name) {
+            Builder::Integer(Vec::with_capacity(height))
+        } else if DECIMAL_COLUMNS.contains(&name) {
+            Builder::Decimal(Vec::with_capacity(height))
+        } else {
+            Builder::Text(StringChunkedBuilder::new(name.into(), height))
+        }
+    }
+
+    fn push(&mut self, cell: &str) {
+        match self {
+            Builder::Text(b) => b.append_value(cell),
+            Builder::Integer(v) => v.push(cell.parse().ok()),
+            Builder::Decimal(v) => v.push(cell.parse().ok()),
+        }
+    }
+
+    fn finish(self, name: &str) -> Column {
+        match self {
+            Builder::Text(b) => b.finish().into_column(),
+            Builder::Integer(v) => Column::new(name.into(), v),
+            Builder::Decimal(v) => Column::new(name.into(), v),
+        }
+    }
+}
+
 pub fn write_parquet(path: &Path, table: &TextTable) -> Result<()> {
     let height = table.len();
-    let mut columns = Vec::with_capacity(table.columns.len());
-    for (i, name) in table.columns.iter().enumerate() {
-        // One column's cells at a time.
-        let owned: Vec<super::tables::Cell> = (0..height).map(|r| table.cell(r, i)).collect();
-        let cells = owned.iter().map(|c| c.as_ref());
-        let column = if INTEGER_COLUMNS.contains(name) {
-            let v: Vec<Option<i64>> = cells.map(|c| c.parse().ok()).collect();
-            Column::new((*name).into(), v)
-        } else if DECIMAL_COLUMNS.contains(name) {
-            let v: Vec<Option<f64>> = cells.map(|c| c.parse().ok()).collect();
-            Column::new((*name).into(), v)
-        } else {
-            let v: Vec<&str> = cells.collect();
-            Column::new((*name).into(), v)
-        };
-        columns.push(column);
+    let mut builders: Vec<Builder> = table
+        .columns
+        .iter()
+        .map(|name| Builder::new(name, height))
+        .collect();
+    // Row by row, in one pass: a row's findings are read once, not once
+    // per column (thirteen passes over the flags missed the cache; #7).
+    for r in 0..height {
+        for (c, builder) in builders.iter_mut().enumerate() {
+            builder.push(&table.cell(r, c));
+        }
     }
+    let columns: Vec<Column> = builders
+        .into_iter()
+        .zip(&table.columns)
+        .map(|(b, name)| b.finish(name))
+        .collect();
     let mut df = DataFrame::new(height, columns)
         .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
     let mut out = Durable::create(path)?;

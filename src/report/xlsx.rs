@@ -68,10 +68,13 @@ struct SheetFill<'a, 't> {
     table: &'a TextTable<'t>,
     rows: &'a [usize],
     tier_formats: Option<&'a BTreeMap<&'a str, Format>>,
+    /// Column widths, set only once the rows are written: see [`fill`].
+    widths: Vec<f64>,
 }
 
 /// Add the sheets a table needs (`name`, `name(2)`, …) with their header,
-/// widths, frozen row and filter; their rows are written by [`fill`].
+/// frozen row and filter; their rows are written by [`fill`], and their
+/// widths set after it.
 fn add_table_sheets<'a, 't>(
     wb: &mut Workbook,
     path: &Path,
@@ -96,9 +99,6 @@ fn add_table_sheets<'a, 't>(
             format!("{name}({})", n + 1)
         };
         ws.set_name(sheet_name).map_err(xe(path))?;
-        for (c, w) in widths.iter().enumerate() {
-            ws.set_column_width(c as u16, *w).map_err(xe(path))?;
-        }
         for (c, col) in table.columns.iter().enumerate() {
             ws.write_string_with_format(0, c as u16, zh::header(col), header_format)
                 .map_err(xe(path))?;
@@ -112,15 +112,30 @@ fn add_table_sheets<'a, 't>(
             table,
             rows: chunk,
             tier_formats,
+            widths: widths.clone(),
         });
     }
     Ok(fills)
 }
 
-/// Write a sheet's data rows. Sheets are filled in parallel: each writes
-/// its own temporary file, and every format it uses was registered with
-/// the workbook beforehand, so the file does not depend on thread timing.
+/// Write a sheet's data rows, then set its column widths. Sheets are
+/// filled in parallel: each writes its own temporary file, and every
+/// format it uses was registered with the workbook beforehand, so the file
+/// does not depend on thread timing.
+///
+/// The widths come last because a sheet with column settings looks each
+/// cell's column up in a SipHash map, twice (about a fifth of the
+/// workbook's CPU at 1 M households; issue #7); the `<cols>` element is
+/// written when the workbook is saved, so the file is the same.
 fn fill(ws: &mut Worksheet, job: &SheetFill) -> std::result::Result<(), XlsxError> {
+    fill_rows(ws, job)?;
+    for (c, w) in job.widths.iter().enumerate() {
+        ws.set_column_width(c as u16, *w)?;
+    }
+    Ok(())
+}
+
+fn fill_rows(ws: &mut Worksheet, job: &SheetFill) -> std::result::Result<(), XlsxError> {
     let table = job.table;
     // What each column is, decided once per sheet rather than per cell.
     let numeric: Vec<bool> = table.columns.iter().map(|c| NUMERIC.contains(c)).collect();
