@@ -73,7 +73,7 @@ fn utf8(bytes: &[u8], piece: usize) -> Option<&str> {
     });
     let valid = cuts
         .par_windows(2)
-        .all(|w| std::str::from_utf8(&bytes[w[0]..w[1]]).is_ok());
+        .all(|w| simdutf8::basic::from_utf8(&bytes[w[0]..w[1]]).is_ok());
     // SAFETY: every piece is valid UTF-8 and the pieces tile `bytes`; a
     // concatenation of valid UTF-8 strings is valid UTF-8.
     valid.then(|| unsafe { std::str::from_utf8_unchecked(bytes) })

@@ -115,7 +115,13 @@ pub fn for_each_record(
             return csv_records(path, &text[at..], line, f);
         }
         cells.clear();
-        cells.extend(content.split(','));
+        let mut from = 0;
+        for comma in memchr::memchr_iter(b',', content.as_bytes()) {
+            // Commas are ASCII, so these are character boundaries.
+            cells.push(&content[from..comma]);
+            from = comma + 1;
+        }
+        cells.push(&content[from..]);
         if !is_blank(cells.iter().copied()) {
             f(&cells, line);
         }
