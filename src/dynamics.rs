@@ -187,6 +187,23 @@ fn member_ids<'a>(
     ids
 }
 
+/// Whether two households list the same persons in the same order, as
+/// nearly every household does from one quarter to the next: their sets
+/// of persons are then equal, without sorting two lists of numbers per
+/// household (most of the movement checks' time; issue #7).
+fn listed_alike<'a>(
+    mut was: impl Iterator<Item = &'a crate::model::Member>,
+    mut is: impl Iterator<Item = &'a crate::model::Member>,
+) -> bool {
+    loop {
+        match (was.next(), is.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a.id.normalized() == b.id.normalized() => {}
+            _ => return false,
+        }
+    }
+}
+
 /// The roll household count guard (contract §2.4).
 pub fn shrink_check(prev: &Previous, q: &QuarterData) -> Option<String> {
     let ratio = q.job.policy.max_shrink_ratio;
@@ -405,16 +422,21 @@ fn poor_movements(
                         percent(b - n, b)
                     )));
                 }
-                let was = member_ids(prev.poor.households.members(prev_hh), |r| {
-                    &prev.poor.rows[r].member
-                });
-                let is = member_ids(q.poor.households.members(hh), |r| &q.poor.rows[r].member);
-                if was != is {
-                    found.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
-                        "建档立卡户",
-                        &was,
-                        &is,
-                    )));
+                let prev_member = |r: usize| &prev.poor.rows[r].member;
+                let now_member = |r: usize| &q.poor.rows[r].member;
+                if !listed_alike(
+                    prev.poor.households.members(prev_hh).map(prev_member),
+                    q.poor.households.members(hh).map(now_member),
+                ) {
+                    let was = member_ids(prev.poor.households.members(prev_hh), prev_member);
+                    let is = member_ids(q.poor.households.members(hh), now_member);
+                    if was != is {
+                        found.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
+                            "建档立卡户",
+                            &was,
+                            &is,
+                        )));
+                    }
                 }
                 found
             }),
@@ -457,16 +479,21 @@ fn dibao_changes(
                     return found;
                 };
                 let prev_hh = &prev.dibao.households[ph];
-                let was = member_ids(prev.dibao.households.members(prev_hh), |r| {
-                    &prev.dibao.rows[r].member
-                });
-                let is = member_ids(q.dibao.households.members(hh), |r| &q.dibao.rows[r].member);
-                if was != is {
-                    found.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
-                        "低保户",
-                        &was,
-                        &is,
-                    )));
+                let prev_member = |r: usize| &prev.dibao.rows[r].member;
+                let now_member = |r: usize| &q.dibao.rows[r].member;
+                if !listed_alike(
+                    prev.dibao.households.members(prev_hh).map(prev_member),
+                    q.dibao.households.members(hh).map(now_member),
+                ) {
+                    let was = member_ids(prev.dibao.households.members(prev_hh), prev_member);
+                    let is = member_ids(q.dibao.households.members(hh), now_member);
+                    if was != is {
+                        found.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
+                            "低保户",
+                            &was,
+                            &is,
+                        )));
+                    }
                 }
                 let (b, n) = (
                     prev.dibao.head(prev_hh).monthly_benefit,
@@ -580,37 +607,50 @@ pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
         let key = m.id.key()?;
         (!by_string.contains(&key)).then_some(key)
     };
-    let mut keyed: Vec<(u64, u8, u32)> = Vec::with_capacity(lens.iter().sum());
+    // (key, roll and row, region) of each keyed row: the roll in the top
+    // two bits of the row number, so the sort still orders a person's rows
+    // by roll, then row. The region rides along, so that the pass over
+    // the runs reads no row again (those reads, in key order, missed the
+    // cache; issue #7).
+    const SLOT_SHIFT: u32 = 30;
+    const _: () = assert!(crate::model::MAX_ROWS_PER_ROLL == 1 << SLOT_SHIFT);
+    let mut keyed: Vec<(u64, u32, crate::model::Region)> = Vec::with_capacity(lens.iter().sum());
     for (slot, &len) in lens.iter().enumerate() {
         keyed.par_extend((0..len).into_par_iter().filter_map(|i| {
-            let key = keyed_of(member(slot, i))?;
-            Some((key, slot as u8, i as u32))
+            let m = member(slot, i);
+            let key = keyed_of(m)?;
+            Some((key, ((slot as u32) << SLOT_SHIFT) | i as u32, m.region))
         }));
     }
-    keyed.par_sort_unstable();
-    let counts = keyed
+    keyed.par_sort_unstable_by_key(|&(key, at, _)| (key, at));
+    // Persons by (region, states), then by county below: a few thousand
+    // regions, so the per-person count hashes two small integers.
+    let by_region = keyed
         .par_chunk_by(|a, b| a.0 == b.0)
-        .fold(HashMap::default, |mut counts, run| {
+        .fold(HashMap::default, |mut counts: HashMap<_, u64>, run| {
             let mut on = [false; 4];
-            for &(_, slot, _) in run {
-                on[slot as usize] = true;
+            for &(_, at, _) in run {
+                on[(at >> SLOT_SHIFT) as usize] = true;
             }
             // The last row of Q if there is one, else the first of Q-1.
-            let (_, slot, row) = match run.last() {
-                Some(last) if last.1 >= 2 => *last,
+            let (_, _, region) = match run.last() {
+                Some(last) if last.1 >> SLOT_SHIFT >= 2 => *last,
                 _ => run[0],
             };
-            let county = member(slot as usize, row as usize).region.county();
-            count(&mut counts, county, on, 1);
+            *counts.entry((region, on)).or_default() += 1;
             counts
         })
         .reduce(HashMap::default, |mut a, b| {
-            for ((county, key), n) in b {
-                *a.entry((county, key)).or_default() += n;
+            for (k, n) in b {
+                *a.entry(k).or_default() += n;
             }
             a
         });
     drop(keyed);
+    let mut counts: Counts = HashMap::default();
+    for ((region, on), n) in by_region {
+        count(&mut counts, region.county(), on, n);
+    }
     let mut unkeyed: HashMap<&str, (&str, [bool; 4])> = HashMap::default();
     for (slot, &len) in lens.iter().enumerate() {
         let rows: Vec<usize> = (0..len)
@@ -621,7 +661,6 @@ pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
             mark(&mut unkeyed, member(slot, i), slot);
         }
     }
-    let mut counts = counts;
     for (county, on) in unkeyed.into_values() {
         count(&mut counts, county, on, 1);
     }

@@ -25,6 +25,12 @@ impl RollKind {
     }
 }
 
+/// Rows of one roll are numbered in `u32` throughout (household member
+/// lists, partner lists), and the movement count packs the roll into the
+/// top two bits of that number: a roll holds fewer rows than this. A
+/// whole nation's poor roll is about 140 M.
+pub const MAX_ROWS_PER_ROLL: usize = 1 << 30;
+
 /// A division code as given (6 to 12 digits). A roll names a few
 /// thousand villages over millions of rows, so the code is held in the
 /// run's table of shared texts: 4 bytes a row instead of 24.

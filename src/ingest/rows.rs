@@ -234,6 +234,15 @@ fn rows_of<T: Send>(
             *stats.optional_unparsed.entry(c.to_owned()).or_default() += 1;
         }
     }
+    if rows.len() >= crate::model::MAX_ROWS_PER_ROLL {
+        return Err(crate::error::Error::data(
+            path,
+            format!(
+                "{} rows or more: rows are numbered in 30 bits; split the roll by county",
+                crate::model::MAX_ROWS_PER_ROLL
+            ),
+        ));
+    }
     stats.rows_used = rows.len() as u64;
     stats.rows_rejected = rejects.len() as u64;
     Ok(Loaded {
