@@ -43,8 +43,11 @@ fn write_frame(path: &Path, columns: Vec<Column>) -> Result<()> {
     let mut df = DataFrame::new(height, columns).map_err(internal(path))?;
     let tmp = tmp_of(path);
     let mut out = Durable::create(&tmp)?;
+    // No column statistics: the state is always read whole, never
+    // filtered by them.
     ParquetWriter::new(&mut out.writer)
         .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::empty())
         .finish(&mut df)
         .map_err(|e| Error::output(path, e))?;
     out.finish()
