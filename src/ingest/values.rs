@@ -78,10 +78,15 @@ pub fn date(v: &str) -> Option<Date> {
 }
 
 pub fn boolean(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "是" | "y" | "yes" | "1" | "true" => Some(true),
-        "否" | "n" | "no" | "0" | "false" => Some(false),
-        _ => None,
+    // Compared in place: lower-casing a copy of every cell was an
+    // allocation per yes/no cell, three per poor-roll row (issue #7).
+    let is = |words: [&str; 5]| words.iter().any(|w| w.eq_ignore_ascii_case(v));
+    if is(["是", "y", "yes", "1", "true"]) {
+        Some(true)
+    } else if is(["否", "n", "no", "0", "false"]) {
+        Some(false)
+    } else {
+        None
     }
 }
 
