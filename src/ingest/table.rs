@@ -192,11 +192,7 @@ impl ParquetText {
     /// Each record of the file's rows `range` (within [`Self::rows`])
     /// that is not blank, with its "line": the row's index + 2, as if the
     /// file had a header line.
-    pub fn for_each_record(
-        &self,
-        range: std::ops::Range<usize>,
-        mut f: impl FnMut(&[&str], u64),
-    ) {
+    pub fn for_each_record(&self, range: std::ops::Range<usize>, mut f: impl FnMut(&[&str], u64)) {
         let mut cells: Vec<&str> = Vec::with_capacity(self.columns.len());
         for i in range {
             cells.clear();

@@ -120,8 +120,20 @@ mod tests {
     #[test]
     fn trim_is_the_unicode_trim() {
         for cell in [
-            "", " ", "a", " a", "a ", "\ta\r", "王", " 王 ", "\u{3000}王\u{3000}",
-            "a\u{3000}", "\u{3000}a", "a b", "\u{a0}1\u{a0}", "1\u{2003}",
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\ta\r",
+            "王",
+            " 王 ",
+            "\u{3000}王\u{3000}",
+            "a\u{3000}",
+            "\u{3000}a",
+            "a b",
+            "\u{a0}1\u{a0}",
+            "1\u{2003}",
         ] {
             assert_eq!(trim(cell), cell.trim(), "{cell:?}");
         }

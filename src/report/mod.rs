@@ -95,7 +95,8 @@ pub fn write_all(
                 xlsx::write_workbook(p, job, &summary, &flags, &households, None)
             })?];
             if job.output.split_by_county {
-                for name in xlsx::write_county_workbooks(&dir, job, &summary, &flags, &households)? {
+                for name in xlsx::write_county_workbooks(&dir, job, &summary, &flags, &households)?
+                {
                     hashes.push((name.clone(), sha256_file(&dir.join(&name))?));
                 }
             }
