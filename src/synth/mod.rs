@@ -157,10 +157,10 @@ fn yesno(b: bool) -> &'static str {
 
 fn dibao_cells(r: &render::GDibaoRow) -> Vec<String> {
     vec![
-        r.region.clone(),
-        r.hh.clone(),
-        r.name.clone(),
-        r.id.clone(),
+        r.region.to_string(),
+        r.hh.to_string(),
+        r.name.to_string(),
+        r.id.to_string(),
         r.relation.to_owned(),
         r.category.to_owned(),
         Cents(r.benefit).to_string(),
@@ -171,10 +171,10 @@ fn dibao_cells(r: &render::GDibaoRow) -> Vec<String> {
 
 fn poor_cells(r: &render::GPoorRow) -> Vec<String> {
     vec![
-        r.region.clone(),
-        r.hh.clone(),
-        r.name.clone(),
-        r.id.clone(),
+        r.region.to_string(),
+        r.hh.to_string(),
+        r.name.to_string(),
+        r.id.to_string(),
         r.relation.to_owned(),
         zh(&HouseholdType::ALL, r.household_type).to_owned(),
         zh(&Status::ALL, r.status).to_owned(),
@@ -334,7 +334,8 @@ fn write_quarter(dir: &Path, q: &GQuarter, spec: &GenSpec) -> Result<()> {
         gb18030: false,
         bom: false,
     };
-    let death_cells = |(id, d): &(String, crate::calendar::Date)| vec![id.clone(), d.to_string()];
+    let death_cells =
+        |(id, d): &(crate::model::Text, crate::calendar::Date)| vec![id.to_string(), d.to_string()];
     write_csv_rows(
         &dir.join("deaths.csv"),
         &["身份证号", "死亡日期"],
@@ -342,7 +343,7 @@ fn write_quarter(dir: &Path, q: &GQuarter, spec: &GenSpec) -> Result<()> {
         &death_cells,
         plain,
     )?;
-    let employee_cells = |id: &String| vec![id.clone(), "某镇人民政府".to_owned()];
+    let employee_cells = |id: &crate::model::Text| vec![id.to_string(), "某镇人民政府".to_owned()];
     write_csv_rows(
         &dir.join("public_employees.csv"),
         &["身份证号", "工作单位"],

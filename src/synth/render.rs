@@ -2,16 +2,16 @@
 //! household values repeated on every member row.
 
 use crate::calendar::{Date, Quarter};
-use crate::model::{Health, HouseholdType, Labor, Status};
+use crate::model::{Health, HouseholdType, Labor, Status, Text};
 
 use super::world::{Person, World};
 
 #[derive(Clone, Debug)]
 pub struct GDibaoRow {
-    pub region: String,
-    pub hh: String,
-    pub name: String,
-    pub id: String,
+    pub region: Text,
+    pub hh: Text,
+    pub name: Text,
+    pub id: Text,
     pub valid: bool,
     pub birth: Date,
     pub relation: &'static str,
@@ -22,10 +22,10 @@ pub struct GDibaoRow {
 
 #[derive(Clone, Debug)]
 pub struct GPoorRow {
-    pub region: String,
-    pub hh: String,
-    pub name: String,
-    pub id: String,
+    pub region: Text,
+    pub hh: Text,
+    pub name: Text,
+    pub id: Text,
     pub valid: bool,
     pub birth: Date,
     pub relation: &'static str,
@@ -47,9 +47,9 @@ pub struct GQuarter {
     pub dibao: Vec<GDibaoRow>,
     pub poor: Vec<GPoorRow>,
     /// Planted typos: (number on the 低保 roll, number on the poor roll).
-    pub typos: Vec<(String, String)>,
-    pub deaths: Vec<(String, Date)>,
-    pub employees: Vec<String>,
+    pub typos: Vec<(Text, Text)>,
+    pub deaths: Vec<(Text, Date)>,
+    pub employees: Vec<Text>,
 }
 
 pub fn render(w: &World) -> GQuarter {
@@ -57,8 +57,7 @@ pub fn render(w: &World) -> GQuarter {
     let mut dibao = Vec::new();
     let mut poor = Vec::new();
     let mut typos = Vec::new();
-    let mut deaths: Vec<(String, Date)> =
-        w.dead.iter().filter(|(_, d)| *d <= end).cloned().collect();
+    let mut deaths: Vec<(Text, Date)> = w.dead.iter().filter(|(_, d)| *d <= end).cloned().collect();
     let mut employees = Vec::new();
     for f in &w.families {
         let village = &w.villages[f.village].code;
@@ -73,7 +72,7 @@ pub fn render(w: &World) -> GQuarter {
         if let Some(rec) = &f.poor {
             for p in &f.members {
                 poor.push(GPoorRow {
-                    region: village.clone(),
+                    region: village.as_str().into(),
                     hh: rec.hh_id.clone(),
                     name: p.name.clone(),
                     id: p.poor_id.clone(),
@@ -103,7 +102,7 @@ pub fn render(w: &World) -> GQuarter {
                 .members
                 .iter()
                 .filter(|p| Some(p.uid) != rec.omitted)
-                .chain(rec.extra.iter());
+                .chain(rec.extra.as_deref());
             for p in listed {
                 dibao.push(dibao_row(p, region, rec));
                 if f.poor.is_some()
@@ -131,7 +130,7 @@ pub fn render(w: &World) -> GQuarter {
 
 fn dibao_row(p: &Person, region: &str, rec: &super::world::DibaoRec) -> GDibaoRow {
     GDibaoRow {
-        region: region.to_owned(),
+        region: region.into(),
         hh: rec.hh_id.clone(),
         name: p.dibao_name.clone(),
         id: p.dibao_id.clone(),

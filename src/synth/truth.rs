@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::model::{Health, HouseholdType, Labor, Status};
+use crate::model::{Health, HouseholdType, Labor, Status, Text};
 
 use super::render::GQuarter;
 
@@ -37,27 +37,27 @@ impl TruthPolicy {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Expected {
     pub flag: &'static str,
-    pub dibao_household_id: String,
-    pub poor_household_id: String,
-    pub person_id: String,
-    pub county_code: String,
+    pub dibao_household_id: Text,
+    pub poor_household_id: Text,
+    pub person_id: Text,
+    pub county_code: Text,
 }
 
 fn e(flag: &'static str, d: &str, p: &str, person: &str, county: &str) -> Expected {
     Expected {
         flag,
-        dibao_household_id: d.to_owned(),
-        poor_household_id: p.to_owned(),
-        person_id: person.to_owned(),
-        county_code: county.to_owned(),
+        dibao_household_id: d.into(),
+        poor_household_id: p.into(),
+        person_id: person.into(),
+        county_code: county.into(),
     }
 }
 
-fn groups<T>(rows: &[T], hh: impl Fn(&T) -> &str) -> Vec<(String, Vec<usize>)> {
-    let mut order: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+fn groups<T>(rows: &[T], hh: impl Fn(&T) -> &str) -> Vec<(Text, Vec<usize>)> {
+    let mut order: Vec<(Text, Vec<usize>)> = Vec::new();
+    let mut index: HashMap<Text, usize> = HashMap::new();
     for (i, r) in rows.iter().enumerate() {
-        let k = hh(r).to_owned();
+        let k = Text::from(hh(r));
         let n = *index.entry(k.clone()).or_insert_with(|| {
             order.push((k, Vec::new()));
             order.len() - 1
@@ -248,7 +248,7 @@ pub fn expected(q: &GQuarter, prev: Option<&GQuarter>, pol: &TruthPolicy) -> Vec
             out.push(e("duplicate_enrollment", "", "", id, ""));
         }
     }
-    let mut typo_households: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut typo_households: BTreeSet<(Text, Text)> = BTreeSet::new();
     for (d, dr) in q.dibao.iter().enumerate() {
         if let Some(t) = typo_poor.get(dr.id.as_str()) {
             for &p in poor_rows_by_id.get(t).into_iter().flatten() {
@@ -259,7 +259,7 @@ pub fn expected(q: &GQuarter, prev: Option<&GQuarter>, pol: &TruthPolicy) -> Vec
     for (d, p) in typo_households {
         out.push(e("id_conflict", &d, &p, "", ""));
     }
-    let mut invalid: BTreeSet<(bool, String, String)> = BTreeSet::new();
+    let mut invalid: BTreeSet<(bool, Text, Text)> = BTreeSet::new();
     for r in q.dibao.iter().filter(|r| !r.valid) {
         invalid.insert((true, r.hh.clone(), r.id.clone()));
     }
@@ -290,7 +290,7 @@ pub fn expected(q: &GQuarter, prev: Option<&GQuarter>, pol: &TruthPolicy) -> Vec
             out.push(e("deceased_enrolled", "", &q.poor[rows[0]].hh, id, ""));
         }
     }
-    let employees: HashSet<&str> = q.employees.iter().map(String::as_str).collect();
+    let employees: HashSet<&str> = q.employees.iter().map(Text::as_str).collect();
     for id in d_by_id.keys() {
         if employees.contains(id) {
             out.push(e("public_employee", "", "", id, ""));
@@ -319,8 +319,8 @@ fn movements(
     q: &GQuarter,
     prev: &GQuarter,
     pol: &TruthPolicy,
-    ph: &[(String, Vec<usize>)],
-    dh: &[(String, Vec<usize>)],
+    ph: &[(Text, Vec<usize>)],
+    dh: &[(Text, Vec<usize>)],
     out: &mut Vec<Expected>,
 ) {
     let prev_dh = groups(&prev.dibao, |r| &r.hh);

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use crate::calendar::{Date, Quarter, days_in_month};
 use crate::identity::{check_char, check_id};
+use crate::model::Text;
 use crate::model::{Health, HouseholdType, Labor, Status};
 
 use super::rng::Rng;
@@ -90,9 +91,9 @@ const CAUSES: &[&str] = &[
 #[derive(Clone, Debug)]
 pub struct Person {
     pub uid: u64,
-    pub name: String,
+    pub name: Text,
     /// The true, valid ID number.
-    pub id: String,
+    pub id: Text,
     pub birth: Date,
     pub relation: &'static str,
     pub labor: Labor,
@@ -100,18 +101,18 @@ pub struct Person {
     pub schooling: &'static str,
     pub insured: bool,
     /// How the 低保 roll writes the number (a planted typo when it differs).
-    pub dibao_id: String,
+    pub dibao_id: Text,
     /// How the poor roll writes the number (Excel damage when it differs).
-    pub poor_id: String,
+    pub poor_id: Text,
     /// How the 低保 roll writes the name (a homophone when it differs).
-    pub dibao_name: String,
+    pub dibao_name: Text,
     pub death: Option<Date>,
     pub public_employee: bool,
 }
 
 #[derive(Clone, Debug)]
 pub struct PoorRec {
-    pub hh_id: String,
+    pub hh_id: Text,
     pub household_type: HouseholdType,
     pub status: Status,
     pub exit_year: Option<i32>,
@@ -124,7 +125,7 @@ pub struct PoorRec {
 
 #[derive(Clone, Debug)]
 pub struct DibaoRec {
-    pub hh_id: String,
+    pub hh_id: Text,
     pub category: &'static str,
     /// Monthly benefit of the household, cents.
     pub benefit: i64,
@@ -135,7 +136,7 @@ pub struct DibaoRec {
     /// A member the 低保 roll leaves out.
     pub omitted: Option<u64>,
     /// A person of another family also listed here (duplicate enrollment).
-    pub extra: Option<Person>,
+    pub extra: Option<Box<Person>>,
 }
 
 #[derive(Clone, Debug)]
@@ -153,12 +154,12 @@ pub struct World {
     pub quarter: Quarter,
     pub seed: u64,
     next_uid: u64,
-    ids: HashSet<String>,
+    ids: HashSet<Text>,
     /// People who died and left the rolls: (ID, death date), for the register.
-    pub dead: Vec<(String, Date)>,
+    pub dead: Vec<(Text, Date)>,
 }
 
-fn make_id(county: &str, birth: Date, seq: u32) -> String {
+fn make_id(county: &str, birth: Date, seq: u32) -> Text {
     let mut body = format!(
         "{county}{:04}{:02}{:02}{:03}",
         birth.year,
@@ -168,7 +169,7 @@ fn make_id(county: &str, birth: Date, seq: u32) -> String {
     );
     let c = check_char(body.as_bytes());
     body.push(char::from(c));
-    body
+    body.into()
 }
 
 fn random_birth(rng: &mut Rng, age: i64, at: Date) -> Date {
@@ -298,8 +299,8 @@ impl World {
             uid,
             dibao_id: id.clone(),
             poor_id: id.clone(),
-            dibao_name: name.clone(),
-            name,
+            dibao_name: name.as_str().into(),
+            name: name.into(),
             id,
             birth,
 
@@ -421,7 +422,7 @@ impl World {
                 (false, _) => HouseholdType::Dibao,
             };
             family.poor = Some(PoorRec {
-                hh_id: format!("P{uid:010}"),
+                hh_id: compact_str::format_compact!("P{uid:010}"),
                 household_type,
                 status,
                 exit_year: (status == Status::Exited)
@@ -445,7 +446,7 @@ impl World {
 
     fn dibao_rec(&self, rng: &mut Rng, uid: u64, generation: u32, income_monthly: i64) -> DibaoRec {
         DibaoRec {
-            hh_id: format!("D{uid:010}{generation}"),
+            hh_id: compact_str::format_compact!("D{uid:010}{generation}"),
             category: rng.pick_copy(&["一类", "二类", "三类"]),
             benefit: yuan(rng.range(150, 1200)),
             income: (income_monthly / 100) * 100,
@@ -470,7 +471,11 @@ impl World {
             15..30 if both => {
                 let p = &mut f.members[pick];
                 if let Some((a, b)) = VARIANTS.iter().find(|(a, _)| p.name[3..].contains(a)) {
-                    p.dibao_name = format!("{}{}", &p.name[..3], p.name[3..].replacen(a, b, 1));
+                    p.dibao_name = compact_str::format_compact!(
+                        "{}{}",
+                        &p.name[..3],
+                        p.name[3..].replacen(a, b, 1)
+                    );
                 }
             }
             30..40 if both => {
@@ -492,7 +497,7 @@ impl World {
                 let p = &mut f.members[pick];
                 let damaged = format!("{}000", &p.id[..15]);
                 if check_id(&damaged, self.quarter.last_day()).verdict.is_err() {
-                    p.poor_id = damaged;
+                    p.poor_id = damaged.into();
                 }
             }
             _ => {}
@@ -550,7 +555,7 @@ impl World {
 
     /// Give every person a number no one else has.
     fn dedupe(&mut self) {
-        let mut seen: HashSet<String> = HashSet::with_capacity(self.families.len() * 3);
+        let mut seen: HashSet<Text> = HashSet::with_capacity(self.families.len() * 3);
         for f in &mut self.families {
             for p in &mut f.members {
                 if seen.insert(p.id.clone()) {
@@ -608,7 +613,7 @@ impl World {
             let mut p = p;
             p.relation = "其他";
             if let Some(d) = self.families[a].dibao.as_mut() {
-                d.extra = Some(p);
+                d.extra = Some(Box::new(p));
             }
         }
     }
@@ -624,7 +629,7 @@ impl World {
         let first = next.first_day();
         let line_cents = yuan(3208);
         let mut births: Vec<(usize, Rng)> = Vec::new();
-        let mut dead: Vec<(String, Date)> = Vec::new();
+        let mut dead: Vec<(Text, Date)> = Vec::new();
         for (i, f) in self.families.iter_mut().enumerate() {
             let mut rng = Rng::stream(seed ^ q_index, f.uid);
             if let Some(p) = f.poor.as_mut() {
@@ -674,7 +679,7 @@ impl World {
                     let generation = (next.year as u32 % 10) * 4 + next.q as u32;
                     let income = poor_now.map(|(_, i)| i / 12).unwrap_or(0);
                     let mut d = DibaoRec {
-                        hh_id: format!("D{:010}{generation}", f.uid),
+                        hh_id: compact_str::format_compact!("D{:010}{generation}", f.uid),
                         category: "二类",
                         benefit: yuan(rng.range(150, 1200)),
                         income: (income / 100) * 100,
@@ -747,7 +752,7 @@ impl World {
 
 /// One substitution or one adjacent swap of different digits in the
 /// first 17 characters.
-fn typo(rng: &mut Rng, id: &str) -> String {
+fn typo(rng: &mut Rng, id: &str) -> Text {
     let mut b = id.as_bytes().to_vec();
     loop {
         let i = rng.below(16) as usize;
@@ -764,5 +769,5 @@ fn typo(rng: &mut Rng, id: &str) -> String {
             }
         }
     }
-    String::from_utf8(b).expect("ASCII")
+    String::from_utf8(b).expect("ASCII").into()
 }
