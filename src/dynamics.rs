@@ -177,31 +177,29 @@ fn ids<'a>(rows: impl ExactSizeIterator<Item = &'a crate::model::Member>) -> Has
 }
 
 /// A household's members' normalized IDs, sorted and once each.
-fn member_ids<'a>(
-    rows: impl Iterator<Item = usize>,
-    member: impl Fn(usize) -> &'a crate::model::Member,
-) -> Vec<&'a str> {
-    let mut ids: Vec<&str> = rows.map(|r| member(r).id.normalized()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-/// Whether two households list the same persons in the same order, as
-/// nearly every household does from one quarter to the next: their sets
-/// of persons are then equal, without sorting two lists of numbers per
-/// household (most of the movement checks' time; issue #7).
-fn listed_alike<'a>(
-    mut was: impl Iterator<Item = &'a crate::model::Member>,
-    mut is: impl Iterator<Item = &'a crate::model::Member>,
-) -> bool {
-    loop {
-        match (was.next(), is.next()) {
-            (None, None) => return true,
-            (Some(a), Some(b)) if a.id.normalized() == b.id.normalized() => {}
-            _ => return false,
-        }
+/// A household's persons last quarter and now, as sorted distinct numbers,
+/// when they differ as sets (`household_changed`). Households listed
+/// alike, as nearly all are, are equal without sorting two lists of
+/// numbers per household (most of the movement checks' time; issue #7).
+fn changed_members<'a>(
+    was: impl Iterator<Item = &'a crate::model::Member> + Clone,
+    is: impl Iterator<Item = &'a crate::model::Member> + Clone,
+) -> Option<(Vec<&'a str>, Vec<&'a str>)> {
+    if was
+        .clone()
+        .map(|m| m.id.normalized())
+        .eq(is.clone().map(|m| m.id.normalized()))
+    {
+        return None;
     }
+    fn sorted<'a>(members: impl Iterator<Item = &'a crate::model::Member>) -> Vec<&'a str> {
+        let mut ids: Vec<&str> = members.map(|m| m.id.normalized()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+    let (was, is) = (sorted(was), sorted(is));
+    (was != is).then_some((was, is))
 }
 
 /// The roll household count guard (contract §2.4).
@@ -422,21 +420,21 @@ fn poor_movements(
                         percent(b - n, b)
                     )));
                 }
-                let prev_member = |r: usize| &prev.poor.rows[r].member;
-                let now_member = |r: usize| &q.poor.rows[r].member;
-                if !listed_alike(
-                    prev.poor.households.members(prev_hh).map(prev_member),
-                    q.poor.households.members(hh).map(now_member),
+                if let Some((was, is)) = changed_members(
+                    prev.poor
+                        .households
+                        .members(prev_hh)
+                        .map(|r| &prev.poor.rows[r].member),
+                    q.poor
+                        .households
+                        .members(hh)
+                        .map(|r| &q.poor.rows[r].member),
                 ) {
-                    let was = member_ids(prev.poor.households.members(prev_hh), prev_member);
-                    let is = member_ids(q.poor.households.members(hh), now_member);
-                    if was != is {
-                        found.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
-                            "建档立卡户",
-                            &was,
-                            &is,
-                        )));
-                    }
+                    found.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
+                        "建档立卡户",
+                        &was,
+                        &is,
+                    )));
                 }
                 found
             }),
@@ -479,21 +477,21 @@ fn dibao_changes(
                     return found;
                 };
                 let prev_hh = &prev.dibao.households[ph];
-                let prev_member = |r: usize| &prev.dibao.rows[r].member;
-                let now_member = |r: usize| &q.dibao.rows[r].member;
-                if !listed_alike(
-                    prev.dibao.households.members(prev_hh).map(prev_member),
-                    q.dibao.households.members(hh).map(now_member),
+                if let Some((was, is)) = changed_members(
+                    prev.dibao
+                        .households
+                        .members(prev_hh)
+                        .map(|r| &prev.dibao.rows[r].member),
+                    q.dibao
+                        .households
+                        .members(hh)
+                        .map(|r| &q.dibao.rows[r].member),
                 ) {
-                    let was = member_ids(prev.dibao.households.members(prev_hh), prev_member);
-                    let is = member_ids(q.dibao.households.members(hh), now_member);
-                    if was != is {
-                        found.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
-                            "低保户",
-                            &was,
-                            &is,
-                        )));
-                    }
+                    found.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
+                        "低保户",
+                        &was,
+                        &is,
+                    )));
                 }
                 let (b, n) = (
                     prev.dibao.head(prev_hh).monthly_benefit,
