@@ -267,6 +267,12 @@ pub fn key_to_string(key: u64) -> String {
 /// Names compared across rolls: trimmed, no inner spaces, full-width to
 /// half-width, the middle-dot variants folded to `·`.
 pub fn normalize_name(raw: &str) -> Text {
+    normalized_name_chars(raw).collect()
+}
+
+/// The characters of [`normalize_name`], one by one: matching hashes them
+/// without building the name (issue #7).
+pub fn normalized_name_chars(raw: &str) -> impl Iterator<Item = char> + '_ {
     raw.chars()
         .map(fold_width)
         .filter(|c| !c.is_whitespace())
@@ -276,7 +282,6 @@ pub fn normalize_name(raw: &str) -> Text {
             }
             _ => c,
         })
-        .collect()
 }
 
 /// First 6 and last 4 characters kept, the rest `*`.

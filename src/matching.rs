@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
 use rayon::prelude::*;
 
@@ -133,40 +133,106 @@ struct Leftover<'a> {
 /// (county, normalized name); the name is computed, inline, per row.
 type Block<'a> = (&'a str, crate::model::Text);
 
-/// Unmatched rows grouped by (county, name) block, then by ID string; with
-/// `only`, just the blocks that exist there (the other side's blocks), so
-/// that millions of unmatched rows with no candidate are never grouped.
-fn leftovers<'a>(
-    members: &[&'a crate::model::Member],
+/// Blocks of unmatched rows: (county, name) → persons by ID string.
+type LeftBlocks<'a> = HashMap<Block<'a>, Vec<Leftover<'a>>>;
+
+/// A hash of a row's block, (county, normalized name), computed from the
+/// name's characters without building the normalized name.
+fn block_hash(m: &crate::model::Member) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(m.region.county().as_bytes());
+    h.write_u8(0xff);
+    for c in crate::identity::normalized_name_chars(&m.name) {
+        h.write_u32(c as u32);
+    }
+    h.finish()
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(id.as_bytes());
+    h.finish()
+}
+
+/// (block hash, ID hash, row) of a side's unmatched rows, in row order;
+/// with `only`, just the rows whose block hash is there (the other side's
+/// blocks), so that millions of unmatched rows with no candidate are
+/// never grouped.
+fn keyed_leftovers(
+    members: &[&crate::model::Member],
     matched: &[bool],
-    only: Option<&HashMap<Block<'a>, Vec<Leftover<'a>>>>,
-) -> HashMap<Block<'a>, Vec<Leftover<'a>>> {
-    // (block, ID, row) of each unmatched row, sorted: a block's persons
-    // and a person's rows are then runs. (Searching each block's persons
-    // for the ID was quadratic in a common name's block.)
-    let mut keyed: Vec<(Block<'a>, &'a str, usize)> = members
+    only: Option<&FxHashSet<u64>>,
+) -> Vec<(u64, u64, usize)> {
+    members
         .par_iter()
         .enumerate()
         .filter(|&(i, _)| !matched[i])
         .filter_map(|(i, m)| {
-            let block = (m.region.county(), m.name_norm());
-            if only.is_some_and(|o| !o.contains_key(&block)) {
+            let block = block_hash(m);
+            if only.is_some_and(|o| !o.contains(&block)) {
                 return None;
             }
-            Some((block, m.id.normalized(), i))
+            Some((block, id_hash(m.id.normalized()), i))
+        })
+        .collect()
+}
+
+fn block_hashes(keyed: &[(u64, u64, usize)]) -> FxHashSet<u64> {
+    keyed.par_iter().map(|k| k.0).collect()
+}
+
+/// The rows of [`keyed_leftovers`] grouped by (county, name) block, then
+/// by ID string; with `only`, just the blocks whose hash is there.
+///
+/// The rows are sorted by the integer hashes of block and number, not by
+/// the strings: sorting millions of rows by (county, name, ID) strings was
+/// the largest part of matching at 5 M households (issue #7). Each row's
+/// strings are taken in row order, before the sort: fetching them in hash
+/// order missed the cache on every row. Strings decide only within a run
+/// of equal hashes, so a collision costs a sort of that run and never
+/// merges two blocks or two persons. Persons come in hash order within a
+/// block; nothing downstream depends on that order (candidates are ranked
+/// by their ID strings).
+fn group_leftovers<'a>(
+    members: &[&'a crate::model::Member],
+    keyed: &[(u64, u64, usize)],
+    only: Option<&FxHashSet<u64>>,
+) -> LeftBlocks<'a> {
+    // (block hash, ID hash, row, block, ID).
+    type Row<'a> = (u64, u64, usize, Block<'a>, &'a str);
+    let mut rows: Vec<Row<'a>> = keyed
+        .par_iter()
+        .filter(|k| only.is_none_or(|o| o.contains(&k.0)))
+        .map(|&(bh, ih, i)| {
+            let m = members[i];
+            (
+                bh,
+                ih,
+                i,
+                (m.region.county(), m.name_norm()),
+                m.id.normalized(),
+            )
         })
         .collect();
-    keyed.par_sort_unstable();
-    let mut blocks: HashMap<Block<'a>, Vec<Leftover<'a>>> = HashMap::default();
-    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
-        let persons = run
-            .chunk_by(|a, b| a.1 == b.1)
-            .map(|rows| Leftover {
-                id: rows[0].1,
-                rows: rows.iter().map(|k| k.2).collect(),
-            })
-            .collect();
-        blocks.insert(run[0].0.clone(), persons);
+    rows.par_sort_unstable_by_key(|r| (r.0, r.1, r.2));
+    let mut blocks: LeftBlocks<'a> = HashMap::default();
+    for run in rows.chunk_by_mut(|a, b| a.0 == b.0) {
+        // Still in (ID hash, row) order; the stable sort by block only
+        // reorders a run that two blocks share.
+        run.sort_by(|a, b| a.3.cmp(&b.3));
+        for block in run.chunk_by_mut(|a, b| a.3 == b.3) {
+            let mut persons = Vec::new();
+            for same_hash in block.chunk_by_mut(|a, b| a.1 == b.1) {
+                same_hash.sort_by(|a, b| a.4.cmp(b.4));
+                persons.extend(same_hash.chunk_by(|a, b| a.4 == b.4).map(|rows| Leftover {
+                    id: rows[0].4,
+                    rows: rows.iter().map(|k| k.2).collect(),
+                }));
+            }
+            blocks.insert(block[0].3.clone(), persons);
+        }
     }
     blocks
 }
@@ -292,8 +358,29 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     // 2. Probable, among the rows left on each side.
     let dibao_members: Vec<&crate::model::Member> = dibao.rows.iter().map(|r| &r.member).collect();
     let poor_members: Vec<&crate::model::Member> = poor.rows.iter().map(|r| &r.member).collect();
-    let dibao_left = leftovers(&dibao_members, &dibao_matched, None);
-    let poor_left = leftovers(&poor_members, &poor_matched, Some(&dibao_left));
+    // Each side's rows are keyed; only blocks found on both sides are
+    // grouped by their strings.
+    let dibao_keyed = keyed_leftovers(&dibao_members, &dibao_matched, None);
+    let poor_keyed = keyed_leftovers(
+        &poor_members,
+        &poor_matched,
+        Some(&block_hashes(&dibao_keyed)),
+    );
+    tracing::debug!(
+        dibao = dibao_keyed.len(),
+        poor = poor_keyed.len(),
+        "unmatched rows keyed"
+    );
+    let (dibao_left, poor_left) = rayon::join(
+        || {
+            group_leftovers(
+                &dibao_members,
+                &dibao_keyed,
+                Some(&block_hashes(&poor_keyed)),
+            )
+        },
+        || group_leftovers(&poor_members, &poor_keyed, None),
+    );
     let mut blocks: Vec<(&Block, &Vec<Leftover>)> = dibao_left
         .iter()
         .filter(|(b, _)| poor_left.contains_key(*b))
@@ -415,6 +502,87 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn member(county: &str, name: &str, id: &str) -> crate::model::Member {
+        let end = crate::calendar::Date::new(2024, 3, 31).unwrap();
+        crate::model::Member {
+            line: 2,
+            region: crate::model::Region::new(&format!("{county}001001")),
+            household_id: "h".into(),
+            name: name.into(),
+            id: crate::model::PersonId::new(id.into(), end),
+            is_head: false,
+        }
+    }
+
+    /// Grouping by hashes: whatever the hashes of the strings, even all
+    /// equal (every pair a collision) or a few values that many strings
+    /// share, the blocks and persons are those the strings give, and a
+    /// person's rows ascend.
+    #[test]
+    fn leftovers_are_grouped_by_their_strings_whatever_the_hashes() {
+        let ids = [
+            "410302199001011234",
+            "410302199001011243",
+            "41030219900101123X",
+        ];
+        let mut members = Vec::new();
+        for i in 0..60 {
+            let county = ["410302", "410303"][i % 2];
+            let name = ["张三", "张 三", "李四"][i % 3];
+            members.push(member(county, name, ids[i % 5 % 3]));
+        }
+        let refs: Vec<&crate::model::Member> = members.iter().collect();
+        let mut expected: BTreeMap<(String, String), BTreeMap<String, Vec<usize>>> =
+            BTreeMap::new();
+        for (i, m) in members.iter().enumerate() {
+            let block = (m.region.county().to_owned(), m.name_norm().to_string());
+            let id = m.id.normalized().to_owned();
+            expected
+                .entry(block)
+                .or_default()
+                .entry(id)
+                .or_default()
+                .push(i);
+        }
+        let hashings: [&dyn Fn(usize) -> (u64, u64); 3] = [
+            &|_| (0, 0),
+            &|i| {
+                let m = refs[i];
+                let id = m.id.normalized();
+                (m.name_norm().len() as u64 % 2, id.ends_with('X') as u64)
+            },
+            &|i| (block_hash(refs[i]), id_hash(refs[i].id.normalized())),
+        ];
+        for hashing in hashings {
+            let keyed: Vec<(u64, u64, usize)> = (0..refs.len())
+                .map(|i| {
+                    let (b, h) = hashing(i);
+                    (b, h, i)
+                })
+                .collect();
+            let blocks = group_leftovers(&refs, &keyed, None);
+            let got: BTreeMap<(String, String), BTreeMap<String, Vec<usize>>> = blocks
+                .iter()
+                .map(|((county, name), persons)| {
+                    let persons = persons
+                        .iter()
+                        .map(|p| (p.id.to_owned(), p.rows.clone()))
+                        .collect::<BTreeMap<_, _>>();
+                    assert_eq!(persons.len(), blocks[&(*county, name.clone())].len());
+                    (((*county).to_owned(), name.to_string()), persons)
+                })
+                .collect();
+            assert_eq!(got, expected);
+        }
+        // Blocks the filter does not name are left out.
+        let keyed: Vec<(u64, u64, usize)> = (0..refs.len())
+            .map(|i| (block_hash(refs[i]), 0, i))
+            .collect();
+        let only: FxHashSet<u64> = [block_hash(refs[0])].into_iter().collect();
+        let blocks = group_leftovers(&refs, &keyed, Some(&only));
+        assert_eq!(blocks.len(), 1);
+    }
 
     proptest! {
         /// In a block too large for every pair, each pair one typo apart or
