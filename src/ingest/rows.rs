@@ -164,7 +164,10 @@ impl<P> RowRules<'_, P> {
             slots: &self.slots,
             unparsed: Vec::new(),
         };
-        let extra_filled = record.iter().skip(self.width).any(|c| !c.trim().is_empty());
+        let extra_filled = record
+            .iter()
+            .skip(self.width)
+            .any(|c| !values::trim(c).is_empty());
         let outcome = if record.len() < self.width {
             Err((&ROW, "too_few_fields"))
         } else if extra_filled {

@@ -27,8 +27,12 @@ pub fn trim(cell: &str) -> &str {
     // Nearly every cell starts and ends with a printable ASCII byte and
     // needs no trimming; the Unicode trim (which must see U+3000, the
     // full-width space) was 4 % of a read (issue #7).
+    // Names start and end with a Chinese character: looking at the first
+    // and last characters only spares them the scan too.
+    let edge_is_text = |c: Option<char>| c.is_some_and(|c| !c.is_whitespace());
     match (cell.as_bytes().first(), cell.as_bytes().last()) {
         (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => cell,
+        _ if edge_is_text(cell.chars().next()) && edge_is_text(cell.chars().next_back()) => cell,
         _ => cell.trim(),
     }
 }
@@ -134,6 +138,11 @@ mod tests {
             "a b",
             "\u{a0}1\u{a0}",
             "1\u{2003}",
+            "王\u{3000}",
+            "\u{3000}王",
+            "王 ",
+            "\u{2003}",
+            "王五",
         ] {
             assert_eq!(trim(cell), cell.trim(), "{cell:?}");
         }
