@@ -189,10 +189,15 @@ fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: 
         let mut county_pair = None;
         for (d, p) in pairs {
             let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
-            if name_pair.is_none() && dm.name_norm() != pm.name_norm() {
+            // Equal raw names and one region handle, as nearly every pair
+            // has, need no normalizing and no lookup of the codes.
+            if name_pair.is_none() && dm.name != pm.name && dm.name_norm() != pm.name_norm() {
                 name_pair = Some((d, p));
             }
-            if county_pair.is_none() && dm.region.county() != pm.region.county() {
+            if county_pair.is_none()
+                && dm.region != pm.region
+                && dm.region.county() != pm.region.county()
+            {
                 county_pair = Some((d, p));
             }
         }
