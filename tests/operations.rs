@@ -529,3 +529,43 @@ fn a_real_concurrent_second_run_exits_75() {
         "the first run is undisturbed"
     );
 }
+
+/// A full disk while the workbook is written: rust_xlsxwriter panics when
+/// a sheet's temporary file cannot be written. The operator gets the
+/// contract's exit 73 and one line naming the cause, not "internal error"
+/// (exit 70) or an abort (exit 134, seen once on a full disk). The disk
+/// is made "full" for the run alone by a file size limit: writes past
+/// 4 MB fail with EFBIG (SIGXFSZ ignored), and the workbook's sheet XML of
+/// 30,000 households is several times that.
+#[test]
+fn a_workbook_that_cannot_be_written_exits_73_with_one_line() {
+    use std::os::unix::process::CommandExt;
+    let space = Space::new();
+    let data = space.path("gen");
+    generate(&data, 30000, 6, &[]);
+    let job = data.join("job.toml");
+    let mut run = std::process::Command::new(assert_cmd::cargo::cargo_bin("rollmatch"));
+    run.args(["run", "--quiet"]).arg(&job);
+    // SAFETY: between fork and exec the closure calls only setrlimit and
+    // signal, which are async-signal-safe, and allocates nothing.
+    unsafe {
+        run.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 4 << 20,
+                rlim_max: 4 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = run.output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(73), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert!(!stderr.contains("internal error"), "{stderr}");
+    assert!(!space.path("gen/state-csv/2018Q3.state.json").exists());
+}
