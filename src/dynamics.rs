@@ -280,11 +280,7 @@ fn dibao_entries_and_exits(
             .par_iter()
             .enumerate()
             .filter_map(|(h, hh)| {
-                let mut members = q
-                    .dibao
-                    .households
-                    .members(hh)
-                    .map(|r| q.dibao.rows[r].member.id.normalized());
+                let mut members = q.dibao.members_of(hh).map(|m| m.id.normalized());
                 members.all(|m| !prev_ids.contains(m)).then(|| {
                     q.dibao_flag(&DIBAO_ENTRY, h).detail(format!(
                         "本季度新纳入低保,{} 名成员上季度均不在低保名册",
@@ -420,16 +416,9 @@ fn poor_movements(
                         percent(b - n, b)
                     )));
                 }
-                if let Some((was, is)) = changed_members(
-                    prev.poor
-                        .households
-                        .members(prev_hh)
-                        .map(|r| &prev.poor.rows[r].member),
-                    q.poor
-                        .households
-                        .members(hh)
-                        .map(|r| &q.poor.rows[r].member),
-                ) {
+                if let Some((was, is)) =
+                    changed_members(prev.poor.members_of(prev_hh), q.poor.members_of(hh))
+                {
                     found.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
                         "建档立卡户",
                         &was,
@@ -477,16 +466,9 @@ fn dibao_changes(
                     return found;
                 };
                 let prev_hh = &prev.dibao.households[ph];
-                if let Some((was, is)) = changed_members(
-                    prev.dibao
-                        .households
-                        .members(prev_hh)
-                        .map(|r| &prev.dibao.rows[r].member),
-                    q.dibao
-                        .households
-                        .members(hh)
-                        .map(|r| &q.dibao.rows[r].member),
-                ) {
+                if let Some((was, is)) =
+                    changed_members(prev.dibao.members_of(prev_hh), q.dibao.members_of(hh))
+                {
                     found.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
                         "低保户",
                         &was,

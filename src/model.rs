@@ -415,6 +415,13 @@ impl DibaoRoll {
     pub fn head(&self, h: &Household) -> &DibaoRow {
         &self.rows[h.value_row]
     }
+    /// The person fields of a household's rows, in roll order.
+    pub fn members_of<'a>(
+        &'a self,
+        h: &'a Household,
+    ) -> impl ExactSizeIterator<Item = &'a Member> + Clone + 'a {
+        self.households.members(h).map(|r| &self.rows[r].member)
+    }
     /// Household's annual per-capita income: monthly × 12.
     pub fn annual_income(&self, h: &Household) -> Cents {
         Cents(self.head(h).monthly_income.0 * 12)
@@ -438,6 +445,13 @@ impl PoorRoll {
     }
     pub fn head(&self, h: &Household) -> &PoorRow {
         &self.rows[h.value_row]
+    }
+    /// The person fields of a household's rows, in roll order.
+    pub fn members_of<'a>(
+        &'a self,
+        h: &'a Household,
+    ) -> impl ExactSizeIterator<Item = &'a Member> + Clone + 'a {
+        self.households.members(h).map(|r| &self.rows[r].member)
     }
 }
 
