@@ -32,24 +32,22 @@ fn marker(dir: &Path, q: Quarter) -> std::path::PathBuf {
     dir.join(format!("{q}.state.json"))
 }
 
-fn internal(path: &Path) -> impl Fn(PolarsError) -> Error + '_ {
-    move |e| Error::Internal(format!("{}: state file: {}", path.display(), e))
-}
-
-/// Write a state frame durably to `path`'s `.tmp` beside it; the rename
+/// Write a state file durably to `path`'s `.tmp` beside it, a row group
+/// of `rows` at a time (`columns` builds a group's columns); the rename
 /// into place is [`PreparedState::commit`]'s.
-fn write_frame(path: &Path, columns: Vec<Column>) -> Result<()> {
-    let height = columns.first().map_or(0, |c| c.len());
-    let mut df = DataFrame::new(height, columns).map_err(internal(path))?;
+fn write_frame<R>(path: &Path, rows: &[R], columns: impl Fn(&[R]) -> Vec<Column>) -> Result<()> {
     let tmp = tmp_of(path);
     let mut out = Durable::create(&tmp)?;
     // No column statistics: the state is always read whole, never
     // filtered by them.
-    ParquetWriter::new(&mut out.writer)
-        .with_compression(ParquetCompression::Zstd(None))
-        .with_statistics(StatisticsOptions::empty())
-        .finish(&mut df)
-        .map_err(|e| Error::output(path, e))?;
+    crate::parquet_batches::write(
+        &mut out.writer,
+        rows.len(),
+        ParquetCompression::Zstd(None),
+        StatisticsOptions::empty(),
+        |range| DataFrame::new(range.len(), columns(&rows[range])),
+    )
+    .map_err(|e| Error::output(path, e))?;
     out.finish()
 }
 
@@ -130,64 +128,38 @@ fn members<'a>(rows: impl Iterator<Item = &'a Member>) -> Vec<Column> {
     ]
 }
 
-/// Write Q's rolls beside their final names; nothing is replaced until
-/// [`PreparedState::commit`].
-pub fn prepare(
-    dir: &Path,
-    q: Quarter,
-    dibao: &DibaoRoll,
-    poor: &PoorRoll,
-) -> Result<PreparedState> {
-    create_private_dir(dir)?;
-
-    let mut cols = members(dibao.rows.iter().map(|r| &r.member));
+/// The columns of `rows` of the 低保 roll's state.
+fn dibao_columns(rows: &[DibaoRow]) -> Vec<Column> {
+    let mut cols = members(rows.iter().map(|r| &r.member));
     cols.push(Column::new(
         "category".into(),
-        dibao
-            .rows
-            .iter()
+        rows.iter()
             .map(|r| r.category.map(Shared::as_str))
             .collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
         "monthly_benefit_cents".into(),
-        dibao
-            .rows
-            .iter()
-            .map(|r| r.monthly_benefit.0)
-            .collect::<Vec<_>>(),
+        rows.iter().map(|r| r.monthly_benefit.0).collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
         "monthly_income_cents".into(),
-        dibao
-            .rows
-            .iter()
-            .map(|r| r.monthly_income.0)
-            .collect::<Vec<_>>(),
+        rows.iter().map(|r| r.monthly_income.0).collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
         "enrolled_on".into(),
-        dibao
-            .rows
-            .iter()
+        rows.iter()
             .map(|r| r.enrolled_on.map(|d| d.to_string()))
             .collect::<Vec<_>>(),
     ));
-    // Made first, so that a failure on the way removes what was written.
-    let prepared = PreparedState {
-        dir: dir.to_path_buf(),
-        quarter: q,
-        files: [format!("{q}-dibao.parquet"), format!("{q}-poor.parquet")],
-        rows: [dibao.rows.len(), poor.rows.len()],
-        committed: false,
-    };
-    write_frame(&dir.join(&prepared.files[0]), cols)?;
+    cols
+}
 
-    let mut cols = members(poor.rows.iter().map(|r| &r.member));
+/// The columns of `rows` of the poor roll's state.
+fn poor_columns(rows: &[PoorRow]) -> Vec<Column> {
+    let mut cols = members(rows.iter().map(|r| &r.member));
     // Enumerations are written as their Chinese names, borrowed: no
     // string is made per row.
-    let text =
-        |f: &dyn Fn(&PoorRow) -> &'static str| poor.rows.iter().map(f).collect::<Vec<&str>>();
+    let text = |f: &dyn Fn(&PoorRow) -> &'static str| rows.iter().map(f).collect::<Vec<&str>>();
     cols.push(Column::new(
         "household_type".into(),
         text(&|r| zh(&HouseholdType::ALL, r.household_type)),
@@ -198,24 +170,19 @@ pub fn prepare(
     ));
     cols.push(Column::new(
         "exit_year".into(),
-        poor.rows
-            .iter()
+        rows.iter()
             .map(|r| r.exit_year.map(i64::from))
             .collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
         "cause".into(),
-        poor.rows
-            .iter()
+        rows.iter()
             .map(|r| r.cause.map(Shared::as_str))
             .collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
         "annual_income_cents".into(),
-        poor.rows
-            .iter()
-            .map(|r| r.annual_income.0)
-            .collect::<Vec<_>>(),
+        rows.iter().map(|r| r.annual_income.0).collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
         "labor".into(),
@@ -227,27 +194,45 @@ pub fn prepare(
     ));
     cols.push(Column::new(
         "schooling".into(),
-        poor.rows
-            .iter()
+        rows.iter()
             .map(|r| r.schooling.map(Shared::as_str))
             .collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
         "medical_insured".into(),
-        poor.rows
-            .iter()
-            .map(|r| r.medical_insured)
-            .collect::<Vec<_>>(),
+        rows.iter().map(|r| r.medical_insured).collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
         "housing_safe".into(),
-        poor.rows.iter().map(|r| r.housing_safe).collect::<Vec<_>>(),
+        rows.iter().map(|r| r.housing_safe).collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
         "water_safe".into(),
-        poor.rows.iter().map(|r| r.water_safe).collect::<Vec<_>>(),
+        rows.iter().map(|r| r.water_safe).collect::<Vec<_>>(),
     ));
-    write_frame(&dir.join(&prepared.files[1]), cols)?;
+    cols
+}
+
+/// Write Q's rolls beside their final names; nothing is replaced until
+/// [`PreparedState::commit`].
+pub fn prepare(
+    dir: &Path,
+    q: Quarter,
+    dibao: &DibaoRoll,
+    poor: &PoorRoll,
+) -> Result<PreparedState> {
+    create_private_dir(dir)?;
+
+    // Made first, so that a failure on the way removes what was written.
+    let prepared = PreparedState {
+        dir: dir.to_path_buf(),
+        quarter: q,
+        files: [format!("{q}-dibao.parquet"), format!("{q}-poor.parquet")],
+        rows: [dibao.rows.len(), poor.rows.len()],
+        committed: false,
+    };
+    write_frame(&dir.join(&prepared.files[0]), &dibao.rows, dibao_columns)?;
+    write_frame(&dir.join(&prepared.files[1]), &poor.rows, poor_columns)?;
     Ok(prepared)
 }
 

@@ -24,6 +24,7 @@ pub mod matching;
 pub mod memory;
 pub mod model;
 pub mod money;
+pub mod parquet_batches;
 pub mod pipeline;
 pub mod progress;
 pub mod report;

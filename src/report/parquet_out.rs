@@ -50,30 +50,34 @@ impl Builder {
 }
 
 pub fn write_parquet(path: &Path, table: &TextTable) -> Result<()> {
-    let height = table.len();
-    let mut builders: Vec<Builder> = table
-        .columns
-        .iter()
-        .map(|name| Builder::new(name, height))
-        .collect();
-    // Row by row, in one pass: a row's findings are read once, not once
-    // per column (thirteen passes over the flags missed the cache; #7).
-    for r in 0..height {
-        for (c, builder) in builders.iter_mut().enumerate() {
-            builder.push(&table.cell(r, c));
-        }
-    }
-    let columns: Vec<Column> = builders
-        .into_iter()
-        .zip(&table.columns)
-        .map(|(b, name)| b.finish(name))
-        .collect();
-    let mut df = DataFrame::new(height, columns)
-        .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
     let mut out = Durable::create(path)?;
-    ParquetWriter::new(&mut out.writer)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(&mut df)
-        .map_err(|e| Error::output(path, e))?;
+    crate::parquet_batches::write(
+        &mut out.writer,
+        table.len(),
+        ParquetCompression::Zstd(None),
+        StatisticsOptions::default(),
+        |rows| {
+            let mut builders: Vec<Builder> = table
+                .columns
+                .iter()
+                .map(|name| Builder::new(name, rows.len()))
+                .collect();
+            // Row by row, in one pass: a row's findings are read once, not
+            // once per column (thirteen passes over the flags missed the
+            // cache; #7).
+            for r in rows.clone() {
+                for (c, builder) in builders.iter_mut().enumerate() {
+                    builder.push(&table.cell(r, c));
+                }
+            }
+            let columns: Vec<Column> = builders
+                .into_iter()
+                .zip(&table.columns)
+                .map(|(b, name)| b.finish(name))
+                .collect();
+            DataFrame::new(rows.len(), columns)
+        },
+    )
+    .map_err(|e| Error::output(path, e))?;
     out.finish()
 }
