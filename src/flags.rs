@@ -153,6 +153,17 @@ impl Flag {
     }
 }
 
+/// The flag lists of the checks as one vector of exactly their length,
+/// in list order. Each list is freed as soon as it is moved, so the flags
+/// are held about once, not twice as a concatenation holds them.
+pub fn join(lists: Vec<Vec<Flag>>) -> Vec<Flag> {
+    let mut all = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+    for list in lists {
+        all.extend(list);
+    }
+    all
+}
+
 /// The contract's order: severity (high first), flag, county_code,
 /// poor_household_id, dibao_household_id, person_id — the person ID as
 /// written (masked or not), the whole number breaking ties — then every
@@ -185,4 +196,26 @@ pub fn sort_flags(flags: &mut [Flag], mask: bool) {
             .then_with(|| a.region.cmp(&b.region))
             .then_with(|| a.name.cmp(&b.name))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_lists_keep_their_order_in_a_vector_of_their_exact_length() {
+        let list = |n: usize, tag: &str| -> Vec<Flag> {
+            (0..n)
+                .map(|i| Flag::new(crate::checks::CATALOG[0]).detail(format!("{tag}{i}")))
+                .collect()
+        };
+        // Spare capacity in the lists must not carry over.
+        let mut first = Vec::with_capacity(100);
+        first.extend(list(3, "a"));
+        let all = join(vec![first, Vec::new(), list(2, "b"), list(1, "c")]);
+        let details: Vec<&str> = all.iter().map(|f| &*f.detail).collect();
+        assert_eq!(details, ["a0", "a1", "a2", "b0", "b1", "c0"]);
+        assert_eq!(all.capacity(), all.len());
+        assert!(join(Vec::new()).is_empty());
+    }
 }

@@ -185,11 +185,14 @@ pub struct MovementInfo {
     pub transitions: Transitions,
 }
 
-/// Match, flag and score one quarter. Pure: no I/O.
+/// Match, flag and score one quarter. Pure: no I/O. Q-1 is freed as soon
+/// as the movements are found: sorting, scoring and the reports need only
+/// Q, and Q-1's rows held to the end were a third of the run's peak at
+/// 3 M households (issue #7).
 pub fn analyze(
     job: &Job,
     inputs: &QuarterInputs,
-    previous: &PreviousSource,
+    previous: PreviousSource,
     timings: &mut Timings,
 ) -> Result<Analysis> {
     let matching: Matching = timings.time("match", || match_rolls(&inputs.dibao, &inputs.poor));
@@ -207,8 +210,8 @@ pub fn analyze(
         deaths: inputs.deaths.as_deref(),
         employees: inputs.employees.as_deref(),
     };
-    let mut flags = timings.time("flag", || checks::run_all(&q));
-    let movements = match previous {
+    let mut lists = timings.time("flag", || checks::run_all(&q));
+    let movements = match &previous {
         PreviousSource::Found(prev) => {
             if !job.allow_shrink
                 && let Some(msg) = dynamics::shrink_check(prev, &q)
@@ -237,7 +240,7 @@ pub fn analyze(
                         table
                     },
                 );
-                flags.extend(moved);
+                lists.push(moved);
                 transitions
             });
             Ok(MovementInfo {
@@ -247,7 +250,12 @@ pub fn analyze(
         }
         PreviousSource::Skipped(reason) => Err(reason.clone()),
     };
-    timings.time("sort", || sort_flags(&mut flags, job.output.mask_ids));
+    free_in_background(previous);
+    let flags = timings.time("sort", || {
+        let mut flags = crate::flags::join(lists);
+        sort_flags(&mut flags, job.output.mask_ids);
+        flags
+    });
     let households = timings.time("score", || household_rows(&q, &flags));
     Ok(Analysis {
         flags,
@@ -311,10 +319,7 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
         info!(reason = %reason, "movements skipped");
     }
     let bar = progress.stage("比对与标记");
-    let analysis = analyze(job, &inputs, &previous, &mut timings)?;
-    // Q-1 is not needed past the analysis: its rows are freed before the
-    // reports and the state are written, which is when memory peaks.
-    free_in_background(previous);
+    let analysis = analyze(job, &inputs, previous, &mut timings)?;
     bar.finish();
 
     let bar = progress.stage("写出报告");
