@@ -115,7 +115,7 @@ fn members<'a>(rows: impl Iterator<Item = &'a Member>) -> Vec<Column> {
         region.push(m.region.as_str());
         household.push(m.household_id.as_str());
         name.push(m.name.as_str());
-        id.push(m.id.given.as_str());
+        id.push(m.id.given());
         head.push(m.is_head);
     }
     vec![

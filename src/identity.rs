@@ -90,6 +90,19 @@ impl ValidId {
 
     /// Digits 7–14, YYYYMMDD, checked to be a real date when the number
     /// was validated.
+    /// The key of a number already known to be valid and in normal form
+    /// (17 ASCII digits, then a digit or `X`).
+    pub fn of_normal_form(id: &[u8; 18]) -> ValidId {
+        let check = if id[17] == b'X' {
+            10
+        } else {
+            u64::from(id[17] - b'0')
+        };
+        ValidId {
+            key: digits_value(&id[..17]) * 11 + check,
+        }
+    }
+
     pub fn birth(self) -> Date {
         let ymd = self.body() / 1_000 % 100_000_000;
         Date {

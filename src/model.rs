@@ -105,13 +105,26 @@ impl std::fmt::Debug for Region {
 
 /// A person's ID cell after normalization.
 ///
-/// Every roll row holds one, so it is kept small: the normalized form is
-/// stored only where it differs from the cell as given (most cells are
-/// already clean), and a valid number is its integer key.
+/// Every roll row holds one, so it is kept small (24 bytes; it was 56):
+/// a cell that is already a valid number in normal form, as nearly all
+/// are, is its 18 characters inline, and its key and birth date are read
+/// off them when asked. Any other cell (invalid, or written otherwise:
+/// spaces, a lower-case x, 15 digits) keeps the cell as given, its
+/// normalized form and its verdict in a box of its own.
 #[derive(Clone, Debug)]
-pub struct PersonId {
-    /// The cell as given, trimmed (for `invalid_id` rows).
-    pub given: Text,
+pub struct PersonId(IdCell);
+
+#[derive(Clone, Debug)]
+enum IdCell {
+    /// A valid number, given exactly in normal form: ASCII digits and a
+    /// final digit or `X`.
+    Clean([u8; 18]),
+    Other(Box<OtherId>),
+}
+
+#[derive(Clone, Debug)]
+struct OtherId {
+    given: Text,
     /// The normalized string where it is not `given` itself.
     normalized: Option<Box<str>>,
     verdict: Result<ValidId, InvalidReason>,
@@ -125,29 +138,56 @@ impl PersonId {
             normalized,
             verdict,
         } = check_id(&given, quarter_end);
-        PersonId {
+        if verdict.is_ok()
+            && normalized == given
+            && let Ok(clean) = <[u8; 18]>::try_from(given.as_bytes())
+        {
+            return PersonId(IdCell::Clean(clean));
+        }
+        PersonId(IdCell::Other(Box::new(OtherId {
             normalized: (normalized != given).then(|| normalized.as_str().into()),
             given,
             verdict,
-        }
+        })))
     }
     pub fn key(&self) -> Option<u64> {
-        self.verdict.as_ref().ok().map(|v| v.key)
+        self.valid().map(|v| v.key)
     }
-    pub fn valid(&self) -> Option<&ValidId> {
-        self.verdict.as_ref().ok()
+    pub fn valid(&self) -> Option<ValidId> {
+        match &self.0 {
+            IdCell::Clean(digits) => Some(ValidId::of_normal_form(digits)),
+            IdCell::Other(other) => other.verdict.ok(),
+        }
     }
     pub fn invalid_reason(&self) -> Option<InvalidReason> {
-        self.verdict.err()
+        match &self.0 {
+            IdCell::Clean(_) => None,
+            IdCell::Other(other) => other.verdict.err(),
+        }
+    }
+    /// The cell as given, trimmed (for `invalid_id` rows).
+    pub fn given(&self) -> &str {
+        match &self.0 {
+            IdCell::Clean(digits) => clean_str(digits),
+            IdCell::Other(other) => &other.given,
+        }
     }
     /// Trimmed, no inner spaces, ASCII, upper-case X, 15 digits widened
     /// to 18: cross-quarter identity uses it.
     pub fn normalized(&self) -> &str {
-        self.normalized.as_deref().unwrap_or(&self.given)
+        match &self.0 {
+            IdCell::Clean(digits) => clean_str(digits),
+            IdCell::Other(other) => other.normalized.as_deref().unwrap_or(&other.given),
+        }
     }
     pub fn birth(&self) -> Option<Date> {
         self.valid().map(|v| v.birth())
     }
+}
+
+fn clean_str(digits: &[u8; 18]) -> &str {
+    // Only a valid number in normal form is kept as `Clean`: ASCII.
+    std::str::from_utf8(digits).unwrap_or_default()
 }
 
 /// Fields every roll row has.
@@ -493,6 +533,50 @@ mod tests {
             ("410322", "410322102", "")
         );
     }
+
+    /// Whether a cell is kept inline or boxed, every accessor answers as
+    /// `check_id` does on the cell.
+    #[test]
+    fn person_ids_answer_as_check_id_whatever_their_form() {
+        let end = Date::new(2018, 9, 30).unwrap();
+        let with_check = |body: &str| {
+            let mut id = body.to_owned();
+            id.push(char::from(crate::identity::check_char(body.as_bytes())));
+            id
+        };
+        let clean = with_check("41032419800101123");
+        let x_body = (0..1000)
+            .map(|n| format!("41032419800101{n:03}"))
+            .find(|b| crate::identity::check_char(b.as_bytes()) == b'X')
+            .unwrap();
+        let x_upper = with_check(&x_body);
+        let cells = [
+            clean.clone(),
+            x_upper.clone(),
+            x_upper.to_lowercase(),
+            format!("{} {}", &clean[..6], &clean[6..]),
+            "410324800101123".to_owned(),
+            format!("{}0", &clean[..17]),
+            with_check("41032420190101123"),
+            "4.10324E+17".to_owned(),
+            "41032419800101".to_owned(),
+            String::new(),
+        ];
+        let mut inline = 0;
+        for cell in cells {
+            let id = PersonId::new(cell.as_str().into(), end);
+            let check = check_id(&cell, end);
+            assert_eq!(id.given(), cell);
+            assert_eq!(id.normalized(), check.normalized.as_str(), "{cell}");
+            assert_eq!(id.valid(), check.verdict.ok(), "{cell}");
+            assert_eq!(id.key(), check.verdict.ok().map(|v| v.key), "{cell}");
+            assert_eq!(id.invalid_reason(), check.verdict.err(), "{cell}");
+            assert_eq!(id.birth(), check.verdict.ok().map(|v| v.birth()), "{cell}");
+            inline += usize::from(matches!(id.0, IdCell::Clean(_)));
+        }
+        // The two valid numbers in normal form, and only they.
+        assert_eq!(inline, 2);
+    }
 }
 
 #[cfg(test)]
@@ -505,10 +589,10 @@ mod size_tests {
     fn rows_stay_within_their_memory_budget() {
         use std::mem::size_of;
         let sizes = [
-            ("Member", size_of::<Member>(), 136),
-            ("DibaoRow", size_of::<DibaoRow>(), 168),
-            ("PoorRow", size_of::<PoorRow>(), 168),
-            ("PersonId", size_of::<PersonId>(), 56),
+            ("Member", size_of::<Member>(), 104),
+            ("DibaoRow", size_of::<DibaoRow>(), 136),
+            ("PoorRow", size_of::<PoorRow>(), 136),
+            ("PersonId", size_of::<PersonId>(), 24),
             ("Household", size_of::<Household>(), 40),
         ];
         for (name, size, budget) in sizes {

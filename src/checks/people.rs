@@ -286,7 +286,7 @@ fn invalid_ids<'a>(
         let Some(reason) = m.id.invalid_reason() else {
             continue;
         };
-        if !seen.insert((m.household_id.as_str(), m.id.given.as_str())) {
+        if !seen.insert((m.household_id.as_str(), m.id.given())) {
             continue;
         }
         let mut detail = format!("{}身份证号码无效:{}", roll.label(), reason.label());
@@ -302,7 +302,7 @@ fn invalid_ids<'a>(
         }
         let flag = Flag::new(&INVALID_ID)
             .at(&m.region)
-            .person(&m.id.given, &m.name)
+            .person(m.id.given(), &m.name)
             .detail(detail);
         out.push(match roll {
             RollKind::Dibao => flag.dibao(&m.household_id),
