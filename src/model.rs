@@ -589,9 +589,9 @@ mod size_tests {
     fn rows_stay_within_their_memory_budget() {
         use std::mem::size_of;
         let sizes = [
-            ("Member", size_of::<Member>(), 104),
-            ("DibaoRow", size_of::<DibaoRow>(), 136),
-            ("PoorRow", size_of::<PoorRow>(), 136),
+            ("Member", size_of::<Member>(), 88),
+            ("DibaoRow", size_of::<DibaoRow>(), 120),
+            ("PoorRow", size_of::<PoorRow>(), 120),
             ("PersonId", size_of::<PersonId>(), 24),
             ("Household", size_of::<Household>(), 40),
         ];
