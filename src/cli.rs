@@ -95,6 +95,10 @@ pub struct GenArgs {
     /// Write the rolls as real exports vary (GB18030 + CRLF, BOM + English headers).
     #[arg(long)]
     pub mixed_exports: bool,
+    /// Skip `truth.csv`: each quarter is then written a block of families
+    /// at a time, never held whole (for benchmarks at millions of households).
+    #[arg(long)]
+    pub no_truth: bool,
     #[arg(long)]
     pub threads: Option<usize>,
 }
@@ -179,6 +183,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 seed: a.seed,
                 parquet: a.parquet,
                 mixed_exports: a.mixed_exports,
+                truth: !a.no_truth,
             })?;
             Ok(0)
         }

@@ -37,6 +37,10 @@ pub struct GenSpec {
     /// Write the rolls as real exports vary: the 低保 roll in GB18030 with
     /// CRLF, the poor roll UTF-8 with BOM and English headers.
     pub mixed_exports: bool,
+    /// Write `truth.csv`. Without it, each quarter is rendered and written
+    /// a block of families at a time and never held whole, which is what
+    /// lets a benchmark generate 10 M households.
+    pub truth: bool,
 }
 
 /// The policy figures every generated job uses.
@@ -79,13 +83,20 @@ pub fn run(spec: &GenSpec) -> Result<()> {
     let pol = policy();
     let mut truth_rows: Vec<(Quarter, Expected)> = Vec::new();
     let mut previous: Option<GQuarter> = None;
+    let mut last = spec.start;
     for k in 0..spec.quarters {
         if k > 0 {
             world.advance();
         }
-        let q = render::render(&world);
-        let dir = spec.out.join(q.quarter.to_string());
+        let dir = spec.out.join(world.quarter.to_string());
         crate::files::create_private_dir(&dir)?;
+        last = world.quarter;
+        if !spec.truth {
+            stream_quarter(&dir, &world, spec, FAMILIES_PER_BLOCK)?;
+            info!(quarter = %world.quarter, "quarter written");
+            continue;
+        }
+        let q = render::render(&world);
         write_quarter(&dir, &q, spec)?;
         for e in truth::expected(&q, previous.as_ref(), &pol) {
             truth_rows.push((q.quarter, e));
@@ -93,8 +104,9 @@ pub fn run(spec: &GenSpec) -> Result<()> {
         info!(quarter = %q.quarter, dibao_rows = q.dibao.len(), poor_rows = q.poor.len(), "quarter written");
         previous = Some(q);
     }
-    let last = previous.map(|q| q.quarter).unwrap_or(spec.start);
-    write_truth(&spec.out.join("truth.csv"), &truth_rows)?;
+    if spec.truth {
+        write_truth(&spec.out.join("truth.csv"), &truth_rows)?;
+    }
     write_job(&spec.out.join("job.toml"), spec, last, "csv")?;
     if spec.parquet {
         write_job(&spec.out.join("job-parquet.toml"), spec, last, "parquet")?;
@@ -198,8 +210,84 @@ struct Style {
     bom: bool,
 }
 
-/// Rows streamed to a CSV file in blocks, each block formatted (and
+/// A CSV file written in blocks as rows come, each block formatted (and
 /// encoded) in parallel: memory stays at a block, not the whole file.
+struct CsvOut {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    style: Style,
+}
+
+impl CsvOut {
+    fn create(path: &Path, header: &[&str], style: Style) -> Result<CsvOut> {
+        let mut out = CsvOut {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::with_capacity(
+                1 << 20,
+                crate::files::create_private_file(path)?,
+            ),
+            style,
+        };
+        if style.bom {
+            out.file.write_all(b"\xEF\xBB\xBF").map_err(io(path))?;
+        }
+        let mut head = header.join(",");
+        head.push_str(out.eol());
+        let head = out.encode(head);
+        out.file.write_all(&head).map_err(io(path))?;
+        Ok(out)
+    }
+
+    fn eol(&self) -> &'static str {
+        if self.style.crlf { "\r\n" } else { "\n" }
+    }
+
+    fn encode(&self, s: String) -> Vec<u8> {
+        if self.style.gb18030 {
+            encoding_rs::GB18030.encode(&s).0.into_owned()
+        } else {
+            s.into_bytes()
+        }
+    }
+
+    fn write<R: Sync>(
+        &mut self,
+        rows: &[R],
+        cells: &(dyn Fn(&R) -> Vec<String> + Sync),
+    ) -> Result<()> {
+        for block in rows.chunks(200_000) {
+            let parts: Vec<Vec<u8>> = block
+                .par_chunks(10_000)
+                .map(|c| {
+                    let terminator = if self.style.crlf {
+                        csv::Terminator::CRLF
+                    } else {
+                        csv::Terminator::Any(b'\n')
+                    };
+                    let mut w = csv::WriterBuilder::new()
+                        .terminator(terminator)
+                        .from_writer(Vec::with_capacity(c.len() * 120));
+                    for r in c {
+                        // Writing into memory cannot fail.
+                        let _ = w.write_record(cells(r));
+                    }
+                    self.encode(
+                        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            for p in parts {
+                self.file.write_all(&p).map_err(io(&self.path))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.file.flush().map_err(io(&self.path))
+    }
+}
+
 fn write_csv_rows<R: Sync>(
     path: &Path,
     header: &[&str],
@@ -207,46 +295,9 @@ fn write_csv_rows<R: Sync>(
     cells: &(dyn Fn(&R) -> Vec<String> + Sync),
     style: Style,
 ) -> Result<()> {
-    let eol = if style.crlf { "\r\n" } else { "\n" };
-    let encode = |s: String| -> Vec<u8> {
-        if style.gb18030 {
-            encoding_rs::GB18030.encode(&s).0.into_owned()
-        } else {
-            s.into_bytes()
-        }
-    };
-    let mut f =
-        std::io::BufWriter::with_capacity(1 << 20, crate::files::create_private_file(path)?);
-    if style.bom {
-        f.write_all(b"\xEF\xBB\xBF").map_err(io(path))?;
-    }
-    let mut head = header.join(",");
-    head.push_str(eol);
-    f.write_all(&encode(head)).map_err(io(path))?;
-    for block in rows.chunks(200_000) {
-        let parts: Vec<Vec<u8>> = block
-            .par_chunks(10_000)
-            .map(|c| {
-                let terminator = if style.crlf {
-                    csv::Terminator::CRLF
-                } else {
-                    csv::Terminator::Any(b'\n')
-                };
-                let mut w = csv::WriterBuilder::new()
-                    .terminator(terminator)
-                    .from_writer(Vec::with_capacity(c.len() * 120));
-                for r in c {
-                    // Writing into memory cannot fail.
-                    let _ = w.write_record(cells(r));
-                }
-                encode(String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default())
-            })
-            .collect();
-        for p in parts {
-            f.write_all(&p).map_err(io(path))?;
-        }
-    }
-    f.flush().map_err(io(path))
+    let mut out = CsvOut::create(path, header, style)?;
+    out.write(rows, cells)?;
+    out.finish()
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -254,104 +305,203 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).map_err(io(path))
 }
 
-/// Rows streamed to a Parquet file of text columns, a row group per block.
-fn write_parquet_rows<R: Sync>(
-    path: &Path,
-    header: &[&str],
-    rows: &[R],
-    cells: &(dyn Fn(&R) -> Vec<String> + Sync),
-) -> Result<()> {
-    use polars::prelude::*;
-    let internal = |e: PolarsError| Error::Internal(format!("{}: {e}", path.display()));
-    let schema: Schema = header
-        .iter()
-        .map(|h| Field::new((*h).into(), DataType::String))
-        .collect();
-    let file = crate::files::create_private_file(path)?;
-    let mut writer = ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .batched(&schema)
-        .map_err(internal)?;
-    for block in rows.chunks(500_000) {
-        let cells: Vec<Vec<String>> = block.par_iter().map(cells).collect();
-        let columns: Vec<Column> = header
+/// A Parquet file of text columns written as rows come, a row group per
+/// block of at most 131 k rows (a block's cells are held as strings while
+/// it is encoded: 500 k rows were 270 MB of them).
+const PARQUET_BLOCK_ROWS: usize = 1 << 17;
+
+struct ParquetOut {
+    path: PathBuf,
+    header: &'static [&'static str],
+    writer: polars::prelude::BatchedWriter<std::fs::File>,
+}
+
+impl ParquetOut {
+    fn create(path: &Path, header: &'static [&'static str]) -> Result<ParquetOut> {
+        use polars::prelude::*;
+        let schema: Schema = header
             .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                Column::new(
-                    (*h).into(),
-                    cells.iter().map(|r| r[i].as_str()).collect::<Vec<_>>(),
-                )
-            })
+            .map(|h| Field::new((*h).into(), DataType::String))
             .collect();
-        let df = DataFrame::new(block.len(), columns).map_err(internal)?;
-        writer.write_batch(&df).map_err(internal)?;
+        let file = crate::files::create_private_file(path)?;
+        let writer = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(&schema)
+            .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+        Ok(ParquetOut {
+            path: path.to_path_buf(),
+            header,
+            writer,
+        })
     }
-    writer.finish().map_err(internal)?;
-    Ok(())
+
+    fn write<R: Sync>(
+        &mut self,
+        rows: &[R],
+        cells: &(dyn Fn(&R) -> Vec<String> + Sync),
+    ) -> Result<()> {
+        use polars::prelude::*;
+        let internal = |e: PolarsError| Error::Internal(format!("{}: {e}", self.path.display()));
+        for block in rows.chunks(PARQUET_BLOCK_ROWS) {
+            let cells: Vec<Vec<String>> = block.par_iter().map(cells).collect();
+            let columns: Vec<Column> = self
+                .header
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    Column::new(
+                        (*h).into(),
+                        cells.iter().map(|r| r[i].as_str()).collect::<Vec<_>>(),
+                    )
+                })
+                .collect();
+            let df = DataFrame::new(block.len(), columns).map_err(internal)?;
+            self.writer.write_batch(&df).map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        self.writer
+            .finish()
+            .map(|_| ())
+            .map_err(|e| Error::Internal(format!("{}: {e}", self.path.display())))
+    }
+}
+
+/// One quarter's files, open: the rolls are written as families are
+/// rendered, the two registers at the end.
+struct QuarterFiles {
+    dir: PathBuf,
+    dibao_csv: CsvOut,
+    poor_csv: CsvOut,
+    parquet: Option<(ParquetOut, ParquetOut)>,
+}
+
+impl QuarterFiles {
+    fn create(dir: &Path, spec: &GenSpec) -> Result<QuarterFiles> {
+        let poor_header: &'static [&'static str] = if spec.mixed_exports {
+            &POOR_HEADER_EN
+        } else {
+            &POOR_HEADER_ZH
+        };
+        let parquet = if spec.parquet {
+            Some((
+                ParquetOut::create(&dir.join("dibao.parquet"), &DIBAO_HEADER)?,
+                ParquetOut::create(&dir.join("poor.parquet"), poor_header)?,
+            ))
+        } else {
+            None
+        };
+        let mixed = spec.mixed_exports;
+        Ok(QuarterFiles {
+            dir: dir.to_path_buf(),
+            dibao_csv: CsvOut::create(
+                &dir.join("dibao.csv"),
+                &DIBAO_HEADER,
+                Style {
+                    crlf: mixed,
+                    gb18030: mixed,
+                    bom: false,
+                },
+            )?,
+            poor_csv: CsvOut::create(
+                &dir.join("poor.csv"),
+                poor_header,
+                Style {
+                    crlf: false,
+                    gb18030: false,
+                    bom: mixed,
+                },
+            )?,
+            parquet,
+        })
+    }
+
+    /// The roll rows of some families, in file order.
+    fn write(&mut self, q: &GQuarter) -> Result<()> {
+        if let Some((dibao, poor)) = &mut self.parquet {
+            dibao.write(&q.dibao, &dibao_cells)?;
+            poor.write(&q.poor, &poor_cells)?;
+        }
+        self.dibao_csv.write(&q.dibao, &dibao_cells)?;
+        self.poor_csv.write(&q.poor, &poor_cells)
+    }
+
+    /// Close the rolls; write the registers (sorted, once each).
+    fn finish(
+        self,
+        deaths: &[(crate::model::Text, crate::calendar::Date)],
+        employees: &[crate::model::Text],
+    ) -> Result<()> {
+        if let Some((dibao, poor)) = self.parquet {
+            dibao.finish()?;
+            poor.finish()?;
+        }
+        self.dibao_csv.finish()?;
+        self.poor_csv.finish()?;
+        let plain = Style {
+            crlf: false,
+            gb18030: false,
+            bom: false,
+        };
+        let death_cells = |(id, d): &(crate::model::Text, crate::calendar::Date)| {
+            vec![id.to_string(), d.to_string()]
+        };
+        write_csv_rows(
+            &self.dir.join("deaths.csv"),
+            &["身份证号", "死亡日期"],
+            deaths,
+            &death_cells,
+            plain,
+        )?;
+        let employee_cells =
+            |id: &crate::model::Text| vec![id.to_string(), "某镇人民政府".to_owned()];
+        write_csv_rows(
+            &self.dir.join("public_employees.csv"),
+            &["身份证号", "工作单位"],
+            employees,
+            &employee_cells,
+            plain,
+        )
+    }
 }
 
 fn write_quarter(dir: &Path, q: &GQuarter, spec: &GenSpec) -> Result<()> {
-    let poor_header: &[&str] = if spec.mixed_exports {
-        &POOR_HEADER_EN
-    } else {
-        &POOR_HEADER_ZH
-    };
-    if spec.parquet {
-        write_parquet_rows(
-            &dir.join("dibao.parquet"),
-            &DIBAO_HEADER,
-            &q.dibao,
-            &dibao_cells,
-        )?;
-        write_parquet_rows(&dir.join("poor.parquet"), poor_header, &q.poor, &poor_cells)?;
+    let mut files = QuarterFiles::create(dir, spec)?;
+    files.write(q)?;
+    files.finish(&q.deaths, &q.employees)
+}
+
+/// Families rendered and written at a time when no truth is kept: the
+/// rows of a whole quarter held at once were most of `gen`'s memory.
+const FAMILIES_PER_BLOCK: usize = 100_000;
+
+/// Render and write a quarter a block of families at a time, holding only
+/// the registers (a few IDs per thousand persons) until the end.
+fn stream_quarter(
+    dir: &Path,
+    world: &world::World,
+    spec: &GenSpec,
+    families_per_block: usize,
+) -> Result<()> {
+    let mut files = QuarterFiles::create(dir, spec)?;
+    let mut deaths: Vec<_> = render::earlier_deaths(world).collect();
+    let mut employees = Vec::new();
+    let families = world.families.len();
+    let mut start = 0;
+    while start < families {
+        let end = (start + families_per_block).min(families);
+        let part = render::render_families(world, start..end);
+        files.write(&part)?;
+        deaths.extend(part.deaths);
+        employees.extend(part.employees);
+        start = end;
     }
-    let mixed = spec.mixed_exports;
-    write_csv_rows(
-        &dir.join("dibao.csv"),
-        &DIBAO_HEADER,
-        &q.dibao,
-        &dibao_cells,
-        Style {
-            crlf: mixed,
-            gb18030: mixed,
-            bom: false,
-        },
-    )?;
-    write_csv_rows(
-        &dir.join("poor.csv"),
-        poor_header,
-        &q.poor,
-        &poor_cells,
-        Style {
-            crlf: false,
-            gb18030: false,
-            bom: mixed,
-        },
-    )?;
-    let plain = Style {
-        crlf: false,
-        gb18030: false,
-        bom: false,
-    };
-    let death_cells =
-        |(id, d): &(crate::model::Text, crate::calendar::Date)| vec![id.to_string(), d.to_string()];
-    write_csv_rows(
-        &dir.join("deaths.csv"),
-        &["身份证号", "死亡日期"],
-        &q.deaths,
-        &death_cells,
-        plain,
-    )?;
-    let employee_cells = |id: &crate::model::Text| vec![id.to_string(), "某镇人民政府".to_owned()];
-    write_csv_rows(
-        &dir.join("public_employees.csv"),
-        &["身份证号", "工作单位"],
-        &q.employees,
-        &employee_cells,
-        plain,
-    )?;
-    Ok(())
+    deaths.sort();
+    employees.sort();
+    employees.dedup();
+    files.finish(&deaths, &employees)
 }
 
 fn write_truth(path: &Path, rows: &[(Quarter, Expected)]) -> Result<()> {
@@ -432,4 +582,53 @@ mask_ids = true
         age = pol.elderly_age,
     );
     write_file(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A quarter written a block of families at a time is the quarter
+    /// written whole, file for file, in every export style.
+    #[test]
+    fn a_streamed_quarter_is_the_whole_quarter_byte_for_byte() {
+        let root = std::env::temp_dir().join(format!("rollmatch-stream-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for mixed in [false, true] {
+            let spec = GenSpec {
+                out: root.clone(),
+                households: 2_500,
+                start: "2018Q2".parse().unwrap(),
+                quarters: 1,
+                seed: 3,
+                parquet: false,
+                mixed_exports: mixed,
+                truth: false,
+            };
+            let mut world = world::World::new(spec.seed, spec.start);
+            world.populate(spec.households);
+            world.advance();
+            let (whole, streamed) = (root.join("whole"), root.join("streamed"));
+            for d in [&whole, &streamed] {
+                std::fs::create_dir_all(d).unwrap();
+            }
+            write_quarter(&whole, &render::render(&world), &spec).unwrap();
+            // Blocks that do not divide the families, and a last short one.
+            stream_quarter(&streamed, &world, &spec, 700).unwrap();
+            for f in [
+                "dibao.csv",
+                "poor.csv",
+                "deaths.csv",
+                "public_employees.csv",
+            ] {
+                let (a, b) = (
+                    std::fs::read(whole.join(f)).unwrap(),
+                    std::fs::read(streamed.join(f)).unwrap(),
+                );
+                assert!(a.len() > 30, "{f} has rows");
+                assert!(a == b, "{f} differs (mixed exports: {mixed})");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

@@ -52,14 +52,33 @@ pub struct GQuarter {
     pub employees: Vec<Text>,
 }
 
+/// The whole quarter: every family's rows, and the registers sorted.
 pub fn render(w: &World) -> GQuarter {
+    let mut q = render_families(w, 0..w.families.len());
+    q.deaths.extend(earlier_deaths(w));
+    q.deaths.sort();
+    q.employees.sort();
+    q.employees.dedup();
+    q
+}
+
+/// People who died and left the rolls before this quarter: the rest of
+/// the death register, beside the families' own deaths.
+pub fn earlier_deaths(w: &World) -> impl Iterator<Item = (Text, Date)> + '_ {
+    let end = w.quarter.last_day();
+    w.dead.iter().filter(move |(_, d)| *d <= end).cloned()
+}
+
+/// The rows of the families in `range`, in file order, and their own
+/// deaths and public employees (unsorted; see [`render`]).
+pub fn render_families(w: &World, range: std::ops::Range<usize>) -> GQuarter {
     let end = w.quarter.last_day();
     let mut dibao = Vec::new();
     let mut poor = Vec::new();
     let mut typos = Vec::new();
-    let mut deaths: Vec<(Text, Date)> = w.dead.iter().filter(|(_, d)| *d <= end).cloned().collect();
+    let mut deaths: Vec<(Text, Date)> = Vec::new();
     let mut employees = Vec::new();
-    for f in &w.families {
+    for f in &w.families[range] {
         let village = &w.villages[f.village].code;
         for p in &f.members {
             if let Some(d) = p.death.filter(|d| *d <= end) {
@@ -115,9 +134,6 @@ pub fn render(w: &World) -> GQuarter {
             }
         }
     }
-    deaths.sort();
-    employees.sort();
-    employees.dedup();
     GQuarter {
         quarter: w.quarter,
         dibao,
