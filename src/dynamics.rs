@@ -241,28 +241,24 @@ fn by_id(households: &[crate::model::Household]) -> HashMap<&str, usize> {
 /// households are shared among the workers; flags come out in household
 /// order, as a sequential pass would make them.
 pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
-    let ((prev_dibao_ids, now_dibao_ids), ((prev_poor, now_poor), prev_dibao)) = rayon::join(
-        || {
-            rayon::join(
-                || ids(prev.dibao.rows.iter().map(|r| &r.member)),
-                || ids(q.dibao.rows.iter().map(|r| &r.member)),
-            )
-        },
-        || {
-            rayon::join(
-                || {
-                    rayon::join(
-                        || by_id(&prev.poor.households),
-                        || by_id(&q.poor.households),
-                    )
-                },
-                || by_id(&prev.dibao.households),
-            )
-        },
-    );
-    dibao_entries_and_exits(prev, q, &prev_dibao_ids, &now_dibao_ids, out);
-    poor_movements(prev, q, &prev_poor, &now_poor, out);
-    dibao_changes(prev, q, &prev_dibao, out);
+    // Each family's indexes are built just before it runs and freed after
+    // it: all five at once were 1.3 GB at 10 M households, the run's peak
+    // (issue #7). The two of a pair are built side by side.
+    {
+        let (prev_ids, now_ids) = rayon::join(
+            || ids(prev.dibao.rows.iter().map(|r| &r.member)),
+            || ids(q.dibao.rows.iter().map(|r| &r.member)),
+        );
+        dibao_entries_and_exits(prev, q, &prev_ids, &now_ids, out);
+    }
+    {
+        let (prev_poor, now_poor) = rayon::join(
+            || by_id(&prev.poor.households),
+            || by_id(&q.poor.households),
+        );
+        poor_movements(prev, q, &prev_poor, &now_poor, out);
+    }
+    dibao_changes(prev, q, &by_id(&prev.dibao.households), out);
 }
 
 /// dibao_entry, dibao_exit and exit_while_eligible, by members.
@@ -552,6 +548,10 @@ impl RollState {
 pub type Transitions = BTreeMap<String, BTreeMap<(RollState, RollState), u64>>;
 
 pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
+    transitions_in_shares(prev, q, ROWS_PER_SHARE)
+}
+
+fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize) -> Transitions {
     // Rolls in the order a person's county is settled: Q-1 first, then Q,
     // so that the county is the latest known.
     let member = |slot: usize, i: usize| -> &crate::model::Member {
@@ -594,39 +594,53 @@ pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
     // cache; issue #7).
     const SLOT_SHIFT: u32 = 30;
     const _: () = assert!(crate::model::MAX_ROWS_PER_ROLL == 1 << SLOT_SHIFT);
-    let mut keyed: Vec<(u64, u32, crate::model::Region)> = Vec::with_capacity(lens.iter().sum());
-    for (slot, &len) in lens.iter().enumerate() {
-        keyed.par_extend((0..len).into_par_iter().filter_map(|i| {
-            let m = member(slot, i);
-            let key = keyed_of(m)?;
-            Some((key, ((slot as u32) << SLOT_SHIFT) | i as u32, m.region))
-        }));
+    // Persons are counted a share of the keys at a time, each share's rows
+    // keyed and sorted apart: every row's entry at once was 1.2 GB at
+    // 10 M households, the run's peak (issue #7). A person's rows share
+    // one key and so one share; at 1 M households there is one share.
+    let total: usize = lens.iter().sum();
+    let shares = total.div_ceil(rows_per_share).max(1) as u64;
+    let share_of = |key: u64| (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % shares;
+    let mut by_region: HashMap<(crate::model::Region, [bool; 4]), u64> = HashMap::default();
+    for share in 0..shares {
+        let mut keyed: Vec<(u64, u32, crate::model::Region)> = Vec::new();
+        for (slot, &len) in lens.iter().enumerate() {
+            keyed.par_extend((0..len).into_par_iter().filter_map(|i| {
+                let m = member(slot, i);
+                let key = keyed_of(m).filter(|&k| share_of(k) == share)?;
+                Some((key, ((slot as u32) << SLOT_SHIFT) | i as u32, m.region))
+            }));
+        }
+        keyed.par_sort_unstable_by_key(|&(key, at, _)| (key, at));
+        // Persons by (region, states), then by county below: a few
+        // thousand regions, so the per-person count hashes two small
+        // integers.
+        let counted = keyed
+            .par_chunk_by(|a, b| a.0 == b.0)
+            .fold(HashMap::default, |mut counts: HashMap<_, u64>, run| {
+                let mut on = [false; 4];
+                for &(_, at, _) in run {
+                    on[(at >> SLOT_SHIFT) as usize] = true;
+                }
+                // The last row of Q if there is one, else the first of Q-1.
+                let (_, _, region) = match run.last() {
+                    Some(last) if last.1 >> SLOT_SHIFT >= 2 => *last,
+                    _ => run[0],
+                };
+                *counts.entry((region, on)).or_default() += 1;
+                counts
+            })
+            .reduce(HashMap::default, |mut a, b| {
+                for (k, n) in b {
+                    *a.entry(k).or_default() += n;
+                }
+                a
+            });
+        drop(keyed);
+        for (k, n) in counted {
+            *by_region.entry(k).or_default() += n;
+        }
     }
-    keyed.par_sort_unstable_by_key(|&(key, at, _)| (key, at));
-    // Persons by (region, states), then by county below: a few thousand
-    // regions, so the per-person count hashes two small integers.
-    let by_region = keyed
-        .par_chunk_by(|a, b| a.0 == b.0)
-        .fold(HashMap::default, |mut counts: HashMap<_, u64>, run| {
-            let mut on = [false; 4];
-            for &(_, at, _) in run {
-                on[(at >> SLOT_SHIFT) as usize] = true;
-            }
-            // The last row of Q if there is one, else the first of Q-1.
-            let (_, _, region) = match run.last() {
-                Some(last) if last.1 >> SLOT_SHIFT >= 2 => *last,
-                _ => run[0],
-            };
-            *counts.entry((region, on)).or_default() += 1;
-            counts
-        })
-        .reduce(HashMap::default, |mut a, b| {
-            for (k, n) in b {
-                *a.entry(k).or_default() += n;
-            }
-            a
-        });
-    drop(keyed);
     let mut counts: Counts = HashMap::default();
     for ((region, on), n) in by_region {
         count(&mut counts, region.county(), on, n);
@@ -655,6 +669,10 @@ pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
     table
 }
 
+/// Rows of the four rolls keyed and sorted at a time by [`transitions`]:
+/// 16 bytes each, so a share's table stays under about 600 MB.
+const ROWS_PER_SHARE: usize = 36_000_000;
+
 /// Persons by (county, (state in Q-1, state in Q)).
 type Counts<'a> = HashMap<(&'a str, (RollState, RollState)), u64>;
 
@@ -680,6 +698,40 @@ fn mark<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// However many shares the keys are counted in, the table is the one
+    /// a single share gives (the bundled fixtures, Q-1 from files).
+    #[test]
+    fn transitions_counted_in_shares_are_those_of_one_share() {
+        let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/luoyang.toml"));
+        let job = crate::job::Job::load(file, &Default::default()).unwrap();
+        let now = crate::pipeline::read_quarter(&job, job.quarter, true).unwrap();
+        let before = crate::pipeline::read_quarter(&job, job.quarter.previous(), false).unwrap();
+        let prev = Previous {
+            dibao: before.dibao,
+            poor: before.poor,
+            source: "files",
+        };
+        let matching = crate::matching::match_rolls(&now.dibao, &now.poor);
+        let q = QuarterData {
+            job: &job,
+            dibao: &now.dibao,
+            poor: &now.poor,
+            matching: &matching,
+            deaths: None,
+            employees: None,
+        };
+        let one = transitions_in_shares(&prev, &q, usize::MAX);
+        let persons: u64 = one.values().flat_map(|m| m.values()).sum();
+        assert!(persons > 1000, "{persons} persons counted");
+        for rows_per_share in [1, 7, 1000] {
+            assert_eq!(
+                transitions_in_shares(&prev, &q, rows_per_share),
+                one,
+                "{rows_per_share}"
+            );
+        }
+    }
 
     #[test]
     fn thresholds_are_exact_at_the_boundary() {

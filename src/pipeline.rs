@@ -219,26 +219,22 @@ pub fn analyze(
                 return Err(Error::Data(format!("{}: {msg}", job.file.display())));
             }
             let transitions = timings.time("movement", || {
-                let (moved, transitions) = rayon::join(
-                    || {
-                        let started = Instant::now();
-                        let mut moved = Vec::new();
-                        dynamics::check(prev, &q, &mut moved);
-                        tracing::debug!(
-                            seconds = started.elapsed().as_secs_f64(),
-                            "movement flags found"
-                        );
-                        moved
-                    },
-                    || {
-                        let started = Instant::now();
-                        let table = dynamics::transitions(prev, &q);
-                        tracing::debug!(
-                            seconds = started.elapsed().as_secs_f64(),
-                            "transitions counted"
-                        );
-                        table
-                    },
+                // One after the other, not side by side: each is parallel
+                // inside, and their tables held at once (ID sets and
+                // household indexes beside every row's sorted key) were
+                // the run's peak at 10 M households (issue #7).
+                let started = Instant::now();
+                let mut moved = Vec::new();
+                dynamics::check(prev, &q, &mut moved);
+                tracing::debug!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "movement flags found"
+                );
+                let started = Instant::now();
+                let transitions = dynamics::transitions(prev, &q);
+                tracing::debug!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "transitions counted"
                 );
                 lists.push(moved);
                 transitions
@@ -250,7 +246,19 @@ pub fn analyze(
         }
         PreviousSource::Skipped(reason) => Err(reason.clone()),
     };
-    free_in_background(previous);
+    // Freed before the flags are joined into one vector, not beside it:
+    // freed on a thread of its own, Q-1 was still half there when the
+    // joined flags were made, and that was the run's peak (issue #7).
+    // Its two rolls are freed side by side.
+    let freeing = Instant::now();
+    if let PreviousSource::Found(prev) = previous {
+        let Previous { dibao, poor, .. } = prev;
+        rayon::join(|| drop(dibao), || drop(poor));
+    }
+    tracing::debug!(
+        seconds = freeing.elapsed().as_secs_f64(),
+        "previous quarter freed"
+    );
     let flags = timings.time("sort", || {
         let mut flags = crate::flags::join(lists);
         sort_flags(&mut flags, job.output.mask_ids);
@@ -283,6 +291,26 @@ pub struct RunOutcome {
     pub households: usize,
 }
 
+/// Above this many bytes of Q's two roll files, Q and Q-1 are read one
+/// after the other. At 1 M households the rolls are 0.5 GB and both
+/// quarters are read at once (0.8 s sooner than one after the other); at
+/// 10 M households (5 GB) the second quarter's files held beside the
+/// first's cost 2.4 GB of peak memory for about 6 s of a 190 s run.
+const SEQUENTIAL_READ_BYTES: u64 = 1 << 30;
+
+/// The size of Q's two roll files (0 for a file that cannot be read: its
+/// reader reports that).
+fn quarter_roll_bytes(job: &Job) -> u64 {
+    [&job.inputs.dibao, &job.inputs.poor]
+        .iter()
+        .map(|t| {
+            std::fs::metadata(t.for_quarter(job.quarter))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 /// The whole quarterly run.
 pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome> {
     let started = SystemTime::now();
@@ -291,16 +319,22 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     info!(job = %job.name, quarter = %job.quarter, "run started");
 
     let bar = progress.stage("读取名册");
+    let read_started = Instant::now();
+    let read_previous = || {
+        let started = Instant::now();
+        find_previous(job).map(|p| (p, started.elapsed().as_secs_f64()))
+    };
     // Q and Q-1 are read at once: each read has sequential parts (file
     // I/O, header, chunk cuts) that the other fills the second core with.
-    let read_started = Instant::now();
-    let (inputs, previous) = rayon::join(
-        || read_quarter(job, job.quarter, true),
-        || {
-            let started = Instant::now();
-            find_previous(job).map(|p| (p, started.elapsed().as_secs_f64()))
-        },
-    );
+    // Large rolls are read one quarter after the other instead: each file
+    // is held whole while it is parsed, and two quarters' files at once
+    // were the run's peak memory at 10 M households (issue #7).
+    let (inputs, previous) = if quarter_roll_bytes(job) > SEQUENTIAL_READ_BYTES {
+        let inputs = read_quarter(job, job.quarter, true);
+        (inputs, read_previous())
+    } else {
+        rayon::join(|| read_quarter(job, job.quarter, true), read_previous)
+    };
     let inputs = inputs?;
     let read_secs = read_started.elapsed().as_secs_f64();
     log_stage("read", read_secs);
