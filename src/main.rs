@@ -11,37 +11,17 @@ use rollmatch::error::exit;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// rust_xlsxwriter's panic message when a write to a worksheet's temporary
-/// file fails (`XML_WRITE_ERROR` in its `xmlwriter.rs`, 0.102).
-const WORKBOOK_TEMP_WRITE_PANIC: &str = "Couldn't write to xml file";
-
 fn main() -> ExitCode {
     // A panic is a bug: one generic line, exit 70, no backtrace (it could
-    // quote a value from the data). One exception is not a bug: the
-    // workbook library panics, with this message, when it cannot write a
-    // sheet's temporary file (a full disk or temporary directory); that is
-    // an output that cannot be written, exit 73. Only the first panicking
-    // thread reports and exits: two threads calling `exit` at once could
-    // abort the process (seen on a full disk: exit 134).
+    // quote a value from the data). Only the first panicking thread
+    // reports and exits: two threads calling `exit` at once could abort
+    // the process (seen on a full disk: exit 134).
     std::panic::set_hook(Box::new(|info| {
         static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if REPORTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
             loop {
                 std::thread::park();
             }
-        }
-        // `expect` adds the I/O error after the message.
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-        if message.is_some_and(|m| m.starts_with(WORKBOOK_TEMP_WRITE_PANIC)) {
-            eprintln!(
-                "rollmatch: {}: cannot write: a temporary sheet file of report.xlsx could not be written (is the disk or the temporary directory full?)",
-                std::env::temp_dir().display()
-            );
-            std::process::exit(exit::CANT_CREATE);
         }
         let place = info
             .location()

@@ -530,13 +530,13 @@ fn a_real_concurrent_second_run_exits_75() {
     );
 }
 
-/// A full disk while the workbook is written: rust_xlsxwriter panics when
-/// a sheet's temporary file cannot be written. The operator gets the
+/// A full disk while the workbook is written. The operator gets the
 /// contract's exit 73 and one line naming the cause, not "internal error"
-/// (exit 70) or an abort (exit 134, seen once on a full disk). The disk
-/// is made "full" for the run alone by a file size limit: writes past
-/// 4 MB fail with EFBIG (SIGXFSZ ignored), and the workbook's sheet XML of
-/// 30,000 households is several times that.
+/// (exit 70) or an abort (exit 134, seen once on a full disk, when the
+/// workbook library of the time panicked on its temporary files). The
+/// disk is made "full" for the run alone by a file size limit: writes past
+/// 4 MB fail with EFBIG (SIGXFSZ ignored), and the workbook of 30,000
+/// households is larger than that.
 #[test]
 fn a_workbook_that_cannot_be_written_exits_73_with_one_line() {
     use std::os::unix::process::CommandExt;

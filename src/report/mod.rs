@@ -6,6 +6,7 @@ pub mod html;
 pub mod labels;
 pub mod parquet_out;
 pub mod publish;
+pub mod spreadsheet;
 pub mod summary;
 pub mod tables;
 pub mod xlsx;
