@@ -177,18 +177,25 @@ fn write_sheet<W: Write + Send>(out: &mut W, sheet: &Sheet, selected: bool) -> i
 /// out, as Excel does.
 pub struct RowXml<'b> {
     out: &'b mut Vec<u8>,
-    number: itoa::Buffer,
-    row: usize,
+    /// The row's number in decimal, written into every cell reference.
+    number: [u8; 8],
+    digits: usize,
     open: bool,
     letters: &'b [String],
 }
 
 impl<'b> RowXml<'b> {
     fn new(out: &'b mut Vec<u8>, row: usize, letters: &'b [String]) -> RowXml<'b> {
+        let mut number = [0u8; 8];
+        let mut buffer = itoa::Buffer::new();
+        let text = buffer.format(row + 1).as_bytes();
+        // Rows are at most MAX_ROWS (7 digits).
+        let digits = text.len().min(number.len());
+        number[..digits].copy_from_slice(&text[..digits]);
         RowXml {
             out,
-            number: itoa::Buffer::new(),
-            row: row + 1,
+            number,
+            digits,
             open: false,
             letters,
         }
@@ -202,7 +209,7 @@ impl<'b> RowXml<'b> {
 
     /// `<c r="B7"`, and the row's start tag before its first cell.
     fn start_cell(&mut self, col: usize, style: Style) {
-        let row = self.number.format(self.row).as_bytes();
+        let row = &self.number[..self.digits];
         if !self.open {
             self.open = true;
             self.out.extend_from_slice(b"<row r=\"");
