@@ -47,6 +47,16 @@ impl<'a> TextTable<'a> {
     pub fn position(&self, column: &str) -> Option<usize> {
         self.columns.iter().position(|c| *c == column)
     }
+
+    /// A table of given text, for tests of the writers.
+    #[cfg(test)]
+    pub fn of_rows(columns: Vec<&'static str>, rows: &'a [Vec<String>]) -> TextTable<'a> {
+        TextTable {
+            columns,
+            len: rows.len(),
+            cell: Box::new(move |r, c| Cell::Borrowed(rows[r][c].as_str())),
+        }
+    }
 }
 
 /// How person IDs are written: masked or whole, with an optional keyed

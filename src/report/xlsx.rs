@@ -70,12 +70,13 @@ fn table_sheets<'a, 't: 'a>(
     table: &'a TextTable<'t>,
     rows: &'a [usize],
     tiered: bool,
+    rows_per_sheet: usize,
 ) -> Vec<Sheet<'a>> {
     let widths = widths(table);
     let chunks: Vec<&[usize]> = if rows.is_empty() {
         vec![&[][..]]
     } else {
-        rows.chunks(ROWS_PER_SHEET).collect()
+        rows.chunks(rows_per_sheet).collect()
     };
     // What each column is, decided once per table rather than per cell.
     let numeric: Vec<bool> = table.columns.iter().map(|c| NUMERIC.contains(c)).collect();
@@ -362,9 +363,16 @@ pub fn write_workbook<'t>(
         households,
         &household_rows,
         true,
+        ROWS_PER_SHEET,
     ));
     for (kind, rows) in Kind::ALL.iter().zip(&kind_rows) {
-        sheets.extend(table_sheets(zh::kind_label(*kind), flags, rows, false));
+        sheets.extend(table_sheets(
+            zh::kind_label(*kind),
+            flags,
+            rows,
+            false,
+            ROWS_PER_SHEET,
+        ));
     }
     let end = job.quarter.last_day();
     let properties = Properties {
@@ -412,4 +420,94 @@ pub fn write_county_workbooks<'t>(
         names.push(name);
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calamine::{Data, Reader, Xlsx};
+
+    fn text(rows: &[Vec<Data>]) -> Vec<Vec<String>> {
+        rows.iter()
+            .map(|r| {
+                r.iter()
+                    .map(|d| match d {
+                        Data::String(s) => s.clone(),
+                        Data::Float(f) => f.to_string(),
+                        Data::Empty => String::new(),
+                        other => format!("{other:?}"),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_table_over_the_row_limit_continues_on_numbered_sheets() {
+        let cells: Vec<Vec<String>> = (0..7)
+            .map(|i| {
+                vec![
+                    format!("P{i}"),
+                    (i * 10).to_string(),
+                    ["高", "中", "低"][i % 3].into(),
+                ]
+            })
+            .collect();
+        let table = TextTable::of_rows(vec!["household_id", "score", "tier"], &cells);
+        // Rows 1..7 without row 4 (as if of another county), 3 to a sheet.
+        let rows = [1, 2, 3, 5, 6];
+        let sheets = table_sheets(zh::SHEET_HOUSEHOLDS, &table, &rows, true, 3);
+        let names: Vec<&str> = sheets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["风险户", "风险户(2)"]);
+        let properties = Properties {
+            title: "t",
+            created: (2018, 9, 30),
+        };
+        let bytes = spreadsheet::write(std::io::Cursor::new(Vec::new()), &properties, &sheets)
+            .unwrap()
+            .into_inner();
+        let mut wb = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        let first: Vec<Vec<Data>> = wb
+            .worksheet_range("风险户")
+            .unwrap()
+            .rows()
+            .map(<[Data]>::to_vec)
+            .collect();
+        let second: Vec<Vec<Data>> = wb
+            .worksheet_range("风险户(2)")
+            .unwrap()
+            .rows()
+            .map(<[Data]>::to_vec)
+            .collect();
+        let header: Vec<String> = ["household_id", "score", "tier"]
+            .iter()
+            .map(|c| zh::header(c).to_owned())
+            .collect();
+        let row = |i: usize| {
+            vec![
+                format!("P{i}"),
+                (i * 10).to_string(),
+                ["高", "中", "低"][i % 3].to_owned(),
+            ]
+        };
+        assert_eq!(text(&first), [header.clone(), row(1), row(2), row(3)]);
+        assert_eq!(text(&second), [header, row(5), row(6)]);
+        // The score is a number cell, the ID text.
+        assert_eq!(first[1][1], Data::Float(10.0));
+        assert_eq!(first[1][0], Data::String("P1".into()));
+    }
+
+    #[test]
+    fn long_text_is_cut_to_excels_cell_limit_in_utf16_units() {
+        let short = "低保".repeat(100);
+        assert_eq!(fit(&short), short.as_str());
+        // Astral characters take two UTF-16 units each.
+        let astral = "𠀀".repeat(20_000);
+        let cut = fit(&astral);
+        assert!(cut.ends_with(super::zh::TRUNCATED));
+        assert!(cut.encode_utf16().count() <= MAX_CELL_UNITS);
+        assert!(cut.encode_utf16().count() > MAX_CELL_UNITS - 2);
+        let exact = "a".repeat(MAX_CELL_UNITS);
+        assert_eq!(fit(&exact), exact.as_str());
+    }
 }
