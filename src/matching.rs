@@ -306,6 +306,13 @@ type HouseholdPair = (usize, usize);
 type PersonPair = (usize, usize, LinkKind);
 
 pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
+    let started = std::time::Instant::now();
+    let step = |name: &str| {
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "matching: {name}"
+        );
+    };
     let dibao_row_household = row_households(&dibao.households, dibao.rows.len());
     let poor_row_household = row_households(&poor.households, poor.rows.len());
 
@@ -348,6 +355,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     drop((dibao_keys, poor_keys));
     // In row order, as a pass over the 低保 rows finds them.
     pairs.par_sort_unstable_by_key(|&(d, p, _)| (d, p));
+    step("exact pairs found");
     let mut dibao_matched = vec![false; dibao.rows.len()];
     let mut poor_matched = vec![false; poor.rows.len()];
     for &(d, p, _) in &pairs {
@@ -386,6 +394,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         .filter(|(b, _)| poor_left.contains_key(*b))
         .collect();
     blocks.sort_by(|a, b| a.0.cmp(b.0));
+    step("unmatched rows grouped in blocks");
     let dibao_excel = excel_damaged(dibao.rows.iter().map(|r| &r.member));
     let poor_excel = excel_damaged(poor.rows.iter().map(|r| &r.member));
     let mut candidates: Vec<(String, String, ProbableKind, usize, usize, usize)> = blocks
@@ -416,6 +425,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
             found
         })
         .collect();
+    step("probable candidates tested");
     // The contract's typo pairs first, so that the extension never takes a
     // person the rule would have paired.
     candidates.sort_by(|a, b| {
@@ -451,6 +461,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let dibao_partner =
         RowLists::from_pairs(dibao.rows.len(), pairs.iter().map(|&(d, p, _)| (d, p)));
     let poor_partner = RowLists::from_pairs(poor.rows.len(), pairs.iter().map(|&(d, p, _)| (p, d)));
+    step("probable pairs chosen, partners listed");
 
     // 3. Household links. The pairs are sorted by household pair (stable,
     // so each link keeps its pairs in the order found) and the map is
@@ -484,6 +495,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         poor_linked[*ph].insert(*dh);
     }
     let links: BTreeMap<(usize, usize), HouseholdLink> = runs.into_iter().collect();
+    step("households linked");
 
     Matching {
         dibao_row_household,
