@@ -210,7 +210,11 @@ pub fn analyze(
         deaths: inputs.deaths.as_deref(),
         employees: inputs.employees.as_deref(),
     };
-    let mut lists = timings.time("flag", || checks::run_all(&q));
+    // Quarter over quarter first, so that Q-1 is freed before Q's own
+    // checks run: the flag stage held both quarters' rows beside every
+    // flag, the run's peak at 10 M households (issue #7). The movement
+    // flags still join the other lists last, as before.
+    let mut moved = Vec::new();
     let movements = match &previous {
         PreviousSource::Found(prev) => {
             if !job.allow_shrink
@@ -224,7 +228,6 @@ pub fn analyze(
                 // household indexes beside every row's sorted key) were
                 // the run's peak at 10 M households (issue #7).
                 let started = Instant::now();
-                let mut moved = Vec::new();
                 dynamics::check(prev, &q, &mut moved);
                 tracing::debug!(
                     seconds = started.elapsed().as_secs_f64(),
@@ -236,7 +239,6 @@ pub fn analyze(
                     seconds = started.elapsed().as_secs_f64(),
                     "transitions counted"
                 );
-                lists.push(moved);
                 transitions
             });
             Ok(MovementInfo {
@@ -246,10 +248,8 @@ pub fn analyze(
         }
         PreviousSource::Skipped(reason) => Err(reason.clone()),
     };
-    // Freed before the flags are joined into one vector, not beside it:
-    // freed on a thread of its own, Q-1 was still half there when the
-    // joined flags were made, and that was the run's peak (issue #7).
-    // Its two rolls are freed side by side.
+    // Its two rolls are freed side by side, and before the checks, not on
+    // a thread of their own beside them.
     let freeing = Instant::now();
     if let PreviousSource::Found(prev) = previous {
         let Previous { dibao, poor, .. } = prev;
@@ -259,6 +259,8 @@ pub fn analyze(
         seconds = freeing.elapsed().as_secs_f64(),
         "previous quarter freed"
     );
+    let mut lists = timings.time("flag", || checks::run_all(&q));
+    lists.push(moved);
     let flags = timings.time("sort", || {
         let mut flags = crate::flags::join(lists);
         sort_flags(&mut flags, job.output.mask_ids);
