@@ -13,7 +13,11 @@ if [ -z "$browser" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo run --quiet --locked -- run jobs/luoyang.toml --quiet --out "$work/report"
+# The debug binary as `cargo test` builds it (a no-op after the tests have
+# run): `cargo run` resolves features without the dev-dependencies, and so
+# rebuilt polars (about 3 minutes of CI) for this one run.
+cargo test --quiet --locked --no-run
+target/debug/rollmatch run jobs/luoyang.toml --quiet --out "$work/report"
 png="${1:-$work/report.png}"
 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
