@@ -18,12 +18,7 @@ use crate::pipeline::Analysis;
 
 use super::labels as zh;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use super::escape_markup as esc;
 
 fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)

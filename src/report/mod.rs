@@ -155,6 +155,14 @@ pub fn write_all(
     Ok(dir)
 }
 
+/// Text for HTML and XML, in content and in quoted attributes alike.
+pub fn escape_markup(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     let mut text =
         serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;

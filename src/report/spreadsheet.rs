@@ -21,6 +21,8 @@ use rayon::prelude::*;
 use zip::write::{SimpleFileOptions, ZipWriter};
 use zip::{CompressionMethod, DateTime};
 
+use super::escape_markup;
+
 /// Excel's limits: rows and columns of a sheet, characters of a cell
 /// (counted in UTF-16 units).
 pub const MAX_ROWS: usize = 1_048_576;
@@ -104,26 +106,20 @@ pub fn write<W: Write + Seek + Send>(
         .compression_level(Some(ZIP_LEVEL))
         .unix_permissions(0o600)
         .last_modified_time(DateTime::default());
-    let part = |zip: &mut ZipWriter<W>, name: &str, text: &str| -> io::Result<()> {
+    let parts: [(&str, String); 8] = [
+        ("[Content_Types].xml", content_types(sheets.len())),
+        ("_rels/.rels", ROOT_RELS.to_owned()),
+        ("docProps/app.xml", app(sheets)),
+        ("docProps/core.xml", core(properties)),
+        ("xl/_rels/workbook.xml.rels", workbook_rels(sheets.len())),
+        ("xl/styles.xml", STYLES.to_owned()),
+        ("xl/theme/theme1.xml", THEME.to_owned()),
+        ("xl/workbook.xml", workbook(sheets)),
+    ];
+    for (name, text) in parts {
         zip.start_file(name, options)?;
-        zip.write_all(text.as_bytes())
-    };
-    part(
-        &mut zip,
-        "[Content_Types].xml",
-        &content_types(sheets.len()),
-    )?;
-    part(&mut zip, "_rels/.rels", ROOT_RELS)?;
-    part(&mut zip, "docProps/app.xml", &app(sheets))?;
-    part(&mut zip, "docProps/core.xml", &core(properties))?;
-    part(
-        &mut zip,
-        "xl/_rels/workbook.xml.rels",
-        &workbook_rels(sheets.len()),
-    )?;
-    part(&mut zip, "xl/styles.xml", STYLES)?;
-    part(&mut zip, "xl/theme/theme1.xml", THEME)?;
-    part(&mut zip, "xl/workbook.xml", &workbook(sheets))?;
+        zip.write_all(text.as_bytes())?;
+    }
     for (i, sheet) in sheets.iter().enumerate() {
         // A sheet's XML passes 4 GiB only with cells of ~300 characters on
         // average; the zip then needs its 64-bit sizes.
@@ -363,13 +359,6 @@ fn stored_width(chars: f64) -> f64 {
     (pixels * 256.0 / 7.0).floor() / 256.0
 }
 
-fn attribute(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// `风险户!$A$1:$M$405`. A name is quoted unless it is letters of other
 /// scripts only (as the report's are), which cannot be read as a cell
 /// reference; quoting is always allowed, so any other name is quoted.
@@ -460,7 +449,7 @@ const ROOT_RELS: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"y
 fn app(sheets: &[Sheet]) -> String {
     let titles: String = sheets
         .iter()
-        .map(|s| format!("<vt:lpstr>{}</vt:lpstr>", attribute(&s.name)))
+        .map(|s| format!("<vt:lpstr>{}</vt:lpstr>", escape_markup(&s.name)))
         .collect();
     format!(
         "{XML_DECLARATION}<Properties xmlns=\"http://schemas.openxmlformats.org/officeDocument/2006/extended-properties\" xmlns:vt=\"http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes\"><Application>Microsoft Excel</Application><DocSecurity>0</DocSecurity><ScaleCrop>false</ScaleCrop><HeadingPairs><vt:vector size=\"2\" baseType=\"variant\"><vt:variant><vt:lpstr>Worksheets</vt:lpstr></vt:variant><vt:variant><vt:i4>{n}</vt:i4></vt:variant></vt:vector></HeadingPairs><TitlesOfParts><vt:vector size=\"{n}\" baseType=\"lpstr\">{titles}</vt:vector></TitlesOfParts><Company></Company><LinksUpToDate>false</LinksUpToDate><SharedDoc>false</SharedDoc><HyperlinksChanged>false</HyperlinksChanged><AppVersion>12.0000</AppVersion></Properties>",
@@ -473,7 +462,7 @@ fn core(p: &Properties) -> String {
     let date = format!("{y:04}-{m:02}-{d:02}T00:00:00Z");
     format!(
         "{XML_DECLARATION}<cp:coreProperties xmlns:cp=\"http://schemas.openxmlformats.org/package/2006/metadata/core-properties\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" xmlns:dcterms=\"http://purl.org/dc/terms/\" xmlns:dcmitype=\"http://purl.org/dc/dcmitype/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><dc:title>{}</dc:title><dc:creator></dc:creator><cp:lastModifiedBy></cp:lastModifiedBy><dcterms:created xsi:type=\"dcterms:W3CDTF\">{date}</dcterms:created><dcterms:modified xsi:type=\"dcterms:W3CDTF\">{date}</dcterms:modified></cp:coreProperties>",
-        attribute(p.title)
+        escape_markup(p.title)
     )
 }
 
@@ -500,7 +489,7 @@ fn workbook(sheets: &[Sheet]) -> String {
     for (i, s) in sheets.iter().enumerate() {
         xml.push_str(&format!(
             "<sheet name=\"{}\" sheetId=\"{}\" r:id=\"rId{}\"/>",
-            attribute(&s.name),
+            escape_markup(&s.name),
             i + 1,
             i + 1
         ));
@@ -518,7 +507,7 @@ fn workbook(sheets: &[Sheet]) -> String {
         for (i, s) in filters {
             xml.push_str(&format!(
                 "<definedName name=\"_xlnm._FilterDatabase\" localSheetId=\"{i}\" hidden=\"1\">{}</definedName>",
-                attribute(&absolute_range(s))
+                escape_markup(&absolute_range(s))
             ));
         }
         xml.push_str("</definedNames>");

@@ -467,18 +467,11 @@ mod tests {
             .unwrap()
             .into_inner();
         let mut wb = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
-        let first: Vec<Vec<Data>> = wb
-            .worksheet_range("风险户")
-            .unwrap()
-            .rows()
-            .map(<[Data]>::to_vec)
-            .collect();
-        let second: Vec<Vec<Data>> = wb
-            .worksheet_range("风险户(2)")
-            .unwrap()
-            .rows()
-            .map(<[Data]>::to_vec)
-            .collect();
+        let mut rows_of = |name: &str| -> Vec<Vec<Data>> {
+            let range = wb.worksheet_range(name).unwrap();
+            range.rows().map(<[Data]>::to_vec).collect()
+        };
+        let (first, second) = (rows_of("风险户"), rows_of("风险户(2)"));
         let header: Vec<String> = ["household_id", "score", "tier"]
             .iter()
             .map(|c| zh::header(c).to_owned())
