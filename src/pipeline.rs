@@ -186,9 +186,17 @@ pub struct MovementInfo {
 }
 
 /// Match, flag and score one quarter. Pure: no I/O. Q-1 is freed as soon
-/// as the movements are found: sorting, scoring and the reports need only
-/// Q, and Q-1's rows held to the end were a third of the run's peak at
-/// 3 M households (issue #7).
+/// as the movements are found, before Q's own checks: those, sorting,
+/// scoring and the reports need only Q, and Q-1's rows held beside the
+/// flags were the run's peak at 10 M households (issue #7).
+/// Run a step of a stage and log its time at debug level.
+fn debug_timed<T>(step: &str, f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = f();
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "{step}");
+    out
+}
+
 pub fn analyze(
     job: &Job,
     inputs: &QuarterInputs,
@@ -227,19 +235,10 @@ pub fn analyze(
                 // inside, and their tables held at once (ID sets and
                 // household indexes beside every row's sorted key) were
                 // the run's peak at 10 M households (issue #7).
-                let started = Instant::now();
-                dynamics::check(prev, &q, &mut moved);
-                tracing::debug!(
-                    seconds = started.elapsed().as_secs_f64(),
-                    "movement flags found"
-                );
-                let started = Instant::now();
-                let transitions = dynamics::transitions(prev, &q);
-                tracing::debug!(
-                    seconds = started.elapsed().as_secs_f64(),
-                    "transitions counted"
-                );
-                transitions
+                debug_timed("movement flags found", || {
+                    dynamics::check(prev, &q, &mut moved)
+                });
+                debug_timed("transitions counted", || dynamics::transitions(prev, &q))
             });
             Ok(MovementInfo {
                 source: prev.source,
@@ -250,15 +249,12 @@ pub fn analyze(
     };
     // Its two rolls are freed side by side, and before the checks, not on
     // a thread of their own beside them.
-    let freeing = Instant::now();
-    if let PreviousSource::Found(prev) = previous {
-        let Previous { dibao, poor, .. } = prev;
-        rayon::join(|| drop(dibao), || drop(poor));
-    }
-    tracing::debug!(
-        seconds = freeing.elapsed().as_secs_f64(),
-        "previous quarter freed"
-    );
+    debug_timed("previous quarter freed", || {
+        if let PreviousSource::Found(prev) = previous {
+            let Previous { dibao, poor, .. } = prev;
+            rayon::join(|| drop(dibao), || drop(poor));
+        }
+    });
     let mut lists = timings.time("flag", || checks::run_all(&q));
     lists.push(moved);
     let flags = timings.time("sort", || {
