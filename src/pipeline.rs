@@ -77,6 +77,7 @@ pub fn read_quarter(
 ) -> Result<QuarterInputs> {
     let v = Validation {
         quarter_end: quarter.last_day(),
+        hash_files: quarter == job.quarter,
     };
     let dibao_path = job.inputs.dibao.for_quarter(quarter);
     let poor_path = job.inputs.poor.for_quarter(quarter);
@@ -350,20 +351,15 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     if let PreviousSource::Skipped(reason) = &previous {
         info!(reason = %reason, "movements skipped");
     }
-    let bar = progress.stage("比对与标记");
-    let analysis = analyze(job, &inputs, previous, &mut timings)?;
-    bar.finish();
-
-    let bar = progress.stage("写出报告");
-    let publish_dir = job.output.dir.clone();
-    let write_started = Instant::now();
-    // Q's state needs only the rolls: it is written beside the reports and
-    // put in place only after they are published.
-    // The state is written from a thread of its own, not a rayon worker: a
-    // worker waiting on polars' pool takes other rayon work meanwhile (a
-    // whole workbook sheet), and the state then finished seconds after
-    // the reports.
-    let (staged, state) = std::thread::scope(|scope| {
+    // Q's state needs only Q's rolls: it is written from the moment they
+    // are read, beside matching, flagging and the reports, and put in
+    // place only after the reports are published. Analysis leaves one core
+    // idle in its serial steps (about 2 core-seconds at 1 M households)
+    // that the state's encoding fills (issue #7). It runs on a thread of
+    // its own, not a rayon worker: a worker waiting on polars' pool takes
+    // other rayon work meanwhile (a whole workbook sheet), and the state
+    // then finished seconds after the reports.
+    let (reports, state) = std::thread::scope(|scope| {
         let state = scope.spawn(|| {
             let started = Instant::now();
             history::prepare(
@@ -374,12 +370,22 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
             )
             .map(|s| (s, started.elapsed().as_secs_f64()))
         });
-        let staged = report::write_all(job, &inputs, &analysis, &timings, started);
+        let reports = (|| {
+            let bar = progress.stage("比对与标记");
+            let analysis = analyze(job, &inputs, previous, &mut timings)?;
+            bar.finish();
+            let bar = progress.stage("写出报告");
+            let write_started = Instant::now();
+            let staged = report::write_all(job, &inputs, &analysis, &timings, started);
+            Ok::<_, Error>((analysis, staged, write_started, bar))
+        })();
         let state = state
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (staged, state)
+        (reports, state)
     });
+    let (analysis, staged, write_started, bar) = reports?;
+    let publish_dir = job.output.dir.clone();
     let staged = staged?;
     let (state, state_secs) = state?;
     let write_secs = write_started.elapsed().as_secs_f64();
@@ -393,7 +399,8 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     crate::faults::point("published");
     let commit_started = Instant::now();
     state.commit()?;
-    // Preparing overlapped "write"; this is its time plus the commit's.
+    // Preparing overlapped analysis and "write"; this is its time plus
+    // the commit's.
     let state_secs = state_secs + commit_started.elapsed().as_secs_f64();
     log_stage("state", state_secs);
     timings.0.push(("state", state_secs));

@@ -390,9 +390,10 @@ fn state_of_another_format_version_is_refused_clearly() {
     let job = space.luoyang_job();
     run_ok(&job, &["run", "--quiet", "--quarter", "2018Q2"]);
     let marker = space.path("state/2018Q2.state.json");
-    let text = std::fs::read_to_string(&marker)
-        .unwrap()
-        .replace("\"format_version\": 1", "\"format_version\": 99");
+    let text = std::fs::read_to_string(&marker).unwrap().replace(
+        &format!("\"format_version\": {}", rollmatch::history::FORMAT_VERSION),
+        "\"format_version\": 99",
+    );
     std::fs::write(&marker, text).unwrap();
     rollmatch()
         .args(["run", "--quiet"])

@@ -195,16 +195,18 @@ impl<P> RowRules<'_, P> {
 fn read_input<T: Send>(
     input: &str,
     path: &Path,
+    v: Validation,
     columns: &'static [InputColumn],
     parse: impl Fn(&mut Cells) -> Result<T, Fault> + Sync,
 ) -> Result<Loaded<T>> {
-    rows_of(input, path, super::read_bytes(path)?, columns, parse)
+    rows_of(input, path, super::read_bytes(path)?, v, columns, parse)
 }
 
 fn rows_of<T: Send>(
     input: &str,
     path: &Path,
     bytes: Vec<u8>,
+    v: Validation,
     columns: &'static [InputColumn],
     parse: impl Fn(&mut Cells) -> Result<T, Fault> + Sync,
 ) -> Result<Loaded<T>> {
@@ -212,7 +214,13 @@ fn rows_of<T: Send>(
     let file = path.display().to_string();
     // The file's hash is computed beside the parse, not before it.
     let (sha256, parsed) = rayon::join(
-        || hex::encode(Sha256::digest(&bytes)),
+        || {
+            if v.hash_files {
+                hex::encode(Sha256::digest(&bytes))
+            } else {
+                String::new()
+            }
+        },
         || parse_parts(path, &file, &bytes, columns, &parse, PARQUET_STRETCH_ROWS),
     );
     // The file's bytes are freed as soon as every chunk is parsed.
@@ -374,7 +382,7 @@ pub fn read_dibao(path: &Path, v: Validation) -> Result<Loaded<DibaoRow>> {
 /// A 低保 roll from bytes in memory; `path` only names it in messages
 /// (the fuzz target's entry).
 pub fn read_dibao_bytes(path: &Path, bytes: Vec<u8>, v: Validation) -> Result<Loaded<DibaoRow>> {
-    let mut loaded = rows_of("dibao", path, bytes, col::DIBAO_COLUMNS, |c| {
+    let mut loaded = rows_of("dibao", path, bytes, v, col::DIBAO_COLUMNS, |c| {
         Ok(DibaoRow {
             member: c.member(v)?,
             monthly_benefit: c.parse(&col::MONTHLY_BENEFIT, "bad_decimal", values::decimal)?,
@@ -388,7 +396,7 @@ pub fn read_dibao_bytes(path: &Path, bytes: Vec<u8>, v: Validation) -> Result<Lo
 }
 
 pub fn read_poor(path: &Path, v: Validation) -> Result<Loaded<PoorRow>> {
-    let mut loaded = read_input("poor", path, col::POOR_COLUMNS, |c| {
+    let mut loaded = read_input("poor", path, v, col::POOR_COLUMNS, |c| {
         Ok(PoorRow {
             member: c.member(v)?,
             household_type: c.parse(&col::HOUSEHOLD_TYPE, "bad_enum", |s| {
@@ -419,7 +427,7 @@ pub fn read_poor(path: &Path, v: Validation) -> Result<Loaded<PoorRow>> {
 }
 
 pub fn read_deaths(path: &Path, v: Validation) -> Result<Loaded<DeathRow>> {
-    let mut loaded = read_input("deaths", path, col::DEATHS_COLUMNS, |c| {
+    let mut loaded = read_input("deaths", path, v, col::DEATHS_COLUMNS, |c| {
         let id_given = c.required_text(&col::ID_NUMBER)?;
         Ok(DeathRow {
             line: c.line,
@@ -435,6 +443,7 @@ pub fn read_employees(path: &Path, v: Validation) -> Result<Loaded<EmployeeRow>>
     let mut loaded = read_input(
         "public_employees",
         path,
+        v,
         col::PUBLIC_EMPLOYEES_COLUMNS,
         |c| {
             let id_given = c.required_text(&col::ID_NUMBER)?;
@@ -513,6 +522,7 @@ mod tests {
         );
         let v = Validation {
             quarter_end: crate::calendar::Date::new(2018, 9, 30).unwrap(),
+            hash_files: true,
         };
         let parse = |c: &mut Cells| c.member(v);
         let read_with = |stretch_rows| {
