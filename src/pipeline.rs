@@ -297,6 +297,16 @@ pub struct RunOutcome {
 /// first's cost 2.4 GB of peak memory for about 6 s of a 190 s run.
 const SEQUENTIAL_READ_BYTES: u64 = 1 << 30;
 
+/// [`SEQUENTIAL_READ_BYTES`], or `ROLLMATCH_LARGE_ROLL_BYTES` from the
+/// environment: the tests set it to 0 to run the fixtures down the large
+/// rolls' path.
+fn large_roll_bytes() -> u64 {
+    std::env::var("ROLLMATCH_LARGE_ROLL_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SEQUENTIAL_READ_BYTES)
+}
+
 /// The size of Q's two roll files (0 for a file that cannot be read: its
 /// reader reports that).
 fn quarter_roll_bytes(job: &Job) -> u64 {
@@ -328,7 +338,8 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     // Large rolls are read one quarter after the other instead: each file
     // is held whole while it is parsed, and two quarters' files at once
     // were the run's peak memory at 10 M households (issue #7).
-    let (inputs, previous) = if quarter_roll_bytes(job) > SEQUENTIAL_READ_BYTES {
+    let large = quarter_roll_bytes(job) > large_roll_bytes();
+    let (inputs, previous) = if large {
         let inputs = read_quarter(job, job.quarter, true);
         (inputs, read_previous())
     } else {
@@ -351,34 +362,42 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     if let PreviousSource::Skipped(reason) = &previous {
         info!(reason = %reason, "movements skipped");
     }
-    // Q's state needs only Q's rolls: it is written from the moment they
-    // are read, beside matching, flagging and the reports, and put in
-    // place only after the reports are published. Analysis leaves one core
-    // idle in its serial steps (about 2 core-seconds at 1 M households)
-    // that the state's encoding fills (issue #7). It runs on a thread of
-    // its own, not a rayon worker: a worker waiting on polars' pool takes
+    // Q's state needs only Q's rolls. It is written on a thread of its
+    // own, not a rayon worker: a worker waiting on polars' pool takes
     // other rayon work meanwhile (a whole workbook sheet), and the state
-    // then finished seconds after the reports.
+    // then finished seconds after the reports. It is put in place only
+    // after the reports are published.
+    //
+    // Small rolls' state is written from the moment they are read, beside
+    // matching and flagging, whose serial steps leave a core idle: at 1 M
+    // households three alternating pairs ran 0.8–2.3 s faster than with
+    // the state written beside the reports. Large rolls' state waits for
+    // the analysis: at 10 M households, encoding it beside the analysis
+    // slowed matching and the movements more than it saved (issue #7).
+    let (analysed, wait_for_analysis) = std::sync::mpsc::channel::<()>();
     let (reports, state) = std::thread::scope(|scope| {
-        let state = scope.spawn(|| {
+        let (dibao, poor) = (&inputs.dibao, &inputs.poor);
+        let state = scope.spawn(move || {
+            // No message: the analysis failed, and there is nothing to save.
+            if large && wait_for_analysis.recv().is_err() {
+                return Ok(None);
+            }
             let started = Instant::now();
-            history::prepare(
-                &job.output.state_dir,
-                job.quarter,
-                &inputs.dibao,
-                &inputs.poor,
-            )
-            .map(|s| (s, started.elapsed().as_secs_f64()))
+            history::prepare(&job.output.state_dir, job.quarter, dibao, poor)
+                .map(|s| Some((s, started.elapsed().as_secs_f64())))
         });
         let reports = (|| {
             let bar = progress.stage("比对与标记");
             let analysis = analyze(job, &inputs, previous, &mut timings)?;
             bar.finish();
+            // The state thread may have ended already (a small roll's).
+            let _ = analysed.send(());
             let bar = progress.stage("写出报告");
             let write_started = Instant::now();
             let staged = report::write_all(job, &inputs, &analysis, &timings, started);
             Ok::<_, Error>((analysis, staged, write_started, bar))
         })();
+        drop(analysed);
         let state = state
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -387,7 +406,8 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     let (analysis, staged, write_started, bar) = reports?;
     let publish_dir = job.output.dir.clone();
     let staged = staged?;
-    let (state, state_secs) = state?;
+    let (state, state_secs) =
+        state?.ok_or_else(|| Error::Internal("the state was not prepared".into()))?;
     let write_secs = write_started.elapsed().as_secs_f64();
     log_stage("write", write_secs);
     timings.0.push(("write", write_secs));
@@ -399,8 +419,8 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     crate::faults::point("published");
     let commit_started = Instant::now();
     state.commit()?;
-    // Preparing overlapped analysis and "write"; this is its time plus
-    // the commit's.
+    // Preparing overlapped "write" (and, for small rolls, the analysis);
+    // this is its time plus the commit's.
     let state_secs = state_secs + commit_started.elapsed().as_secs_f64();
     log_stage("state", state_secs);
     timings.0.push(("state", state_secs));
