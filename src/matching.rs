@@ -404,13 +404,17 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
             let ps = poor_left.get(*block);
             let mut found = Vec::new();
             if let Some(ps) = ps {
+                // Each person's Excel damage looked up once, not once per
+                // pair it is in.
+                let d_excel: Vec<bool> = ds.iter().map(|d| dibao_excel.contains(d.id)).collect();
+                let p_excel: Vec<bool> = ps.iter().map(|p| poor_excel.contains(p.id)).collect();
                 for (di, pi) in candidate_pairs(ds, ps) {
                     let (d, p) = (&ds[di], &ps[pi]);
                     {
                         let kind = if let Some(typo) = one_typo_apart(d.id, p.id) {
                             Some(ProbableKind::Typo(typo))
-                        } else if (dibao_excel.contains(d.id) && excel_copy(d.id, p.id))
-                            || (poor_excel.contains(p.id) && excel_copy(p.id, d.id))
+                        } else if (d_excel[di] && excel_copy(d.id, p.id))
+                            || (p_excel[pi] && excel_copy(p.id, d.id))
                         {
                             Some(ProbableKind::ExcelRecovered)
                         } else {

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use rollmatch::calendar::Date;
-use rollmatch::identity::{check_char, check_id, key_to_string};
+use rollmatch::identity::{TypoKind, check_char, check_id, key_to_string, one_typo_apart};
 
 const PROVINCES: [u32; 34] = [
     11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
@@ -73,5 +73,33 @@ proptest! {
     fn no_bytes_make_the_parser_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
         let s = String::from_utf8_lossy(&bytes);
         let _ = check_id(&s, end());
+    }
+
+    #[test]
+    fn typo_distance_is_the_contracts_rule(
+        a in "[0-9X]{1,8}",
+        edits in proptest::collection::vec((0usize..8, "[0-9X]"), 0..4),
+        swap in proptest::option::of(0usize..7),
+    ) {
+        let mut b = a.clone().into_bytes();
+        for (i, c) in &edits {
+            let i = i % b.len();
+            b[i] = c.as_bytes()[0];
+        }
+        if let Some(i) = swap.filter(|&i| i + 1 < b.len()) {
+            b.swap(i, i + 1);
+        }
+        let b = String::from_utf8(b).unwrap();
+        // The rule stated plainly: the positions that differ.
+        let diffs: Vec<usize> = (0..a.len()).filter(|&i| a.as_bytes()[i] != b.as_bytes()[i]).collect();
+        let (x, y) = (a.as_bytes(), b.as_bytes());
+        let expected = match diffs.as_slice() {
+            [i] => Some(TypoKind::Substitution(*i)),
+            [i, j] if *j == i + 1 && x[*i] == y[*j] && x[*j] == y[*i] => Some(TypoKind::AdjacentSwap(*i)),
+            _ => None,
+        };
+        prop_assert_eq!(one_typo_apart(&a, &b), expected);
+        // Lengths that differ are never one typo apart.
+        prop_assert_eq!(one_typo_apart(&a, &format!("{b}0")), None);
     }
 }
