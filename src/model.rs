@@ -134,6 +134,11 @@ impl PersonId {
     /// Normalize and validate the trimmed cell `given` against the
     /// quarter's end (`identity::check_id`).
     pub fn new(given: Text, quarter_end: Date) -> PersonId {
+        if crate::identity::is_valid_normal_form(&given, quarter_end)
+            && let Ok(clean) = <[u8; 18]>::try_from(given.as_bytes())
+        {
+            return PersonId(IdCell::Clean(clean));
+        }
         let IdCheck {
             normalized,
             verdict,

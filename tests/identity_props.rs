@@ -2,7 +2,9 @@
 
 use proptest::prelude::*;
 use rollmatch::calendar::Date;
-use rollmatch::identity::{TypoKind, check_char, check_id, key_to_string, one_typo_apart};
+use rollmatch::identity::{
+    TypoKind, check_char, check_id, is_valid_normal_form, key_to_string, one_typo_apart,
+};
 
 const PROVINCES: [u32; 34] = [
     11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
@@ -101,5 +103,24 @@ proptest! {
         prop_assert_eq!(one_typo_apart(&a, &b), expected);
         // Lengths that differ are never one typo apart.
         prop_assert_eq!(one_typo_apart(&a, &format!("{b}0")), None);
+    }
+
+    #[test]
+    fn the_fast_path_is_check_ids_valid_normal_form(
+        id in valid_id(),
+        at in 0usize..18,
+        with in "[0-9Xx ]",
+        whole in proptest::bool::ANY,
+    ) {
+        let mut cell = id.into_bytes();
+        if !whole {
+            cell[at] = with.as_bytes()[0];
+        }
+        let cell = String::from_utf8(cell).unwrap();
+        let c = check_id(&cell, end());
+        prop_assert_eq!(
+            is_valid_normal_form(&cell, end()),
+            c.verdict.is_ok() && c.normalized == cell
+        );
     }
 }
