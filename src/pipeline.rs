@@ -291,20 +291,22 @@ pub struct RunOutcome {
 }
 
 /// Above this many bytes of Q's two roll files, Q and Q-1 are read one
-/// after the other. At 1 M households the rolls are 0.5 GB and both
-/// quarters are read at once (0.8 s sooner than one after the other); at
-/// 10 M households (5 GB) the second quarter's files held beside the
-/// first's cost 2.4 GB of peak memory for about 6 s of a 190 s run.
-const SEQUENTIAL_READ_BYTES: u64 = 1 << 30;
+/// after the other, and Q's state is written after the analysis rather
+/// than beside it (see `run`). At 1 M households the rolls are 0.5 GB and
+/// both quarters are read at once (0.8 s sooner than one after the
+/// other); at 10 M households (5 GB) the second quarter's files held
+/// beside the first's cost 2.4 GB of peak memory for about 6 s of a 190 s
+/// run.
+const LARGE_ROLL_BYTES: u64 = 1 << 30;
 
-/// [`SEQUENTIAL_READ_BYTES`], or `ROLLMATCH_LARGE_ROLL_BYTES` from the
+/// [`LARGE_ROLL_BYTES`], or `ROLLMATCH_LARGE_ROLL_BYTES` from the
 /// environment: the tests set it to 0 to run the fixtures down the large
 /// rolls' path.
 fn large_roll_bytes() -> u64 {
     std::env::var("ROLLMATCH_LARGE_ROLL_BYTES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(SEQUENTIAL_READ_BYTES)
+        .unwrap_or(LARGE_ROLL_BYTES)
 }
 
 /// The size of Q's two roll files (0 for a file that cannot be read: its
