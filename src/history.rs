@@ -323,6 +323,16 @@ impl Frame {
         Ok(s.rechunk().into_owned())
     }
 
+    /// The column if it holds `Int32` (format 2's codes and dates), else
+    /// `None` (format 1 wrote them as text).
+    fn int32(&self, column: &str) -> Result<Option<Int32Chunked>> {
+        let c = self.df.column(column).map_err(|_| self.bad(column))?;
+        Ok(c.as_materialized_series()
+            .i32()
+            .ok()
+            .map(|s| s.rechunk().into_owned()))
+    }
+
     fn boolean(&self, column: &str) -> Result<BooleanChunked> {
         let c = self.df.column(column).map_err(|_| self.bad(column))?;
         let s = c
@@ -359,8 +369,7 @@ fn enum_of<T: Copy>(
     column: &str,
     table: &[(T, &'static str, &'static str)],
 ) -> Result<Vec<T>> {
-    let c = frame.df.column(column).map_err(|_| frame.bad(column))?;
-    if let Ok(codes) = c.as_materialized_series().i32() {
+    if let Some(codes) = frame.int32(column)? {
         return codes
             .iter()
             .map(|v| {
@@ -383,8 +392,7 @@ fn enum_of<T: Copy>(
 /// The dates of a column: days since 1970-01-01 (format 2) or text
 /// (format 1).
 fn dates_of(frame: &Frame, column: &str) -> Result<Vec<Option<crate::calendar::Date>>> {
-    let c = frame.df.column(column).map_err(|_| frame.bad(column))?;
-    if let Ok(days) = c.as_materialized_series().i32() {
+    if let Some(days) = frame.int32(column)? {
         return Ok(days
             .iter()
             .map(|d| d.map(|d| crate::calendar::Date::from_days_since_epoch(i64::from(d))))
