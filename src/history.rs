@@ -51,7 +51,7 @@ fn write_frame<R>(path: &Path, rows: &[R], columns: impl Fn(&[R]) -> Vec<Column>
     crate::parquet_batches::write(
         &mut out.writer,
         rows.len(),
-        ParquetCompression::Zstd(None),
+        crate::parquet_batches::compression(),
         StatisticsOptions::empty(),
         |range| DataFrame::new(range.len(), columns(&rows[range])),
     )

@@ -54,7 +54,7 @@ pub fn write_parquet(path: &Path, table: &TextTable) -> Result<()> {
     crate::parquet_batches::write(
         &mut out.writer,
         table.len(),
-        ParquetCompression::Zstd(None),
+        crate::parquet_batches::compression(),
         StatisticsOptions::default(),
         |rows| {
             let mut builders: Vec<Builder> = table

@@ -301,30 +301,73 @@ pub fn is_plain_decimal(text: &str) -> bool {
 /// does not read it as an escape.
 pub fn escape_text(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
-    let special = |b: u8| {
-        matches!(b, b'&' | b'<' | b'>' | b'_' | 0xEF) || (b < 0x20 && b != b'\t' && b != b'\n')
-    };
-    if !bytes.iter().any(|&b| special(b)) {
-        out.extend_from_slice(bytes);
-        return;
-    }
-    for (i, ch) in text.char_indices() {
-        match ch {
-            '&' => out.extend_from_slice(b"&amp;"),
-            '<' => out.extend_from_slice(b"&lt;"),
-            '>' => out.extend_from_slice(b"&gt;"),
-            '\t' | '\n' => out.push(ch as u8),
-            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => {
-                write!(out, "_x{:04X}_", ch as u32).expect("writing to a Vec cannot fail");
-            }
-            '_' if is_escape_like(&bytes[i..]) => out.extend_from_slice(b"_x005F_"),
-            _ => {
-                let mut utf8 = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
-            }
+    // Runs of ordinary bytes are copied whole; only a byte the table marks
+    // is looked at. Flag codes hold `_` and Chinese details hold full-width
+    // punctuation (lead byte EF), so most cells have one: decoding them
+    // character by character was most of this function's time (#7).
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !ESCAPE_CANDIDATE[b as usize] {
+            i += 1;
+            continue;
         }
+        let replacement: &[u8] = match b {
+            b'&' => b"&amp;",
+            b'<' => b"&lt;",
+            b'>' => b"&gt;",
+            b'_' if is_escape_like(&bytes[i..]) => b"_x005F_",
+            // U+FFFE and U+FFFF (EF BF BE, EF BF BF).
+            0xEF if bytes.get(i + 1) == Some(&0xBF)
+                && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)) =>
+            {
+                out.extend_from_slice(&bytes[copied..i]);
+                let unit = if bytes[i + 2] == 0xBE { "FFFE" } else { "FFFF" };
+                out.extend_from_slice(b"_x");
+                out.extend_from_slice(unit.as_bytes());
+                out.push(b'_');
+                i += 3;
+                copied = i;
+                continue;
+            }
+            0x00..=0x1F => {
+                out.extend_from_slice(&bytes[copied..i]);
+                write!(out, "_x{:04X}_", b).expect("writing to a Vec cannot fail");
+                i += 1;
+                copied = i;
+                continue;
+            }
+            // `_` not before an escape, or another character of EF.
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&bytes[copied..i]);
+        out.extend_from_slice(replacement);
+        i += 1;
+        copied = i;
     }
+    out.extend_from_slice(&bytes[copied..]);
 }
+
+/// Bytes that may need escaping: `& < > _`, control characters other
+/// than tab and newline, and EF, the lead byte of U+FFFE and U+FFFF.
+const ESCAPE_CANDIDATE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b != b'\t' as usize && b != b'\n' as usize;
+        b += 1;
+    }
+    table[b'&' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'_' as usize] = true;
+    table[0xEF] = true;
+    table
+};
 
 /// `_xHHHH_` at the start of `bytes`.
 fn is_escape_like(bytes: &[u8]) -> bool {
@@ -543,6 +586,40 @@ mod tests {
         assert_eq!(escaped("_x0041_ and _x41_"), "_x005F_x0041_ and _x41_");
         assert_eq!(escaped("a_b"), "a_b");
         assert_eq!(escaped("\u{FEFF}ï"), "\u{FEFF}ï");
+        assert_eq!(
+            escaped("DIBAO_NOT_POOR，（甲）\u{FFFF}_"),
+            "DIBAO_NOT_POOR，（甲）_xFFFF__"
+        );
+        assert_eq!(escaped("\u{FFFD}\u{FFFE}&"), "\u{FFFD}_xFFFE_&amp;");
+    }
+
+    /// The escaping written character by character, as it was before the
+    /// byte table: the fast version must write the same bytes.
+    fn escaped_by_chars(text: &str) -> String {
+        let mut out = String::new();
+        for (i, ch) in text.char_indices() {
+            match ch {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '\t' | '\n' => out.push(ch),
+                '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => {
+                    out.push_str(&format!("_x{:04X}_", ch as u32))
+                }
+                '_' if is_escape_like(&text.as_bytes()[i..]) => out.push_str("_x005F_"),
+                _ => out.push(ch),
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_by_bytes_is_escaping_by_characters(
+            text in "([a-z_&<>\t\n\r\u{0}-\u{1F}x0-9A-F低保，（）\u{FFFD}-\u{FFFF}\u{EF00}-\u{EFFF}]|_x[0-9A-F]{4}_)*"
+        ) {
+            proptest::prop_assert_eq!(escaped(&text), escaped_by_chars(&text));
+        }
     }
 
     #[test]
