@@ -5,6 +5,7 @@ the read-once floor for generated quarters.
     python3 benches/bench.py                 # 100k and 1M households, CSV and Parquet
     python3 benches/bench.py --sizes 10000000 --formats csv
     python3 benches/bench.py --from-state    # Q-1 from saved state instead of files
+    python3 benches/bench.py --geography china   # families in every county of China
 
 Data is generated once with `rollmatch gen` into bench-data/ (git-ignored)
 and reused. Needs a release build (`cargo build --release`). Figures are
@@ -35,8 +36,10 @@ def run(cmd, quiet=True):
     return wall, cpu, rss_kib / 1024
 
 
-def ensure_data(households, fmt):
-    d = os.path.join(DATA, f"h{households}")
+def ensure_data(households, fmt, geography):
+    # Each world has its own cache: Luoyang's keeps its old name.
+    suffix = "" if geography == "luoyang" else f"-{geography}"
+    d = os.path.join(DATA, f"h{households}{suffix}")
     job = os.path.join(d, "job.toml" if fmt == "csv" else "job-parquet.toml")
     if not os.path.exists(job):
         shutil.rmtree(d, ignore_errors=True)
@@ -45,7 +48,7 @@ def ensure_data(households, fmt):
                               "--start", "2018Q2", "--quarters", "2", "--seed", "7", "--parquet",
                               # The benchmark reads no truth.csv; without it gen
                               # streams each quarter and fits 10 M households.
-                              "--no-truth"])
+                              "--no-truth", "--geography", geography])
         print(f"  gen: {wall:.1f} s wall, {cpu:.1f} s CPU, {rss:.0f} MiB peak", file=sys.stderr)
     return d, job
 
@@ -65,17 +68,19 @@ def main():
     ap.add_argument("--formats", default="csv,parquet")
     ap.add_argument("--from-state", action="store_true")
     ap.add_argument("--threads", default=None)
+    ap.add_argument("--geography", default="luoyang", choices=["luoyang", "china"],
+                    help="where the generated families live (rollmatch gen --geography)")
     ap.add_argument("--repeat", type=int, default=2,
                     help="runs per case; the fastest is reported (the machine is shared and noisy)")
     a = ap.parse_args()
     if not os.path.exists(BIN):
         sys.exit("build first: cargo build --release")
-    print(f"# rollmatch benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores")
+    print(f"# rollmatch benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {a.geography} geography")
     print("| households | format | Q-1 from | rows | wall s | CPU s | peak RSS MiB | rows/s | bytes/row | floor s | run/floor | stages |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in [int(s) for s in a.sizes.split(",")]:
         for fmt in a.formats.split(","):
-            d, job = ensure_data(size, fmt)
+            d, job = ensure_data(size, fmt, a.geography)
             rows = rows_of(d)
             out = os.path.join(d, f"out-bench-{fmt}")
             state = os.path.join(d, f"state-{fmt}")

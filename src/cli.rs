@@ -99,6 +99,10 @@ pub struct GenArgs {
     /// at a time, never held whole (for benchmarks at millions of households).
     #[arg(long)]
     pub no_truth: bool,
+    /// Where the families live: Luoyang's villages, or villages in every
+    /// county of China (a national roll's spread, for benchmarks).
+    #[arg(long, value_enum, default_value = "luoyang")]
+    pub geography: crate::synth::Geography,
     #[arg(long)]
     pub threads: Option<usize>,
 }
@@ -184,6 +188,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 parquet: a.parquet,
                 mixed_exports: a.mixed_exports,
                 truth: !a.no_truth,
+                geography: a.geography,
             })?;
             Ok(0)
         }

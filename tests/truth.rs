@@ -67,9 +67,15 @@ fn read_truth(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
 }
 
 fn check_seed(seed: u64) {
+    check_world(seed, &[]);
+}
+
+/// Generate 1,500 households with `gen_args`, run both quarters, and hold
+/// the flags and scores to the generator's truth.
+fn check_world(seed: u64, gen_args: &[&str]) {
     let space = Space::new();
     let data = space.path("gen");
-    generate(&data, 1500, seed, &[]);
+    generate(&data, 1500, seed, gen_args);
     let truth = read_truth(&data.join("truth.csv"));
     let job = data.join("job.toml");
     let mut table = String::new();
@@ -171,6 +177,12 @@ fn gen_truth_seed_1() {
 #[test]
 fn gen_truth_seed_2() {
     check_seed(2);
+}
+
+/// The benchmark's national world: villages in every county of China.
+#[test]
+fn gen_truth_china() {
+    check_world(3, &["--geography", "china"]);
 }
 
 #[test]

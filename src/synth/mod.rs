@@ -26,6 +26,7 @@ use crate::money::Cents;
 
 pub use render::GQuarter;
 pub use truth::{Expected, TruthPolicy};
+pub use world::Geography;
 
 pub struct GenSpec {
     pub out: PathBuf,
@@ -41,6 +42,8 @@ pub struct GenSpec {
     /// a block of families at a time and never held whole, which is what
     /// lets a benchmark generate 10 M households.
     pub truth: bool,
+    /// Where the families live.
+    pub geography: world::Geography,
 }
 
 /// The policy figures every generated job uses.
@@ -73,7 +76,7 @@ pub fn run(spec: &GenSpec) -> Result<()> {
     }
     crate::files::create_private_dir(&spec.out)?;
     let started = std::time::Instant::now();
-    let mut world = world::World::new(spec.seed, spec.start);
+    let mut world = world::World::new(spec.seed, spec.start, spec.geography);
     world.populate(spec.households);
     info!(
         families = world.families.len(),
@@ -594,7 +597,7 @@ mod tests {
     fn a_streamed_quarter_is_the_whole_quarter_byte_for_byte() {
         let root = std::env::temp_dir().join(format!("rollmatch-stream-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        for mixed in [false, true] {
+        for (mixed, geography) in [(false, Geography::Luoyang), (true, Geography::China)] {
             let spec = GenSpec {
                 out: root.clone(),
                 households: 2_500,
@@ -604,8 +607,9 @@ mod tests {
                 parquet: false,
                 mixed_exports: mixed,
                 truth: false,
+                geography,
             };
-            let mut world = world::World::new(spec.seed, spec.start);
+            let mut world = world::World::new(spec.seed, spec.start, spec.geography);
             world.populate(spec.households);
             world.advance();
             let (whole, streamed) = (root.join("whole"), root.join("streamed"));

@@ -1,8 +1,10 @@
-//! The generator's world: families in real Luoyang villages, their
-//! people, their places on the two rolls, how they change from quarter
-//! to quarter, and the anomalies planted in how the rolls record them.
+//! The generator's world: families in real Luoyang villages (or in
+//! villages of every county of China), their people, their places on the
+//! two rolls, how they change from quarter to quarter, and the anomalies
+//! planted in how the rolls record them.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -14,6 +16,22 @@ use crate::model::{Health, HouseholdType, Labor, Status};
 use super::rng::Rng;
 
 const DIVISIONS: &str = include_str!("../../data/luoyang_divisions.csv");
+const COUNTIES: &str = include_str!("../../data/county_codes_history.csv");
+
+/// Where the generated families live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Geography {
+    /// Luoyang's 3,244 rural villages in its 15 counties: the fixtures'
+    /// world, and the benchmark's by default.
+    #[default]
+    Luoyang,
+    /// Every county of China in 2018 (about 2,800), each with the villages
+    /// of one of Luoyang's counties under its own code: a national roll's
+    /// spread. At 10 M households in Luoyang's 15 counties, a county holds
+    /// more households than any real one, and the probable-match blocks
+    /// (county, name) grow with it (issue #7).
+    China,
+}
 
 /// A rural village with its 2018 codes.
 #[derive(Clone, Debug)]
@@ -27,8 +45,16 @@ impl Village {
     }
 }
 
+/// The villages of `geography`.
+pub fn villages(geography: Geography) -> Vec<Village> {
+    match geography {
+        Geography::Luoyang => luoyang_villages(),
+        Geography::China => china_villages(),
+    }
+}
+
 /// Rural villages of Luoyang under their 2018 county codes.
-pub fn villages() -> Vec<Village> {
+fn luoyang_villages() -> Vec<Village> {
     DIVISIONS
         .lines()
         .skip(1)
@@ -46,6 +72,37 @@ pub fn villages() -> Vec<Village> {
             Some(Village { code })
         })
         .collect()
+}
+
+/// County-level codes in use through 2018 (first seen by mid-2018, still
+/// used at its end), without the 市辖区 placeholders and the
+/// statistics-only zones (fifth digit 7), each given the villages of one
+/// of Luoyang's counties, in turn, under its own code.
+fn china_villages() -> Vec<Village> {
+    let luoyang = luoyang_villages();
+    let mut by_county: Vec<(&str, Vec<&str>)> = Vec::new();
+    for v in &luoyang {
+        match by_county.last_mut() {
+            Some((c, suffixes)) if *c == v.county() => suffixes.push(&v.code[6..]),
+            _ => by_county.push((v.county(), vec![&v.code[6..]])),
+        }
+    }
+    let mut villages = Vec::new();
+    let counties = COUNTIES.lines().skip(1).filter_map(|l| {
+        let mut f = l.split(',');
+        let (code, names, first, last) = (f.next()?, f.next()?, f.next()?, f.next()?);
+        let in_2018 = first <= "201806" && (last == "2023" || last >= "201812");
+        let county_level = !code.ends_with("00") && &code[4..5] != "7";
+        (in_2018 && county_level && !names.ends_with("市辖区")).then_some(code)
+    });
+    for (k, county) in counties.enumerate() {
+        for suffix in &by_county[k % by_county.len()].1 {
+            villages.push(Village {
+                code: format!("{county}{suffix}"),
+            });
+        }
+    }
+    villages
 }
 
 const SURNAMES: &[&str] = &[
@@ -152,7 +209,8 @@ pub struct Family {
 }
 
 pub struct World {
-    pub villages: Vec<Village>,
+    /// Shared by the chunks that populate the world in parallel.
+    pub villages: Arc<Vec<Village>>,
     pub families: Vec<Family>,
     pub quarter: Quarter,
     pub seed: u64,
@@ -256,9 +314,9 @@ fn yuan(y: i64) -> i64 {
 }
 
 impl World {
-    pub fn new(seed: u64, quarter: Quarter) -> World {
+    pub fn new(seed: u64, quarter: Quarter, geography: Geography) -> World {
         World {
-            villages: villages(),
+            villages: Arc::new(villages(geography)),
             families: Vec::new(),
             quarter,
             seed,
@@ -773,4 +831,39 @@ fn typo(rng: &mut Rng, id: &str) -> Text {
         }
     }
     String::from_utf8(b).expect("ASCII").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chinas_villages_lie_in_every_county_of_2018() {
+        let china = villages(Geography::China);
+        let counties: HashSet<&str> = china.iter().map(Village::county).collect();
+        // 2,978 codes were in use in 2023; 2018 had about as many.
+        assert!(
+            (2_700..3_100).contains(&counties.len()),
+            "{}",
+            counties.len()
+        );
+        for code in ["110101", "410325", "650102", "540102"] {
+            assert!(counties.contains(code), "{code}");
+        }
+        // Retired before 2018, placeholders and statistics-only zones.
+        for code in ["110103", "410301", "410371"] {
+            assert!(!counties.contains(code), "{code}");
+        }
+        assert!(
+            china
+                .iter()
+                .all(|v| v.code.len() == 12 && v.code.bytes().all(|b| b.is_ascii_digit()))
+        );
+        // Each village is one of Luoyang's under another county's code.
+        let suffixes: HashSet<String> = villages(Geography::Luoyang)
+            .iter()
+            .map(|v| v.code[6..].to_owned())
+            .collect();
+        assert!(china.iter().all(|v| suffixes.contains(&v.code[6..])));
+    }
 }
