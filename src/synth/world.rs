@@ -21,14 +21,16 @@ const COUNTIES: &str = include_str!("../../data/county_codes_history.csv");
 /// Where the generated families live.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Geography {
-    /// Luoyang's 3,244 rural villages in its 15 counties: the fixtures'
-    /// world, and the benchmark's by default.
+    /// Luoyang's 2,384 rural villages (村民委员会): the fixtures' world,
+    /// and the benchmark's by default.
     #[default]
     Luoyang,
-    /// Every county of China in 2018 (about 2,800), each with the villages
-    /// of one of Luoyang's counties under its own code: a national roll's
-    /// spread. At 10 M households in Luoyang's 15 counties, a county holds
-    /// more households than any real one, and the probable-match blocks
+    /// The 2,831 county codes of China in 2018, each with the villages of
+    /// one of Luoyang's 11 village-holding counties under its own code
+    /// (613,082 villages; two of those counties have only 1 and 4, so about
+    /// one county in six is nearly empty): a national roll's spread. At
+    /// 10 M households in Luoyang's counties, a county holds more
+    /// households than any real one, and the probable-match blocks
     /// (county, name) grow with it (issue #7).
     China,
 }
