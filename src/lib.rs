@@ -30,5 +30,6 @@ pub mod progress;
 pub mod report;
 pub mod rowlists;
 pub mod scoring;
+pub mod state_file;
 pub mod synth;
 pub mod vocab;

@@ -42,6 +42,15 @@ impl Region {
         Region(Shared::new(code))
     }
 
+    /// The code's handle in the table of shared texts.
+    pub fn shared(self) -> Shared {
+        self.0
+    }
+
+    pub fn from_shared(code: Shared) -> Region {
+        Region(code)
+    }
+
     /// The code as given.
     pub fn as_str(&self) -> &'static str {
         self.0.as_str()

@@ -236,7 +236,7 @@ fn canary_name_and_id_never_reach_logs_or_files_outside_the_report() {
             }
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             if p.starts_with(space.path("in"))
-                || (p.starts_with(space.path("state")) && name.ends_with(".parquet"))
+                || (p.starts_with(space.path("state")) && name.ends_with(".rmstate"))
             {
                 continue;
             }
@@ -404,6 +404,32 @@ fn state_of_another_format_version_is_refused_clearly() {
             predicate::str::contains("format version 99")
                 .and(predicate::str::contains("2018Q2.state.json")),
         );
+}
+
+#[test]
+fn a_damaged_state_file_is_refused_clearly() {
+    let space = Space::new();
+    let job = space.luoyang_job();
+    run_ok(&job, &["run", "--quiet", "--quarter", "2018Q2"]);
+    let state = space.path("state/2018Q2-poor.rmstate");
+    let mut bytes = std::fs::read(&state).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&state, bytes).unwrap();
+    rollmatch()
+        .args(["run", "--quiet"])
+        .arg(&job)
+        .assert()
+        .code(65)
+        .stderr(
+            predicate::str::contains("2018Q2-poor.rmstate")
+                .and(predicate::str::contains("SHA-256")),
+        );
+    // Moved aside, the state is no longer needed: Q-1 comes from its files.
+    std::fs::remove_file(space.path("state/2018Q2.state.json")).unwrap();
+    run_ok(&job, &["run", "--quiet"]);
+    let s = read_json(&space.out("2018Q3").join("summary.json"));
+    assert_eq!(s["movements"]["source"], "files");
 }
 
 #[test]

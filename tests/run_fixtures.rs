@@ -172,7 +172,7 @@ fn reruns_are_byte_identical_whatever_the_thread_count() {
             .code(0);
         outputs.push(out);
         states.push(
-            ["2018Q3-dibao.parquet", "2018Q3-poor.parquet"]
+            ["2018Q3-dibao.rmstate", "2018Q3-poor.rmstate"]
                 .map(|f| std::fs::read(space.path("state").join(f)).unwrap()),
         );
     }
