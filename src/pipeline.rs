@@ -108,9 +108,12 @@ pub fn read_quarter(
             ));
         }
     }
+    // Each roll's household index is one thread's work: the two side by
+    // side.
+    let (dibao, poor) = rayon::join(|| DibaoRoll::new(dibao_rows), || PoorRoll::new(poor_rows));
     Ok(QuarterInputs {
-        dibao: DibaoRoll::new(dibao_rows),
-        poor: PoorRoll::new(poor_rows),
+        dibao,
+        poor,
         deaths,
         employees,
         stats,
@@ -186,10 +189,6 @@ pub struct MovementInfo {
     pub transitions: Transitions,
 }
 
-/// Match, flag and score one quarter. Pure: no I/O. Q-1 is freed as soon
-/// as the movements are found, before Q's own checks: those, sorting,
-/// scoring and the reports need only Q, and Q-1's rows held beside the
-/// flags were the run's peak at 10 M households (issue #7).
 /// Run a step of a stage and log its time at debug level.
 fn debug_timed<T>(step: &str, f: impl FnOnce() -> T) -> T {
     let started = Instant::now();
@@ -198,11 +197,17 @@ fn debug_timed<T>(step: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// Match, flag and score one quarter. Pure: no I/O. Q-1 is freed as soon
+/// as the movements are found, before Q's own checks: those, sorting,
+/// scoring and the reports need only Q, and Q-1's rows held beside the
+/// flags were the run's peak at 10 M households (issue #7).
+/// `previous_freed` is called once Q-1 is freed.
 pub fn analyze(
     job: &Job,
     inputs: &QuarterInputs,
     previous: PreviousSource,
     timings: &mut Timings,
+    previous_freed: impl FnOnce(),
 ) -> Result<Analysis> {
     let matching: Matching = timings.time("match", || match_rolls(&inputs.dibao, &inputs.poor));
     info!(
@@ -256,6 +261,7 @@ pub fn analyze(
             rayon::join(|| drop(dibao), || drop(poor));
         }
     });
+    previous_freed();
     let mut lists = timings.time("flag", || checks::run_all(&q));
     lists.push(moved);
     let flags = timings.time("sort", || {
@@ -373,15 +379,17 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     // Small rolls' state is written from the moment they are read, beside
     // matching and flagging, whose serial steps leave a core idle: at 1 M
     // households three alternating pairs ran 0.8–2.3 s faster than with
-    // the state written beside the reports. Large rolls' state waits for
-    // the analysis: at 10 M households, encoding it beside the analysis
-    // slowed matching and the movements more than it saved (issue #7).
-    let (analysed, wait_for_analysis) = std::sync::mpsc::channel::<()>();
+    // the state written beside the reports. Large rolls' state waits until
+    // Q-1 is freed, after the movements: matching holds both quarters and
+    // is the run's peak memory at 10 M households, and the state's blocks
+    // in flight would add to it (issue #7). Written beside the reports
+    // instead, it ended 8.6 s after them at 10 M households.
+    let (previous_freed, wait_for_previous) = std::sync::mpsc::channel::<()>();
     let (reports, state) = std::thread::scope(|scope| {
         let (dibao, poor) = (&inputs.dibao, &inputs.poor);
         let state = scope.spawn(move || {
             // No message: the analysis failed, and there is nothing to save.
-            if large && wait_for_analysis.recv().is_err() {
+            if large && wait_for_previous.recv().is_err() {
                 return Ok(None);
             }
             let started = Instant::now();
@@ -390,16 +398,18 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
         });
         let reports = (|| {
             let bar = progress.stage("比对与标记");
-            let analysis = analyze(job, &inputs, previous, &mut timings)?;
+            // Moved in: if the analysis fails first, the sender is dropped
+            // with it and the state thread stops waiting.
+            let analysis = analyze(job, &inputs, previous, &mut timings, move || {
+                // The state thread may have ended already (a small roll's).
+                let _ = previous_freed.send(());
+            })?;
             bar.finish();
-            // The state thread may have ended already (a small roll's).
-            let _ = analysed.send(());
             let bar = progress.stage("写出报告");
             let write_started = Instant::now();
             let staged = report::write_all(job, &inputs, &analysis, &timings, started);
             Ok::<_, Error>((analysis, staged, write_started, bar))
         })();
-        drop(analysed);
         let state = state
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

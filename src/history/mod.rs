@@ -234,9 +234,10 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
     } else {
         parquet::load(&file("dibao"), &file("poor"), q)?
     };
+    let (dibao, poor) = rayon::join(|| DibaoRoll::new(dibao_rows), || PoorRoll::new(poor_rows));
     Ok(Some(Previous {
-        dibao: DibaoRoll::new(dibao_rows),
-        poor: PoorRoll::new(poor_rows),
+        dibao,
+        poor,
         source: "state",
     }))
 }
