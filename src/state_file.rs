@@ -22,7 +22,7 @@
 //! check: a damaged file is [`Damaged`], never a panic. The state marker
 //! keeps each file's SHA-256 as well, checked before a byte is decoded.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -290,12 +290,23 @@ pub fn write(
     rows: usize,
     encode: impl Fn(Range<usize>, &mut BlockWriter) + Sync,
 ) -> io::Result<()> {
+    write_in_blocks(out, schema, rows, BLOCK_ROWS, encode)
+}
+
+fn write_in_blocks(
+    out: &mut impl Write,
+    schema: &str,
+    rows: usize,
+    block_rows: usize,
+    encode: impl Fn(Range<usize>, &mut BlockWriter) + Sync,
+) -> io::Result<()> {
     out.write_all(MAGIC)?;
     out.write_all(&len_u32(schema.len()).to_le_bytes())?;
     out.write_all(schema.as_bytes())?;
+    let block_rows = block_rows.clamp(1, BLOCK_ROWS);
     let blocks: Vec<Range<usize>> = (0..rows)
-        .step_by(BLOCK_ROWS)
-        .map(|start| start..(start + BLOCK_ROWS).min(rows))
+        .step_by(block_rows)
+        .map(|start| start..(start + block_rows).min(rows))
         .collect();
     for window in blocks.chunks(WINDOW_BLOCKS) {
         let stored = window
@@ -322,88 +333,124 @@ pub fn write(
     out.write_all(&(rows as u64).to_le_bytes())
 }
 
-/// One block as it lies in the file.
-struct StoredBlock<'a> {
+/// One block as read from the file, not yet decompressed.
+struct StoredBlock {
     rows: usize,
     raw_len: usize,
-    stored: &'a [u8],
+    stored: Vec<u8>,
 }
 
-/// The rows of a state file's `bytes`, written with `schema`; `decode`
-/// makes the rows of one block. Blocks are decompressed and decoded in
-/// parallel, a window at a time, and their rows moved into one vector in
-/// file order.
+fn read_u32(input: &mut impl Read) -> Result<u32, Damaged> {
+    let mut b = [0u8; 4];
+    input.read_exact(&mut b).map_err(|_| Damaged)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+/// `n` bytes, or damage if the file ends first. The buffer grows as the
+/// bytes arrive, so a damaged length allocates no more than the file
+/// holds.
+fn read_bytes(input: &mut impl Read, n: usize) -> Result<Vec<u8>, Damaged> {
+    let mut buf = Vec::new();
+    buf.try_reserve(n.min(1 << 26)).map_err(|_| Damaged)?;
+    input
+        .by_ref()
+        .take(n as u64)
+        .read_to_end(&mut buf)
+        .map_err(|_| Damaged)?;
+    if buf.len() != n {
+        return Err(Damaged);
+    }
+    Ok(buf)
+}
+
+/// The rows of the state file `input`, written with `schema`; `decode`
+/// makes the rows of one block; `rows_hint` (the marker's count) sizes
+/// the vector once. The file is read a window of blocks at a time, each
+/// window decompressed and decoded in parallel and its rows moved into
+/// place in file order, so the file's bytes are never held whole: at 10 M
+/// households they were 1.29 GB beside both quarters' rows (issue #7).
 pub fn read<T: Send>(
-    bytes: &[u8],
+    input: &mut impl Read,
+    rows_hint: usize,
     schema: &str,
     decode: impl Fn(&mut BlockReader) -> Result<Vec<T>, Damaged> + Sync,
 ) -> Result<Vec<T>, Damaged> {
-    let mut file = BlockReader {
-        raw: bytes,
-        at: 0,
-        rows: 0,
-    };
-    if file.take(MAGIC.len())? != MAGIC {
-        return Err(Damaged);
-    }
-    let schema_len = file.take_u32()? as usize;
-    if file.take(schema_len)? != schema.as_bytes() {
-        return Err(Damaged);
-    }
-    let mut blocks = Vec::new();
-    let mut total = 0usize;
-    loop {
-        let rows = file.take_u32()? as usize;
-        if rows == 0 {
-            break;
-        }
-        let raw_len = file.take_u32()? as usize;
-        let stored_len = file.take_u32()? as usize;
-        if rows > BLOCK_ROWS || raw_len > MAX_BLOCK_BYTES {
-            return Err(Damaged);
-        }
-        blocks.push(StoredBlock {
-            rows,
-            raw_len,
-            stored: file.take(stored_len)?,
-        });
-        total += rows;
-    }
-    let claimed = file.take(8)?;
-    let claimed = u64::from_le_bytes(claimed.try_into().map_err(|_| Damaged)?);
-    if claimed != total as u64 || file.at != bytes.len() {
+    let mut magic = [0u8; MAGIC.len()];
+    input.read_exact(&mut magic).map_err(|_| Damaged)?;
+    let schema_len = read_u32(input)? as usize;
+    if &magic != MAGIC
+        || schema_len != schema.len()
+        || read_bytes(input, schema_len)? != schema.as_bytes()
+    {
         return Err(Damaged);
     }
     let mut out = Vec::new();
     // A count no memory holds is damage, not an abort.
-    out.try_reserve_exact(total).map_err(|_| Damaged)?;
-    for window in blocks.chunks(WINDOW_BLOCKS) {
-        let decoded = window
-            .par_iter()
-            .map(|b| {
-                let raw_len = i32::try_from(b.raw_len).map_err(|_| Damaged)?;
-                let raw = lz4::block::decompress(b.stored, Some(raw_len)).map_err(|_| Damaged)?;
-                if raw.len() != b.raw_len {
-                    return Err(Damaged);
-                }
-                let mut reader = BlockReader {
-                    raw: &raw,
-                    at: 0,
-                    rows: b.rows,
-                };
-                let rows = decode(&mut reader)?;
-                reader.finish()?;
-                if rows.len() != b.rows {
-                    return Err(Damaged);
-                }
-                Ok(rows)
-            })
-            .collect::<Result<Vec<_>, Damaged>>()?;
-        for rows in decoded {
-            out.extend(rows);
+    out.try_reserve_exact(rows_hint).map_err(|_| Damaged)?;
+    let mut total = 0usize;
+    let mut window: Vec<StoredBlock> = Vec::with_capacity(WINDOW_BLOCKS);
+    loop {
+        let rows = read_u32(input)? as usize;
+        let last = rows == 0;
+        if !last {
+            let raw_len = read_u32(input)? as usize;
+            let stored_len = read_u32(input)? as usize;
+            // LZ4 never stores a block in more than about 1/255 over its
+            // length.
+            if rows > BLOCK_ROWS || raw_len > MAX_BLOCK_BYTES || stored_len > 2 * MAX_BLOCK_BYTES {
+                return Err(Damaged);
+            }
+            window.push(StoredBlock {
+                rows,
+                raw_len,
+                stored: read_bytes(input, stored_len)?,
+            });
+            total += rows;
+        }
+        if window.len() == WINDOW_BLOCKS || (last && !window.is_empty()) {
+            let decoded = window
+                .par_iter()
+                .map(|b| decode_block(b, &decode))
+                .collect::<Result<Vec<_>, Damaged>>()?;
+            window.clear();
+            for rows in decoded {
+                out.extend(rows);
+            }
+        }
+        if last {
+            break;
         }
     }
+    let mut claimed = [0u8; 8];
+    input.read_exact(&mut claimed).map_err(|_| Damaged)?;
+    // Nothing may follow the count.
+    let mut more = [0u8; 1];
+    if u64::from_le_bytes(claimed) != total as u64 || !matches!(input.read(&mut more), Ok(0)) {
+        return Err(Damaged);
+    }
     Ok(out)
+}
+
+fn decode_block<T>(
+    b: &StoredBlock,
+    decode: &impl Fn(&mut BlockReader) -> Result<Vec<T>, Damaged>,
+) -> Result<Vec<T>, Damaged> {
+    let raw_len = i32::try_from(b.raw_len).map_err(|_| Damaged)?;
+    let raw = lz4::block::decompress(&b.stored, Some(raw_len)).map_err(|_| Damaged)?;
+    if raw.len() != b.raw_len {
+        return Err(Damaged);
+    }
+    let mut reader = BlockReader {
+        raw: &raw,
+        at: 0,
+        rows: b.rows,
+    };
+    let rows = decode(&mut reader)?;
+    reader.finish()?;
+    if rows.len() != b.rows {
+        return Err(Damaged);
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -416,8 +463,12 @@ mod tests {
     const SCHEMA: &str = "toy: n, text, shared, byte";
 
     fn encode(rows: &[Row]) -> Vec<u8> {
+        encode_in_blocks(rows, BLOCK_ROWS)
+    }
+
+    fn encode_in_blocks(rows: &[Row], block_rows: usize) -> Vec<u8> {
         let mut out = Vec::new();
-        write(&mut out, SCHEMA, rows.len(), |range, w| {
+        write_in_blocks(&mut out, SCHEMA, rows.len(), block_rows, |range, w| {
             let rows = &rows[range];
             w.i64s(rows.iter().map(|r| r.0));
             w.texts(rows.iter().map(|r| r.1.as_str()));
@@ -428,8 +479,8 @@ mod tests {
         out
     }
 
-    fn decode(bytes: &[u8]) -> Result<Vec<Row>, Damaged> {
-        read(bytes, SCHEMA, |r| {
+    fn decode(mut bytes: &[u8]) -> Result<Vec<Row>, Damaged> {
+        read(&mut bytes, 0, SCHEMA, |r| {
             let n = r.i64s()?;
             let text = r.texts()?;
             let shared = r.shared()?;
@@ -469,19 +520,40 @@ mod tests {
     }
 
     #[test]
+    fn many_windows_of_small_blocks_keep_file_order_whatever_the_hint() {
+        let rows = toy(100);
+        // 34 blocks of 3 rows: several windows, the last one short.
+        let bytes = encode_in_blocks(&rows, 3);
+        for hint in [0, 7, 100, 1000] {
+            let read_back = read(&mut &bytes[..], hint, SCHEMA, |r| {
+                let n = r.i64s()?;
+                let _ = (r.texts()?, r.shared()?, r.u8s()?);
+                (0..r.rows()).map(|i| n.i64(i)).collect()
+            });
+            let expected: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            assert_eq!(read_back.unwrap(), expected, "hint {hint}");
+        }
+        assert_eq!(decode(&bytes).unwrap(), rows);
+    }
+
+    #[test]
     fn another_schema_is_refused() {
         let bytes = encode(&toy(3));
-        let other = read(&bytes, "toy: n", |_| Ok(Vec::<Row>::new()));
+        let other = read(&mut &bytes[..], 0, "toy: n", |_| Ok(Vec::<Row>::new()));
         assert_eq!(other.unwrap_err(), Damaged);
     }
 
     #[test]
     fn every_cut_and_every_flipped_byte_is_damage_or_rows_never_a_panic() {
         let rows = toy(40);
-        let bytes = encode(&rows);
+        // 10 blocks: more than a window.
+        let bytes = encode_in_blocks(&rows, 4);
         for cut in 0..bytes.len() {
             assert_eq!(decode(&bytes[..cut]), Err(Damaged), "cut at {cut}");
         }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode(&longer), Err(Damaged), "a byte after the end");
         for at in 0..bytes.len() {
             for flip in [0x01, 0x80, 0xff] {
                 let mut bad = bytes.clone();

@@ -171,32 +171,67 @@ pub fn prepare(
     Ok(prepared)
 }
 
-/// The rows of one format-3 state file, once its bytes are the marker's.
+/// A reader that hashes what passes through it and keeps the first
+/// error of the file itself (the decoder sees every fault as damage).
+struct HashingReader<R> {
+    inner: R,
+    hash: Sha256,
+    failed: Option<std::io::Error>,
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hash.update(&buf[..n]);
+                Ok(n)
+            }
+            Err(e) => {
+                let kind = e.kind();
+                if kind != std::io::ErrorKind::Interrupted && self.failed.is_none() {
+                    self.failed = Some(e);
+                }
+                Err(kind.into())
+            }
+        }
+    }
+}
+
+/// The rows of one format-3 state file. It is decoded as it is read, and
+/// its rows are returned only if every byte decoded and the whole file's
+/// SHA-256 is the marker's: a damaged or changed file is refused, never
+/// half used.
 fn read_file<T: Send>(
     path: &Path,
     sha256: Option<&str>,
+    rows_hint: usize,
     schema: &str,
     decode: impl Fn(&mut state_file::BlockReader) -> std::result::Result<Vec<T>, state_file::Damaged>
     + Sync,
 ) -> Result<Vec<T>> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let cannot_read = |e: std::io::Error| {
         Error::Data(format!(
             "{}: state file cannot be read ({e})",
             path.display()
         ))
-    })?;
-    if sha256 != Some(hex::encode(Sha256::digest(&bytes)).as_str()) {
-        return Err(Error::Data(format!(
-            "{}: state file does not match the SHA-256 in its marker (damaged or changed since it was saved). Move the state directory aside and give the previous quarter's files instead",
-            path.display()
-        )));
+    };
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let mut input = HashingReader {
+        inner: std::io::BufReader::with_capacity(1 << 20, file),
+        hash: Sha256::new(),
+        failed: None,
+    };
+    let rows = state_file::read(&mut input, rows_hint, schema, decode);
+    if let Some(e) = input.failed {
+        return Err(cannot_read(e));
     }
-    state_file::read(&bytes, schema, decode).map_err(|_| {
-        Error::Data(format!(
-            "{}: state file is damaged or not a rollmatch state",
+    match rows {
+        Ok(rows) if sha256 == Some(hex::encode(input.hash.finalize()).as_str()) => Ok(rows),
+        _ => Err(Error::Data(format!(
+            "{}: state file is damaged or changed since it was saved (it does not decode, or does not match the SHA-256 in its marker). Move the state directory aside and give the previous quarter's files instead",
             path.display()
-        ))
-    })
+        ))),
+    }
 }
 
 /// The saved rolls of quarter `q`, if a run for `q` saved them.
@@ -221,15 +256,32 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
     let file = |k: &str| dir.join(meta["files"][k].as_str().unwrap_or(""));
     let (dibao_rows, poor_rows) = if version == 3 {
         let sha = |k: &str| meta["sha256"][k].as_str();
-        // Each is parallel inside, block by block; the 低保 roll is a
-        // third of the poor roll's size, so one after the other leaves no
-        // core idle.
-        let dibao = read_file(&file("dibao"), sha("dibao"), format3::DIBAO_SCHEMA, |r| {
-            format3::decode_dibao(r, q)
-        })?;
-        let poor = read_file(&file("poor"), sha("poor"), format3::POOR_SCHEMA, |r| {
-            format3::decode_poor(r, q)
-        })?;
+        // The marker's count sizes each roll's vector once, capped at the
+        // most rows a roll may hold; a count that no memory holds is
+        // refused as damage when it is reserved.
+        let rows = |k: &str| {
+            meta["rows"][k]
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0)
+                .min(MAX_ROWS_PER_ROLL)
+        };
+        // Each is parallel inside, a window of blocks at a time, so one
+        // after the other leaves no core idle.
+        let dibao = read_file(
+            &file("dibao"),
+            sha("dibao"),
+            rows("dibao"),
+            format3::DIBAO_SCHEMA,
+            |r| format3::decode_dibao(r, q),
+        )?;
+        let poor = read_file(
+            &file("poor"),
+            sha("poor"),
+            rows("poor"),
+            format3::POOR_SCHEMA,
+            |r| format3::decode_poor(r, q),
+        )?;
         (dibao, poor)
     } else {
         parquet::load(&file("dibao"), &file("poor"), q)?
