@@ -20,7 +20,8 @@
 //! A block's bytes hold its columns one after the other, each laid out by
 //! its kind (see [`BlockWriter`]). Readers never index without a bounds
 //! check: a damaged file is [`Damaged`], never a panic. The state marker
-//! keeps each file's SHA-256 as well, checked before a byte is decoded.
+//! keeps each file's SHA-256 as well; the reader hashes the file as it
+//! decodes it, and its rows are used only if the two agree.
 
 use std::io::{self, Read, Write};
 use std::ops::Range;

@@ -8,8 +8,9 @@
 //!   own block format ([`crate::state_file`], columns in [`format3`]);
 //! - `Q.state.json`: `{"format_version": 3, "quarter": "Q", "files": …,
 //!   "rows": …, "sha256": …}`, written last, so a run killed while saving
-//!   leaves no state behind that looks complete. A file whose SHA-256 is
-//!   not the marker's is refused before it is read.
+//!   leaves no state behind that looks complete. A file that does not
+//!   decode, or whose SHA-256 is not the marker's, is refused and none of
+//!   its rows is used.
 //!
 //! ID validity is not stored: it is recomputed from the number as given
 //! against Q's own end, exactly as the run for Q did.
