@@ -367,15 +367,22 @@ mod tests {
         format!("{:?}{:?}", d.rows, p.rows)
     }
 
-    #[test]
-    fn state_round_trips_row_for_row() {
-        let q: Quarter = "2018Q2".parse().unwrap();
+    /// The fixtures' rolls of `q`, saved and committed as `q`'s state in a
+    /// new directory.
+    fn saved_fixture_state(q: Quarter) -> (tempfile::TempDir, DibaoRoll, PoorRoll) {
         let (dibao, poor) = fixture_rolls(q);
         let dir = tempfile::tempdir().unwrap();
         prepare(dir.path(), q, &dibao, &poor)
             .unwrap()
             .commit()
             .unwrap();
+        (dir, dibao, poor)
+    }
+
+    #[test]
+    fn state_round_trips_row_for_row() {
+        let q: Quarter = "2018Q2".parse().unwrap();
+        let (dir, dibao, poor) = saved_fixture_state(q);
         let saved = load(dir.path(), q).unwrap().unwrap();
         assert_eq!(shown(&saved.dibao, &saved.poor), shown(&dibao, &poor));
     }
@@ -383,12 +390,7 @@ mod tests {
     #[test]
     fn a_state_file_changed_after_saving_is_refused_by_its_hash() {
         let q: Quarter = "2018Q2".parse().unwrap();
-        let (dibao, poor) = fixture_rolls(q);
-        let dir = tempfile::tempdir().unwrap();
-        prepare(dir.path(), q, &dibao, &poor)
-            .unwrap()
-            .commit()
-            .unwrap();
+        let (dir, _, _) = saved_fixture_state(q);
         let path = dir.path().join("2018Q2-poor.rmstate");
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 9;
