@@ -68,7 +68,7 @@ fn day_number(d: Date) -> i32 {
 }
 
 /// The position of `v` in its enumeration's table: its code in the state.
-fn code_of<T: PartialEq + Copy>(table: &[(T, &'static str, &'static str)], v: T) -> u8 {
+pub(super) fn code_of<T: PartialEq + Copy>(table: &[(T, &'static str, &'static str)], v: T) -> u8 {
     // Every value is in its own table (the tables list every variant);
     // the fallback, which no table reads back, keeps this total.
     table

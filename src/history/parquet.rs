@@ -382,12 +382,9 @@ pub mod writer {
         cols
     }
 
-    /// The position of `v` in its enumeration's table: its code in the state.
+    /// Format 2's code of `v`: its position in its enumeration's table,
+    /// as format 3 numbers it.
     fn code_of<T: PartialEq + Copy>(table: &[(T, &'static str, &'static str)], v: T) -> i32 {
-        let at = table.iter().position(|(x, _, _)| *x == v);
-        // Every value is in its own table (the tables are the enumerations'
-        // lists of every variant); the fallback, which no table reads back,
-        // keeps this total.
-        at.and_then(|i| i32::try_from(i).ok()).unwrap_or(-1)
+        i32::from(super::super::format3::code_of(table, v))
     }
 }
