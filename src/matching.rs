@@ -6,22 +6,15 @@
 //! Probable candidates are found by blocking on (county, name), never by
 //! comparing all pairs, and compared in parallel with rayon.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
 use rayon::prelude::*;
 
 use crate::identity::{TypoKind, one_typo_apart};
-use crate::model::{DibaoRoll, Households, PoorRoll};
+use crate::model::{DibaoRoll, Households, PoorRoll, Region, Text};
 use crate::rowlists::RowLists;
-
-/// How two rows were found to be one person.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkKind {
-    Exact,
-    Probable(ProbableKind),
-}
 
 /// Why two different numbers are taken for one person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,52 +82,72 @@ fn excel_copy(damaged: &str, whole: &str) -> bool {
         && damaged != whole
 }
 
-/// Two linked households and the rows that link them.
-#[derive(Clone, Debug, Default)]
-pub struct HouseholdLink {
-    pub shared: Vec<(usize, usize, LinkKind)>,
-}
-
+/// What matching found. Kept in flat arrays of `u32` (rolls stay below
+/// 2^30 rows): at 10 M households a map of links to vectors of pairs and
+/// a set per household took 1.3 GB at the end of matching (issue #7).
 #[derive(Debug, Default)]
 pub struct Matching {
     /// Household index of each row.
-    pub dibao_row_household: Vec<usize>,
-    pub poor_row_household: Vec<usize>,
+    pub dibao_row_household: Vec<u32>,
+    pub poor_row_household: Vec<u32>,
     /// Distinct person keys on both rolls.
     pub exact_persons: usize,
     pub probable: Vec<ProbablePair>,
-    /// (dibao household index, poor household index) → the shared rows.
-    pub links: BTreeMap<(usize, usize), HouseholdLink>,
-    /// Linked poor household indices of each 低保 household, and back.
-    pub dibao_linked: Vec<BTreeSet<usize>>,
-    pub poor_linked: Vec<BTreeSet<usize>>,
+    /// Linked (低保 household, poor household) pairs, each once, sorted:
+    /// the two share at least one person.
+    pub links: Vec<(u32, u32)>,
+    /// Linked poor households of each 低保 household, and back, sorted.
+    pub dibao_linked: RowLists,
+    pub poor_linked: RowLists,
     /// For each row, the rows of the other roll that are the same person.
     pub dibao_partner: RowLists,
     pub poor_partner: RowLists,
 }
 
-fn row_households(households: &Households, rows: usize) -> Vec<usize> {
+fn row_households(households: &Households, rows: usize) -> Vec<u32> {
     let mut out = vec![0; rows];
     for (h, hh) in households.iter().enumerate() {
         for r in households.members(hh) {
-            out[r] = h;
+            out[r] = h as u32;
         }
     }
     out
 }
 
 /// One person on one side among those left unmatched: every row with the
-/// same normalized ID string, county and name.
+/// same normalized ID string, county and name. Its rows are a stretch of
+/// its side's [`Grouped::rows`].
 struct Leftover<'a> {
     id: &'a str,
-    rows: Vec<usize>,
+    rows: std::ops::Range<u32>,
 }
 
 /// (county, normalized name); the name is computed, inline, per row.
-type Block<'a> = (&'a str, crate::model::Text);
+type Block<'a> = (&'a str, Text);
 
-/// Blocks of unmatched rows: (county, name) → persons by ID string.
-type LeftBlocks<'a> = HashMap<Block<'a>, Vec<Leftover<'a>>>;
+/// One side's unmatched rows grouped: blocks in (county, name) order,
+/// each a stretch of persons, each person a stretch of rows, all end to
+/// end. At 10 M households in Luoyang's world 15 M poor rows are left
+/// unmatched; as a map of blocks to vectors of persons, each with a
+/// vector of rows, they took 3.4 GB for a moment and made the run's peak
+/// (issue #7). This takes about 30 bytes a row.
+struct Grouped<'a> {
+    /// Row indices, each person's ascending.
+    rows: Vec<u32>,
+    persons: Vec<Leftover<'a>>,
+    /// Each block and its stretch of `persons`, sorted by block.
+    blocks: Vec<(Block<'a>, std::ops::Range<u32>)>,
+}
+
+impl<'a> Grouped<'a> {
+    fn persons(&self, range: &std::ops::Range<u32>) -> &[Leftover<'a>] {
+        &self.persons[range.start as usize..range.end as usize]
+    }
+
+    fn rows_of(&self, person: &Leftover) -> &[u32] {
+        &self.rows[person.rows.start as usize..person.rows.end as usize]
+    }
+}
 
 /// A hash of a row's block, (county, normalized name), computed from the
 /// name's characters without building the normalized name.
@@ -183,6 +196,9 @@ fn block_hashes(keyed: &[(u64, u64, usize)]) -> FxHashSet<u64> {
     keyed.par_iter().map(|k| k.0).collect()
 }
 
+/// Rows of unmatched rows grouped at once, at most (see [`group_leftovers`]).
+const PART_ROWS: usize = 2_000_000;
+
 /// The rows of [`keyed_leftovers`] grouped by (county, name) block, then
 /// by ID string; with `only`, just the blocks whose hash is there.
 ///
@@ -199,42 +215,75 @@ fn group_leftovers<'a>(
     members: &[&'a crate::model::Member],
     keyed: &[(u64, u64, usize)],
     only: Option<&FxHashSet<u64>>,
-) -> LeftBlocks<'a> {
-    // (block hash, ID hash, row, block, ID).
-    type Row<'a> = (u64, u64, usize, Block<'a>, &'a str);
-    let mut rows: Vec<Row<'a>> = keyed
-        .par_iter()
-        .filter(|k| only.is_none_or(|o| o.contains(&k.0)))
-        .map(|&(bh, ih, i)| {
-            let m = members[i];
-            (
-                bh,
-                ih,
-                i,
-                (m.region.county(), m.name_norm()),
-                m.id.normalized(),
-            )
-        })
-        .collect();
-    rows.par_sort_unstable_by_key(|r| (r.0, r.1, r.2));
-    let mut blocks: LeftBlocks<'a> = HashMap::default();
-    for run in rows.chunk_by_mut(|a, b| a.0 == b.0) {
-        // Still in (ID hash, row) order; the stable sort by block only
-        // reorders a run that two blocks share.
-        run.sort_by(|a, b| a.3.cmp(&b.3));
-        for block in run.chunk_by_mut(|a, b| a.3 == b.3) {
-            let mut persons = Vec::new();
-            for same_hash in block.chunk_by_mut(|a, b| a.1 == b.1) {
-                same_hash.sort_by(|a, b| a.4.cmp(b.4));
-                persons.extend(same_hash.chunk_by(|a, b| a.4 == b.4).map(|rows| Leftover {
-                    id: rows[0].4,
-                    rows: rows.iter().map(|k| k.2).collect(),
-                }));
+) -> Grouped<'a> {
+    group_leftovers_by_parts(members, keyed, only, PART_ROWS)
+}
+
+fn group_leftovers_by_parts<'a>(
+    members: &[&'a crate::model::Member],
+    keyed: &[(u64, u64, usize)],
+    only: Option<&FxHashSet<u64>>,
+    part_rows: usize,
+) -> Grouped<'a> {
+    // (block hash, ID hash, row, region, normalized name, ID): 64 bytes,
+    // the county read off the region's shared code when compared.
+    type Row<'a> = (u64, u64, u32, Region, Text, &'a str);
+    fn block<'r>(r: &'r Row) -> (&'static str, &'r Text) {
+        (r.3.county(), &r.4)
+    }
+    let wanted = |k: &(u64, u64, usize)| only.is_none_or(|o| o.contains(&k.0));
+    let mut grouped = Grouped {
+        rows: Vec::with_capacity(keyed.len()),
+        persons: Vec::new(),
+        blocks: Vec::new(),
+    };
+    // The rows are taken a part of the block hashes at a time, so that
+    // the 64-byte rows of at most about `part_rows` are held at once
+    // (15 M rows at once were a gigabyte). A block lies in one part, and
+    // the blocks are sorted at the end: the parts change no result.
+    let parts = keyed.len().div_ceil(part_rows.max(1)).max(1) as u64;
+    for part in 0..parts {
+        let mut rows: Vec<Row<'a>> = keyed
+            .par_iter()
+            .filter(|k| k.0 % parts == part && wanted(k))
+            .map(|&(bh, ih, i)| {
+                let m = members[i];
+                (bh, ih, i as u32, m.region, m.name_norm(), m.id.normalized())
+            })
+            .collect();
+        rows.par_sort_unstable_by_key(|r| (r.0, r.1, r.2));
+        for run in rows.chunk_by_mut(|a, b| a.0 == b.0) {
+            // Still in (ID hash, row) order; the stable sort by block only
+            // reorders a run that two blocks share.
+            if run.iter().any(|r| block(r) != block(&run[0])) {
+                run.sort_by(|a, b| block(a).cmp(&block(b)));
             }
-            blocks.insert(block[0].3.clone(), persons);
+            for rows_of_block in run.chunk_by_mut(|a, b| block(a) == block(b)) {
+                let first_person = grouped.persons.len() as u32;
+                for same_hash in rows_of_block.chunk_by_mut(|a, b| a.1 == b.1) {
+                    if same_hash.iter().any(|r| r.5 != same_hash[0].5) {
+                        same_hash.sort_by(|a, b| a.5.cmp(b.5));
+                    }
+                    for person in same_hash.chunk_by(|a, b| a.5 == b.5) {
+                        let from = grouped.rows.len() as u32;
+                        grouped.rows.extend(person.iter().map(|r| r.2));
+                        grouped.persons.push(Leftover {
+                            id: person[0].5,
+                            rows: from..grouped.rows.len() as u32,
+                        });
+                    }
+                }
+                let (county, name) = block(&rows_of_block[0]);
+                grouped.blocks.push((
+                    (county, name.clone()),
+                    first_person..grouped.persons.len() as u32,
+                ));
+            }
         }
     }
-    blocks
+    grouped.persons.shrink_to_fit();
+    grouped.blocks.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    grouped
 }
 
 /// Pairs of a block worth testing: every pair of a small block; in a large
@@ -300,19 +349,9 @@ fn excel_damaged<'a>(
         .collect()
 }
 
-/// (低保 household, poor household).
-type HouseholdPair = (usize, usize);
-/// (低保 row, poor row, how they were paired).
-type PersonPair = (usize, usize, LinkKind);
-
 pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let started = std::time::Instant::now();
-    let step = |name: &str| {
-        tracing::debug!(
-            seconds = started.elapsed().as_secs_f64(),
-            "matching: {name}"
-        );
-    };
+    let step = |name: &str| crate::memory::debug_step(started, &format!("matching: {name}"));
     let dibao_row_household = row_households(&dibao.households, dibao.rows.len());
     let poor_row_household = row_households(&poor.households, poor.rows.len());
 
@@ -331,7 +370,8 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         || keyed(dibao.rows.par_iter().map(|r| r.member.id.key()).collect()),
         || keyed(poor.rows.par_iter().map(|r| r.member.id.key()).collect()),
     );
-    let mut pairs: Vec<(usize, usize, LinkKind)> = Vec::new();
+    // (低保 row, poor row) of each pair of rows taken for one person.
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
     let mut keys_in_both = 0;
     let (mut i, mut j) = (0, 0);
     while i < dibao_keys.len() && j < poor_keys.len() {
@@ -345,7 +385,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
                 keys_in_both += 1;
                 for &(_, d) in &dibao_keys[i..d_end] {
                     for &(_, p) in &poor_keys[j..p_end] {
-                        pairs.push((d, p, LinkKind::Exact));
+                        pairs.push((d as u32, p as u32));
                     }
                 }
                 (i, j) = (d_end, p_end);
@@ -354,13 +394,13 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     }
     drop((dibao_keys, poor_keys));
     // In row order, as a pass over the 低保 rows finds them.
-    pairs.par_sort_unstable_by_key(|&(d, p, _)| (d, p));
+    pairs.par_sort_unstable();
     step("exact pairs found");
     let mut dibao_matched = vec![false; dibao.rows.len()];
     let mut poor_matched = vec![false; poor.rows.len()];
-    for &(d, p, _) in &pairs {
-        dibao_matched[d] = true;
-        poor_matched[p] = true;
+    for &(d, p) in &pairs {
+        dibao_matched[d as usize] = true;
+        poor_matched[p as usize] = true;
     }
 
     // 2. Probable, among the rows left on each side.
@@ -389,21 +429,31 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         },
         || group_leftovers(&poor_members, &poor_keyed, None),
     );
-    let mut blocks: Vec<(&Block, &Vec<Leftover>)> = dibao_left
-        .iter()
-        .filter(|(b, _)| poor_left.contains_key(*b))
-        .collect();
-    blocks.sort_by(|a, b| a.0.cmp(b.0));
+    drop((dibao_keyed, poor_keyed));
+    // The blocks found on both sides, in block order: (低保 persons, poor
+    // persons).
+    let mut blocks: Vec<(&[Leftover], &[Leftover])> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < dibao_left.blocks.len() && j < poor_left.blocks.len() {
+        let (d, p) = (&dibao_left.blocks[i], &poor_left.blocks[j]);
+        match d.0.cmp(&p.0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                blocks.push((dibao_left.persons(&d.1), poor_left.persons(&p.1)));
+                (i, j) = (i + 1, j + 1);
+            }
+        }
+    }
     step("unmatched rows grouped in blocks");
     let dibao_excel = excel_damaged(dibao.rows.iter().map(|r| &r.member));
     let poor_excel = excel_damaged(poor.rows.iter().map(|r| &r.member));
     let mut candidates: Vec<(String, String, ProbableKind, usize, usize, usize)> = blocks
         .par_iter()
         .enumerate()
-        .flat_map_iter(|(b, (block, ds))| {
-            let ps = poor_left.get(*block);
+        .flat_map_iter(|(b, &(ds, ps))| {
             let mut found = Vec::new();
-            if let Some(ps) = ps {
+            {
                 // Each person's Excel damage looked up once, not once per
                 // pair it is in.
                 let d_excel: Vec<bool> = ds.iter().map(|d| dibao_excel.contains(d.id)).collect();
@@ -445,60 +495,62 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         }
         used_d.insert((b, di));
         used_p.insert((b, pi));
-        let d = &blocks[b].1[di];
-        let p = &poor_left[blocks[b].0][pi];
-        for &dr in &d.rows {
-            for &pr in &p.rows {
-                pairs.push((dr, pr, LinkKind::Probable(kind)));
+        let d_rows = dibao_left.rows_of(&blocks[b].0[di]);
+        let p_rows = poor_left.rows_of(&blocks[b].1[pi]);
+        for &dr in d_rows {
+            for &pr in p_rows {
+                pairs.push((dr, pr));
             }
         }
         probable.push(ProbablePair {
             confidence: confidence(kind, &dibao_id, &poor_id),
             dibao_id,
             poor_id,
-            dibao_rows: d.rows.clone(),
-            poor_rows: p.rows.clone(),
+            dibao_rows: d_rows.iter().map(|&r| r as usize).collect(),
+            poor_rows: p_rows.iter().map(|&r| r as usize).collect(),
             kind,
         });
     }
 
-    let dibao_partner =
-        RowLists::from_pairs(dibao.rows.len(), pairs.iter().map(|&(d, p, _)| (d, p)));
-    let poor_partner = RowLists::from_pairs(poor.rows.len(), pairs.iter().map(|&(d, p, _)| (p, d)));
+    let dibao_partner = RowLists::from_pairs(
+        dibao.rows.len(),
+        pairs.iter().map(|&(d, p)| (d as usize, p as usize)),
+    );
+    let poor_partner = RowLists::from_pairs(
+        poor.rows.len(),
+        pairs.iter().map(|&(d, p)| (p as usize, d as usize)),
+    );
     step("probable pairs chosen, partners listed");
 
-    // 3. Household links. The pairs are sorted by household pair (stable,
-    // so each link keeps its pairs in the order found) and the map is
-    // built from the sorted runs in one pass; inserting hundreds of
-    // thousands of links one by one was most of this stage at 2 M.
-    let mut keyed: Vec<(HouseholdPair, PersonPair)> = pairs
-        .into_iter()
-        .map(|(d, p, kind)| {
+    // 3. Household links: the households of each pair, each pair of
+    // households once.
+    let mut links: Vec<(u32, u32)> = pairs
+        .par_iter()
+        .map(|&(d, p)| {
             (
-                (dibao_row_household[d], poor_row_household[p]),
-                (d, p, kind),
+                dibao_row_household[d as usize],
+                poor_row_household[p as usize],
             )
         })
         .collect();
-    keyed.par_sort_by_key(|(key, _)| *key);
-    let mut runs: Vec<((usize, usize), HouseholdLink)> = Vec::new();
-    for (key, pair) in keyed {
-        match runs.last_mut() {
-            Some((k, link)) if *k == key => link.shared.push(pair),
-            _ => {
-                let mut link = HouseholdLink::default();
-                link.shared.push(pair);
-                runs.push((key, link));
-            }
-        }
-    }
-    let mut dibao_linked = vec![BTreeSet::new(); dibao.households.len()];
-    let mut poor_linked = vec![BTreeSet::new(); poor.households.len()];
-    for ((dh, ph), _) in &runs {
-        dibao_linked[*dh].insert(*ph);
-        poor_linked[*ph].insert(*dh);
-    }
-    let links: BTreeMap<(usize, usize), HouseholdLink> = runs.into_iter().collect();
+    drop(pairs);
+    links.par_sort_unstable();
+    links.dedup();
+    links.shrink_to_fit();
+    let (dibao_linked, poor_linked) = rayon::join(
+        || {
+            RowLists::from_pairs(
+                dibao.households.len(),
+                links.iter().map(|&(d, p)| (d as usize, p as usize)),
+            )
+        },
+        || {
+            RowLists::from_pairs(
+                poor.households.len(),
+                links.iter().map(|&(d, p)| (p as usize, d as usize)),
+            )
+        },
+    );
     step("households linked");
 
     Matching {
@@ -517,6 +569,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
     use proptest::prelude::*;
 
     fn member(county: &str, name: &str, id: &str) -> crate::model::Member {
@@ -570,25 +623,34 @@ mod tests {
             },
             &|i| (block_hash(refs[i]), id_hash(refs[i].id.normalized())),
         ];
-        for hashing in hashings {
+        for (hashing, part_rows) in hashings.iter().flat_map(|h| [(h, 1), (h, 7), (h, 1000)]) {
             let keyed: Vec<(u64, u64, usize)> = (0..refs.len())
                 .map(|i| {
                     let (b, h) = hashing(i);
                     (b, h, i)
                 })
                 .collect();
-            let blocks = group_leftovers(&refs, &keyed, None);
-            let got: BTreeMap<(String, String), BTreeMap<String, Vec<usize>>> = blocks
+            let grouped = group_leftovers_by_parts(&refs, &keyed, None, part_rows);
+            let got: BTreeMap<(String, String), BTreeMap<String, Vec<usize>>> = grouped
+                .blocks
                 .iter()
-                .map(|((county, name), persons)| {
-                    let persons = persons
+                .map(|((county, name), range)| {
+                    let persons = grouped.persons(range);
+                    let by_id = persons
                         .iter()
-                        .map(|p| (p.id.to_owned(), p.rows.clone()))
-                        .collect::<BTreeMap<_, _>>();
-                    assert_eq!(persons.len(), blocks[&(*county, name.clone())].len());
-                    (((*county).to_owned(), name.to_string()), persons)
+                        .map(|p| {
+                            let rows = grouped.rows_of(p).iter().map(|&r| r as usize).collect();
+                            (p.id.to_owned(), rows)
+                        })
+                        .collect::<BTreeMap<_, Vec<usize>>>();
+                    // Each person once.
+                    assert_eq!(by_id.len(), persons.len());
+                    (((*county).to_owned(), name.to_string()), by_id)
                 })
                 .collect();
+            // Each block once, in block order.
+            assert_eq!(got.len(), grouped.blocks.len());
+            assert!(grouped.blocks.windows(2).all(|w| w[0].0 < w[1].0));
             assert_eq!(got, expected);
         }
         // Blocks the filter does not name are left out.
@@ -596,8 +658,8 @@ mod tests {
             .map(|i| (block_hash(refs[i]), 0, i))
             .collect();
         let only: FxHashSet<u64> = [block_hash(refs[0])].into_iter().collect();
-        let blocks = group_leftovers(&refs, &keyed, Some(&only));
-        assert_eq!(blocks.len(), 1);
+        let grouped = group_leftovers(&refs, &keyed, Some(&only));
+        assert_eq!(grouped.blocks.len(), 1);
     }
 
     proptest! {
@@ -624,8 +686,8 @@ mod tests {
             }
             let left = |v: &[String]| -> Vec<String> { v.to_vec() };
             let (ds_ids, ps_ids) = (left(&ids), left(&poor));
-            let ds: Vec<Leftover> = ds_ids.iter().map(|id| Leftover { id, rows: vec![0] }).collect();
-            let ps: Vec<Leftover> = ps_ids.iter().map(|id| Leftover { id, rows: vec![0] }).collect();
+            let ds: Vec<Leftover> = ds_ids.iter().map(|id| Leftover { id, rows: 0..1 }).collect();
+            let ps: Vec<Leftover> = ps_ids.iter().map(|id| Leftover { id, rows: 0..1 }).collect();
             prop_assume!(ds.len() * ps.len() > 256);
             let found: std::collections::HashSet<(usize, usize)> =
                 candidate_pairs(&ds, &ps).into_iter().collect();

@@ -19,6 +19,17 @@ pub fn resident_mib() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// Log the end of a step inside a stage at debug level: its time since
+/// `started`, and the resident set and its peak where the platform tells
+/// them, so that a stage's own peak can be placed (issue #7).
+pub fn debug_step(started: std::time::Instant, step: &str) {
+    let seconds = started.elapsed().as_secs_f64();
+    match resident_mib() {
+        Some((rss, peak)) => tracing::debug!(seconds, rss_mib = rss, peak_rss_mib = peak, "{step}"),
+        None => tracing::debug!(seconds, "{step}"),
+    }
+}
+
 /// CPU time (user + system) the process has used so far, in seconds, from
 /// getrusage: the difference between two stage lines is what the stage
 /// cost on all cores, which wall time hides when stages overlap.

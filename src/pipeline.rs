@@ -193,7 +193,7 @@ pub struct MovementInfo {
 fn debug_timed<T>(step: &str, f: impl FnOnce() -> T) -> T {
     let started = Instant::now();
     let out = f();
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "{step}");
+    crate::memory::debug_step(started, step);
     out
 }
 

@@ -96,7 +96,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     }
     for (h, hh) in q.dibao.households.iter().enumerate() {
         let income = q.dibao.annual_income(hh);
-        if q.matching.dibao_linked[h].is_empty() && income < line {
+        if q.matching.dibao_linked.get(h).is_empty() && income < line {
             out.push(q.dibao_flag(&SHOULD_SUPPORT, h).detail(format!(
                 "年人均收入 {} 元(月人均 {} 元×12)低于脱贫线 {} 元,且不在建档立卡名册",
                 income,
@@ -105,7 +105,8 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
             )));
         }
     }
-    for (&(dh, ph), _) in q.matching.links.iter() {
+    for &(dh, ph) in &q.matching.links {
+        let (dh, ph) = (dh as usize, ph as usize);
         let d_rows = q.dibao.households.members(&q.dibao.households[dh]);
         let p_rows = q.poor.households.members(&q.poor.households[ph]);
         let shared_by_poor = p_rows
@@ -115,7 +116,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                     .poor_partner
                     .get(p)
                     .iter()
-                    .any(|&d| q.matching.dibao_row_household[d as usize] == dh)
+                    .any(|&d| q.matching.dibao_row_household[d as usize] as usize == dh)
             })
             .count();
         let shared_by_dibao = d_rows
@@ -125,7 +126,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                     .dibao_partner
                     .get(d)
                     .iter()
-                    .any(|&p| q.matching.poor_row_household[p as usize] == ph)
+                    .any(|&p| q.matching.poor_row_household[p as usize] as usize == ph)
             })
             .count();
         let poor_only = p_rows.len() - shared_by_poor;
@@ -146,9 +147,12 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
 /// The `;`-joined ids of the 低保 households linked to poor household `h`,
 /// sorted.
 pub fn linked_dibao_ids(q: &QuarterData, h: usize) -> String {
-    let mut ids: Vec<&str> = q.matching.poor_linked[h]
+    let mut ids: Vec<&str> = q
+        .matching
+        .poor_linked
+        .get(h)
         .iter()
-        .map(|&d| q.dibao.households[d].id.as_str())
+        .map(|&d| q.dibao.households[d as usize].id.as_str())
         .collect();
     ids.sort_unstable();
     ids.dedup();

@@ -86,7 +86,7 @@ impl QuarterData<'_> {
 
     /// Whether poor household `h` has dibao: linked to a 低保 household in Q.
     pub fn has_dibao(&self, h: usize) -> bool {
-        !self.matching.poor_linked[h].is_empty()
+        !self.matching.poor_linked.get(h).is_empty()
     }
 
     /// An ID number as details show it: masked unless the job says not.

@@ -127,7 +127,10 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
         for &d in &pair.dibao_rows {
             for &p in &pair.poor_rows {
                 by_households
-                    .entry((m.dibao_row_household[d], m.poor_row_household[p]))
+                    .entry((
+                        m.dibao_row_household[d] as usize,
+                        m.poor_row_household[p] as usize,
+                    ))
                     .or_default()
                     .push(i);
             }

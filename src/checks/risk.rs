@@ -191,7 +191,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     }
     for (h, hh) in q.dibao.households.iter().enumerate() {
         let income = q.dibao.annual_income(hh);
-        if q.matching.dibao_linked[h].is_empty() && line <= income && income < watch {
+        if q.matching.dibao_linked.get(h).is_empty() && line <= income && income < watch {
             out.push(q.dibao_flag(&EDGE_POVERTY, h).detail(format!(
                 "年人均收入 {income} 元,介于脱贫线 {line} 元与监测线 {watch} 元之间,且不在建档立卡名册"
             )));
