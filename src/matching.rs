@@ -569,8 +569,8 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn member(county: &str, name: &str, id: &str) -> crate::model::Member {
         let end = crate::calendar::Date::new(2024, 3, 31).unwrap();

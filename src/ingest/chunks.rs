@@ -67,20 +67,43 @@ fn split_unquoted(text: &str, start: usize, start_line: u64, target: usize) -> V
         .collect()
 }
 
+/// Where the last whole record in `bytes` ends (just after its line
+/// break), or 0 if no record ends in them; `bytes` start at a record's
+/// start. A window of a file is cut here, the rest carried to the next.
+pub fn whole_records_end(bytes: &[u8]) -> usize {
+    if memchr::memchr(b'"', bytes).is_none() {
+        return memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
+    }
+    let mut state = State::FieldStart;
+    let mut end = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        state = next_state(state, b);
+        if b == b'\n' && state == State::FieldStart {
+            end = i + 1;
+        }
+    }
+    end
+}
+
+/// The quoting state after byte `b`, as the csv crate reads.
+fn next_state(state: State, b: u8) -> State {
+    match (state, b) {
+        (State::Quoted, b'"') => State::QuoteInQuoted,
+        (State::Quoted, _) => State::Quoted,
+        (State::QuoteInQuoted, b'"') => State::Quoted,
+        (State::FieldStart, b'"') => State::Quoted,
+        (_, b',' | b'\n' | b'\r') => State::FieldStart,
+        _ => State::Unquoted,
+    }
+}
+
 fn split_quoted(text: &str, start: usize, start_line: u64, target: usize) -> Vec<Chunk<'_>> {
     let bytes = text.as_bytes();
     let mut chunks = Vec::new();
     let mut state = State::FieldStart;
     let (mut chunk_start, mut chunk_line, mut line) = (start, start_line, start_line);
     for (i, &b) in bytes.iter().enumerate().skip(start) {
-        state = match (state, b) {
-            (State::Quoted, b'"') => State::QuoteInQuoted,
-            (State::Quoted, _) => State::Quoted,
-            (State::QuoteInQuoted, b'"') => State::Quoted,
-            (State::FieldStart, b'"') => State::Quoted,
-            (_, b',' | b'\n' | b'\r') => State::FieldStart,
-            _ => State::Unquoted,
-        };
+        state = next_state(state, b);
         if b == b'\n' {
             line += 1;
             if state == State::FieldStart && i + 1 - chunk_start >= target {
@@ -147,5 +170,31 @@ mod tests {
                 assert_eq!(c.first_line, 1 + text[..start].matches('\n').count() as u64);
             }
         }
+    }
+
+    #[test]
+    fn a_window_is_cut_after_its_last_whole_record() {
+        let text = "a,b\n1,\"x\ny\"\n2,\"q\"\"\n\"\n3,z\"w\r\n4,5\n6";
+        // Every record boundary, as the chunk splitter finds them.
+        let ends: Vec<usize> = split(text, 0, 1, 1)
+            .iter()
+            .filter(|c| c.text.ends_with('\n'))
+            .map(|c| c.text.as_ptr() as usize - text.as_ptr() as usize + c.text.len())
+            .collect();
+        for len in 0..=text.len() {
+            let expected = ends
+                .iter()
+                .copied()
+                .filter(|&e| e <= len)
+                .max()
+                .unwrap_or(0);
+            assert_eq!(
+                whole_records_end(&text.as_bytes()[..len]),
+                expected,
+                "{len}"
+            );
+        }
+        assert_eq!(whole_records_end(b"1,2\n3,4\n5"), 8);
+        assert_eq!(whole_records_end(b"1,2"), 0);
     }
 }

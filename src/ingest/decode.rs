@@ -62,6 +62,11 @@ pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
 }
 
 /// `bytes` as UTF-8, validated in parallel pieces.
+/// `bytes` as text if they are UTF-8, checked in parallel pieces.
+pub(super) fn utf8_text(bytes: &[u8]) -> Option<&str> {
+    utf8(bytes, PIECE_BYTES)
+}
+
 fn utf8(bytes: &[u8], piece: usize) -> Option<&str> {
     // Each piece then validates on its own.
     let cuts = cuts(bytes.len(), piece, |at| {

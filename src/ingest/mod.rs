@@ -97,7 +97,12 @@ pub struct Loaded<T> {
 
 /// The bytes of an input file, or exit 66 naming it.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| match e.kind() {
+    std::fs::read(path).map_err(|e| open_error(path, e))
+}
+
+/// Exit 66 naming an input file that cannot be opened or read.
+fn open_error(path: &Path, e: std::io::Error) -> Error {
+    match e.kind() {
         std::io::ErrorKind::NotFound => {
             Error::MissingInput(format!("{}: input file not found", path.display()))
         }
@@ -113,7 +118,13 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
             "{}: input file cannot be read ({e})",
             path.display()
         )),
-    })
+    }
+}
+
+/// Whether a file's first bytes may be Parquet's (the whole-file read
+/// decides).
+fn is_parquet_start(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PAR1")
 }
 
 /// Parquet by its magic bytes at both ends; anything else is CSV text.
