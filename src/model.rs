@@ -9,6 +9,8 @@ use crate::vocab::Shared;
 /// millions of cells of a roll cost no heap allocation each (issue #7).
 pub use compact_str::CompactString as Text;
 
+pub use crate::short_text::ShortText;
+
 /// Which roll a person or household is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RollKind {
@@ -216,8 +218,9 @@ pub struct Member {
     /// lines is past any roll, and every row holds one.
     pub line: u32,
     pub region: Region,
-    pub household_id: Text,
-    pub name: Text,
+    /// 16 bytes each (see [`ShortText`]).
+    pub household_id: ShortText,
+    pub name: ShortText,
     pub id: PersonId,
     pub is_head: bool,
 }
@@ -608,9 +611,9 @@ mod size_tests {
     fn rows_stay_within_their_memory_budget() {
         use std::mem::size_of;
         let sizes = [
-            ("Member", size_of::<Member>(), 88),
-            ("DibaoRow", size_of::<DibaoRow>(), 120),
-            ("PoorRow", size_of::<PoorRow>(), 120),
+            ("Member", size_of::<Member>(), 72),
+            ("DibaoRow", size_of::<DibaoRow>(), 104),
+            ("PoorRow", size_of::<PoorRow>(), 104),
             ("PersonId", size_of::<PersonId>(), 24),
             ("Household", size_of::<Household>(), 40),
         ];

@@ -296,13 +296,8 @@ pub struct RunOutcome {
     pub households: usize,
 }
 
-/// Above this many bytes of Q's two roll files, Q and Q-1 are read one
-/// after the other, and Q's state is written after the analysis rather
-/// than beside it (see `run`). At 1 M households the rolls are 0.5 GB and
-/// both quarters are read at once (0.8 s sooner than one after the
-/// other); at 10 M households (5 GB) the second quarter's files held
-/// beside the first's cost 2.4 GB of peak memory for about 6 s of a 190 s
-/// run.
+/// Above this many bytes of Q's two roll files, Q's state is written
+/// after the analysis rather than beside it (see `run`).
 const LARGE_ROLL_BYTES: u64 = 1 << 30;
 
 /// [`LARGE_ROLL_BYTES`], or `ROLLMATCH_LARGE_ROLL_BYTES` from the
@@ -343,16 +338,12 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     };
     // Q and Q-1 are read at once: each read has sequential parts (file
     // I/O, header, chunk cuts) that the other fills the second core with.
-    // Large rolls are read one quarter after the other instead: each file
-    // is held whole while it is parsed, and two quarters' files at once
-    // were the run's peak memory at 10 M households (issue #7).
+    // Large rolls were read one quarter after the other while each file
+    // was held whole as it was parsed (two quarters' files at once were
+    // the peak at 10 M households); CSV is now read a window at a time
+    // (`ingest::rows`), and Parquet a stretch of row groups at a time.
     let large = quarter_roll_bytes(job) > large_roll_bytes();
-    let (inputs, previous) = if large {
-        let inputs = read_quarter(job, job.quarter, true);
-        (inputs, read_previous())
-    } else {
-        rayon::join(|| read_quarter(job, job.quarter, true), read_previous)
-    };
+    let (inputs, previous) = rayon::join(|| read_quarter(job, job.quarter, true), read_previous);
     let inputs = inputs?;
     let read_secs = read_started.elapsed().as_secs_f64();
     log_stage("read", read_secs);

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::identity::key_to_string;
-use crate::model::{Member, RollKind, Text};
+use crate::model::{Member, RollKind, ShortText};
 
 use super::QuarterData;
 
@@ -230,7 +230,7 @@ fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: 
     }
     // duplicate_enrollment: two or more households of one roll. A set is
     // made only where a roll holds the key in two households.
-    let spread = |rows: &[usize], roll: RollKind| -> BTreeSet<Text> {
+    let spread = |rows: &[usize], roll: RollKind| -> BTreeSet<ShortText> {
         let household = |r: usize| match roll {
             RollKind::Dibao => &q.dibao.rows[r].member.household_id,
             RollKind::Poor => &q.poor.rows[r].member.household_id,
@@ -255,7 +255,7 @@ fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: 
             .person(&id(), &first.name);
         let mut parts = Vec::new();
         if dh.len() >= 2 {
-            flag = flag.dibao(dh.iter().next().map(Text::as_str).unwrap_or(""));
+            flag = flag.dibao(dh.iter().next().map(ShortText::as_str).unwrap_or(""));
             parts.push(format!(
                 "在低保名册 {} 个户中出现(户编号 {})",
                 dh.len(),
@@ -263,7 +263,7 @@ fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: 
             ));
         }
         if ph.len() >= 2 {
-            flag = flag.poor(ph.iter().next().map(Text::as_str).unwrap_or(""));
+            flag = flag.poor(ph.iter().next().map(ShortText::as_str).unwrap_or(""));
             parts.push(format!(
                 "在建档立卡名册 {} 个户中出现(户编号 {})",
                 ph.len(),
@@ -321,6 +321,9 @@ fn person_flag(def: &'static FlagDef, m: &Member, id: &str) -> Flag {
         .person(id, &m.name)
 }
 
-fn join(set: &BTreeSet<Text>) -> String {
-    set.iter().map(Text::as_str).collect::<Vec<_>>().join(";")
+fn join(set: &BTreeSet<ShortText>) -> String {
+    set.iter()
+        .map(ShortText::as_str)
+        .collect::<Vec<_>>()
+        .join(";")
 }

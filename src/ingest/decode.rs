@@ -84,6 +84,11 @@ fn utf8(bytes: &[u8], piece: usize) -> Option<&str> {
     valid.then(|| unsafe { std::str::from_utf8_unchecked(bytes) })
 }
 
+/// GB18030 `bytes` as UTF-8 text, decoded in parallel pieces.
+pub(super) fn gb18030_text(bytes: &[u8]) -> Result<String, DecodeError> {
+    gb18030(bytes, PIECE_BYTES)
+}
+
 /// GB18030 to UTF-8 in parallel pieces cut after line feeds: 0x0A is never
 /// a byte of a multi-byte GB18030 character (lead bytes are 0x81–0xFE,
 /// trail bytes 0x30–0x39 or 0x40–0xFE), so each piece decodes on its own.

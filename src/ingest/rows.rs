@@ -105,8 +105,8 @@ impl<'a> Cells<'a> {
             // at the largest; the row is read all the same.
             line: u32::try_from(self.line).unwrap_or(u32::MAX),
             region: Region::new(&region),
-            household_id: Text::from(&*household_id),
-            name,
+            household_id: ShortText::new(&household_id),
+            name: ShortText::new(&name),
             id: PersonId::new(id_given, v.quarter_end),
             is_head: values::is_head(&relation),
         })
@@ -209,18 +209,22 @@ fn read_input<T: Send>(
 /// time (see [`read_csv_by_windows`]).
 const WINDOW_BYTES: usize = 64 << 20;
 
-/// Read a UTF-8 CSV file a window at a time: each window's whole records
+/// Read a CSV file a window at a time: each window's whole records
 /// are parsed in parallel chunks and appended to the rows, the partial
 /// record at its end carried into the next window. The whole file was
 /// held in memory while it was parsed: at 10 M households the poor
 /// roll's 4.4 GB (×2 with Q-1's) made the read stage's peak, and every
 /// page of it was a fresh page fault (issue #7).
 ///
+/// GB18030 windows are cut after a line feed, which is never a byte of a
+/// GB18030 character, and transcoded as the whole-file read does.
+///
 /// `None` when the file must be read whole instead, with the same
 /// result as before: a small file, Parquet, UTF-16, a header that does
-/// not end in the first window, or a window that is not UTF-8 or holds a
-/// NUL byte (GB18030 text, or binary data that the whole-file read
-/// reports); rows read so far are then dropped and the file read again.
+/// not end in the first window, a window with a NUL byte (binary data,
+/// which the whole-file read reports), or a window that is not UTF-8 in
+/// a file whose first window was; rows read so far are then dropped and
+/// the file read again.
 fn read_csv_by_windows<T: Send>(
     input: &str,
     path: &Path,
@@ -280,9 +284,25 @@ fn read_csv_by_windows<T: Send>(
         if memchr::memchr(0, whole).is_some() {
             return Ok(None);
         }
-        let Some(text) = super::decode::utf8_text(&whole[bom..]) else {
-            return Ok(None);
+        // A file is GB18030 when it is not UTF-8 (as `decode` decides): a
+        // first window that is not UTF-8 decides it. A later window that
+        // is not UTF-8 after a first that was sends the file to the
+        // whole-file read, which decides on all of it.
+        let utf8 = match encoding {
+            super::Encoding::Gb18030 => None,
+            _ => super::decode::utf8_text(&whole[bom..]),
         };
+        if utf8.is_none() && first && bom == 0 {
+            encoding = super::Encoding::Gb18030;
+        }
+        let text: std::borrow::Cow<'_, str> = match (utf8, encoding) {
+            (Some(text), _) => text.into(),
+            (None, super::Encoding::Gb18030) => super::decode::gb18030_text(whole)
+                .map_err(|e| crate::error::Error::data(path, e))?
+                .into(),
+            (None, _) => return Ok(None),
+        };
+        let text = text.as_ref();
         let mut start = 0;
         if first {
             let (headers, header_end, line) = super::table::csv_header(path, text)?;
@@ -303,8 +323,7 @@ fn read_csv_by_windows<T: Send>(
             // in its first window; capacity that is not used is never
             // touched, so the guess is generous.
             let records = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
-            let guess =
-                (file_len as f64 / text.len().max(1) as f64 * records as f64 * 1.25) as usize;
+            let guess = (file_len as f64 / end.max(1) as f64 * records as f64 * 1.25) as usize;
             rows.reserve_exact(guess.min(crate::model::MAX_ROWS_PER_ROLL) + 1024);
             (start, next_line) = (header_end, line);
         }
@@ -740,9 +759,8 @@ mod tests {
             hash_files: true,
         };
         let dir = tempfile::tempdir().unwrap();
-        let mut quoted = String::from(
-            "\u{feff}行政区划代码,户编号,姓名,身份证号,与户主关系,低保类别,月保障金额,家庭月人均收入,纳入低保时间\r\n",
-        );
+        let header: Vec<&str> = col::DIBAO_COLUMNS.iter().map(|c| c.zh).collect();
+        let mut quoted = format!("\u{feff}{}\r\n", header.join(","));
         for i in 0..40 {
             let name = match i % 5 {
                 0 => "\"张,三\"".to_owned(),
@@ -797,10 +815,29 @@ mod tests {
             }
         }
         assert!(windowed > 20, "only {windowed} reads by windows");
-        // GB18030 text is read whole.
+        // The quoted file was read, not refused: its rows and its rejects.
+        let quoted = read_csv_by_windows("t", &files[0], v, col::DIBAO_COLUMNS, &parse, 97)
+            .unwrap()
+            .unwrap();
+        assert_eq!((quoted.rows.len(), quoted.rejects.len()), (32, 8));
+        assert!(quoted.rows.iter().any(|m| m.name == "李\n四"));
+        // GB18030 text is read by windows too.
         let gb = fixtures.join("edge/dibao_gb18030.csv");
         assert!(
             read_csv_by_windows("t", &gb, v, col::DIBAO_COLUMNS, &parse, 16)
+                .unwrap()
+                .is_some()
+        );
+        // A file whose first window is UTF-8 and a later one not is read
+        // whole, and is GB18030 there.
+        let mut mixed = std::fs::read(&files[0]).unwrap();
+        let (gbk, _, _) = encoding_rs::GBK
+            .encode("410322102203,H1,张三,410322198001010001,户主,一类,100,50,2018-01-01\n");
+        mixed.extend_from_slice(&gbk);
+        let mixed_path = dir.path().join("mixed.csv");
+        std::fs::write(&mixed_path, &mixed).unwrap();
+        assert!(
+            read_csv_by_windows("t", &mixed_path, v, col::DIBAO_COLUMNS, &parse, 64)
                 .unwrap()
                 .is_none()
         );
