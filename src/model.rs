@@ -362,7 +362,7 @@ impl Member {
 /// else the first row).
 #[derive(Clone, Debug)]
 pub struct Household {
-    pub id: Text,
+    pub id: ShortText,
     first: u32,
     members: u32,
     pub value_row: usize,
@@ -615,7 +615,7 @@ mod size_tests {
             ("DibaoRow", size_of::<DibaoRow>(), 104),
             ("PoorRow", size_of::<PoorRow>(), 104),
             ("PersonId", size_of::<PersonId>(), 24),
-            ("Household", size_of::<Household>(), 40),
+            ("Household", size_of::<Household>(), 32),
         ];
         for (name, size, budget) in sizes {
             assert!(size <= budget, "{name}: {size} bytes, budget {budget}");

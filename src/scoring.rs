@@ -98,7 +98,7 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
             let hh = &households[h];
             let head = q.poor.head(hh);
             HouseholdRow {
-                poor_household_id: hh.id.clone(),
+                poor_household_id: hh.id.as_str().into(),
                 region: head.member.region,
                 status: zh(&Status::ALL, head.status),
                 household_type: zh(&HouseholdType::ALL, head.household_type),
