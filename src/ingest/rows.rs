@@ -250,14 +250,16 @@ fn read_csv_by_windows<T: Send>(
     let mut rules: Option<RowRules<'_, _>> = None;
     let mut encoding = super::Encoding::Utf8;
     let mut next_line = 1u64;
+    // Appends up to `want` bytes of the file to `to`; true at its end.
+    let read_more = |file: &mut std::fs::File, to: &mut Vec<u8>, want: usize| {
+        to.reserve(want);
+        file.take(want as u64)
+            .read_to_end(to)
+            .map(|got| got < want)
+            .map_err(|e| super::open_error(path, e))
+    };
+    let mut at_end = read_more(&mut file, &mut buf, window)?;
     loop {
-        let want = window.max(buf.len());
-        buf.reserve(want);
-        let got = (&mut file)
-            .take(want as u64)
-            .read_to_end(&mut buf)
-            .map_err(|e| super::open_error(path, e))?;
-        let at_end = got < want;
         let first = rules.is_none();
         if first
             && (super::is_parquet_start(&buf)
@@ -273,6 +275,8 @@ fn read_csv_by_windows<T: Send>(
         };
         if end == 0 && !at_end {
             // Not one whole record yet: the window grows.
+            let more = window.max(buf.len());
+            at_end = read_more(&mut file, &mut buf, more)?;
             continue;
         }
         let whole = &buf[..end];
@@ -281,7 +285,12 @@ fn read_csv_by_windows<T: Send>(
         } else {
             0
         };
-        if memchr::memchr(0, whole).is_some() {
+        // Every pass over a window that runs on one thread holds up the
+        // parse that follows it: these run in parallel pieces.
+        if whole
+            .par_chunks(1 << 20)
+            .any(|piece| memchr::memchr(0, piece).is_some())
+        {
             return Ok(None);
         }
         // A file is GB18030 when it is not UTF-8 (as `decode` decides): a
@@ -335,6 +344,9 @@ fn read_csv_by_windows<T: Send>(
             .par_iter()
             .map(|chunk| memchr::memchr2_iter(b'\n', b'\r', chunk.text.as_bytes()).count() + 1)
             .collect();
+        // The hash of this window beside its parse. (Reading the next
+        // window there too was slower: from the page cache a read is a
+        // copy on a core the parse wants, and a second buffer.)
         let (_, window_parts) = rayon::join(
             || {
                 if let Some(h) = hasher.as_mut() {
@@ -358,10 +370,18 @@ fn read_csv_by_windows<T: Send>(
         for part in window_parts {
             parts.push(part?);
         }
-        next_line += memchr::memchr_iter(b'\n', &text.as_bytes()[start..]).count() as u64;
+        // The next window's first line: the last chunk's first line and
+        // its line feeds (the chunks' lines were counted in parallel).
+        if let Some(last) = chunks.last() {
+            next_line =
+                last.first_line + memchr::memchr_iter(b'\n', last.text.as_bytes()).count() as u64;
+        }
         buf.drain(..end);
         if at_end && buf.is_empty() {
             break;
+        }
+        if !at_end {
+            at_end = read_more(&mut file, &mut buf, window)?;
         }
     }
     let sha256 = hasher
