@@ -330,10 +330,11 @@ fn read_csv_by_windows<T: Send>(
             }
             // Rows are about as many per byte in the rest of the file as
             // in its first window; capacity that is not used is never
-            // touched, so the guess is generous.
+            // touched, so the guess is generous. If the system refuses it
+            // (a file of millions of empty lines), the rows grow as read.
             let records = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
             let guess = (file_len as f64 / end.max(1) as f64 * records as f64 * 1.25) as usize;
-            rows.reserve_exact(guess.min(crate::model::MAX_ROWS_PER_ROLL) + 1024);
+            let _ = rows.try_reserve_exact(guess.min(crate::model::MAX_ROWS_PER_ROLL) + 1024);
             (start, next_line) = (header_end, line);
         }
         let Some(rules) = rules.as_ref() else {
