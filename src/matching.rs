@@ -579,12 +579,11 @@ mod tests {
     fn member(county: &str, name: &str, id: &str) -> crate::model::Member {
         let end = crate::calendar::Date::new(2024, 3, 31).unwrap();
         crate::model::Member {
-            line: 2,
+            line_and_head: crate::model::LineAndHead::new(2, false),
             region: crate::model::Region::new(&format!("{county}001001")),
             household_id: "h".into(),
             name: name.into(),
             id: crate::model::PersonId::new(id.into(), end),
-            is_head: false,
         }
     }
 

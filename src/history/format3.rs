@@ -25,12 +25,12 @@ pub const POOR_SCHEMA: &str = "rollmatch state 3, poor: line, region_code, house
 pub const NONE: i32 = i32::MIN;
 
 fn members<'a>(w: &mut BlockWriter, rows: impl Iterator<Item = &'a Member> + Clone) {
-    w.u32s(rows.clone().map(|m| m.line));
+    w.u32s(rows.clone().map(|m| m.line()));
     w.shared(rows.clone().map(|m| Some(m.region.shared())));
     w.texts(rows.clone().map(|m| m.household_id.as_str()));
     w.texts(rows.clone().map(|m| m.name.as_str()));
     w.texts(rows.clone().map(|m| m.id.given()));
-    w.u8s(rows.map(|m| u8::from(m.is_head)));
+    w.u8s(rows.map(|m| u8::from(m.is_head())));
 }
 
 pub fn encode_dibao(rows: &[DibaoRow], range: Range<usize>, w: &mut BlockWriter) {
@@ -130,12 +130,11 @@ impl<'a> MemberColumns<'a> {
 
     fn member(&self, i: usize) -> Result<Member, Damaged> {
         Ok(Member {
-            line: self.line.u32(i)?,
+            line_and_head: LineAndHead::new(u64::from(self.line.u32(i)?), flag_at(self.head, i)?),
             region: Region::from_shared(self.region.get(i)?.ok_or(Damaged)?),
             household_id: self.household.get(i)?.into(),
             name: self.name.get(i)?.into(),
             id: PersonId::new(self.id.get(i)?.into(), self.quarter_end),
-            is_head: flag_at(self.head, i)?,
         })
     }
 }

@@ -127,12 +127,14 @@ impl Frame {
         let head = self.boolean("is_head")?;
         Ok((0..self.df.height())
             .map(|i| Member {
-                line: line.get(i).and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
+                line_and_head: LineAndHead::new(
+                    line.get(i).and_then(|l| u64::try_from(l).ok()).unwrap_or(0),
+                    head.get(i).unwrap_or(false),
+                ),
                 region: Region::new(region.get(i).unwrap_or_default()),
                 household_id: household.get(i).unwrap_or_default().into(),
                 name: name.get(i).unwrap_or_default().into(),
                 id: PersonId::new(id.get(i).unwrap_or_default().into(), end),
-                is_head: head.get(i).unwrap_or(false),
             })
             .collect())
     }
@@ -281,12 +283,12 @@ pub mod writer {
         let mut id = Vec::new();
         let mut head = Vec::new();
         for m in rows {
-            line.push(m.line as i64);
+            line.push(i64::from(m.line()));
             region.push(m.region.as_str());
             household.push(m.household_id.as_str());
             name.push(m.name.as_str());
             id.push(m.id.given());
-            head.push(m.is_head);
+            head.push(m.is_head());
         }
         vec![
             Column::new("line".into(), line),

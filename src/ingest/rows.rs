@@ -101,14 +101,13 @@ impl<'a> Cells<'a> {
         let id_given = self.required_text(&col::ID_NUMBER)?;
         let relation = self.required(&col::RELATION)?;
         Ok(Member {
-            // Past four billion lines (no roll has them) the number stays
+            // Past two billion lines (no roll has them) the number stays
             // at the largest; the row is read all the same.
-            line: u32::try_from(self.line).unwrap_or(u32::MAX),
+            line_and_head: LineAndHead::new(self.line, values::is_head(&relation)),
             region: Region::new(&region),
             household_id: ShortText::new(&household_id),
             name: ShortText::new(&name),
             id: PersonId::new(id_given, v.quarter_end),
-            is_head: values::is_head(&relation),
         })
     }
 }
@@ -752,8 +751,10 @@ mod tests {
                 stretch_rows,
             )
             .unwrap();
-            let rows: Vec<(u32, String)> =
-                rows.iter().map(|m| (m.line, m.name.to_string())).collect();
+            let rows: Vec<(u32, String)> = rows
+                .iter()
+                .map(|m| (m.line(), m.name.to_string()))
+                .collect();
             let rejects: Vec<u64> = parts
                 .iter()
                 .flat_map(|p| p.rejects.iter().map(|r| r.line))
