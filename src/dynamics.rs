@@ -241,35 +241,32 @@ fn by_id(households: &[crate::model::Household]) -> HashMap<&str, usize> {
 /// households are shared among the workers; flags come out in household
 /// order, as a sequential pass would make them.
 pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
-    // Each family's indexes are built just before it runs and freed after
-    // it: all five at once were 1.3 GB at 10 M households, the run's peak
-    // (issue #7). The two of a pair are built side by side.
+    // Each index is built just before the check that reads it and freed
+    // after it, one at a time: all five at once were 1.3 GB at 10 M
+    // households, and the two of a pair side by side (the poor roll's
+    // households of both quarters, 840 MB) were still the run's peak
+    // there (issue #7). The flags come out in the order they did.
     {
-        let (prev_ids, now_ids) = rayon::join(
-            || ids(prev.dibao.rows.iter().map(|r| &r.member)),
-            || ids(q.dibao.rows.iter().map(|r| &r.member)),
-        );
-        dibao_entries_and_exits(prev, q, &prev_ids, &now_ids, out);
+        let prev_ids = ids(prev.dibao.rows.iter().map(|r| &r.member));
+        dibao_entries(q, &prev_ids, out);
     }
     {
-        let (prev_poor, now_poor) = rayon::join(
-            || by_id(&prev.poor.households),
-            || by_id(&q.poor.households),
-        );
-        poor_movements(prev, q, &prev_poor, &now_poor, out);
+        let now_ids = ids(q.dibao.rows.iter().map(|r| &r.member));
+        dibao_exits(prev, q, &now_ids, out);
+    }
+    {
+        let prev_poor = by_id(&prev.poor.households);
+        poor_changes(prev, q, &prev_poor, out);
+    }
+    {
+        let now_poor = by_id(&q.poor.households);
+        poor_removals(prev, &now_poor, out);
     }
     dibao_changes(prev, q, &by_id(&prev.dibao.households), out);
 }
 
-/// dibao_entry, dibao_exit and exit_while_eligible, by members.
-fn dibao_entries_and_exits(
-    prev: &Previous,
-    q: &QuarterData,
-    prev_ids: &HashSet<&str>,
-    now_ids: &HashSet<&str>,
-    out: &mut Vec<Flag>,
-) {
-    let policy = &q.job.policy;
+/// dibao_entry: a 低保 household none of whose members was on Q-1's roll.
+fn dibao_entries(q: &QuarterData, prev_ids: &HashSet<&str>, out: &mut Vec<Flag>) {
     out.par_extend(
         q.dibao
             .households
@@ -285,6 +282,12 @@ fn dibao_entries_and_exits(
                 })
             }),
     );
+}
+
+/// dibao_exit and exit_while_eligible: a Q-1 低保 household none of whose
+/// members is on Q's roll.
+fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &HashSet<&str>, out: &mut Vec<Flag>) {
+    let policy = &q.job.policy;
     let prev_member = |r: usize| prev.dibao.rows[r].member.id.normalized();
     let exits: Vec<&crate::model::Household> = prev
         .dibao
@@ -354,13 +357,12 @@ fn dibao_entries_and_exits(
     }));
 }
 
-/// poor_entry, poverty_exit, relapse, income_drop, household_changed
-/// and poor_removed, by household id.
-fn poor_movements(
+/// poor_entry, poverty_exit, relapse, income_drop and household_changed,
+/// by household id.
+fn poor_changes(
     prev: &Previous,
     q: &QuarterData,
     prev_poor: &HashMap<&str, usize>,
-    now_poor: &HashMap<&str, usize>,
     out: &mut Vec<Flag>,
 ) {
     let policy = &q.job.policy;
@@ -424,6 +426,10 @@ fn poor_movements(
                 found
             }),
     );
+}
+
+/// poor_removed: a Q-1 household number that is not on Q's roll.
+fn poor_removals(prev: &Previous, now_poor: &HashMap<&str, usize>, out: &mut Vec<Flag>) {
     out.par_extend(
         prev.poor
             .households
@@ -610,16 +616,69 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
     let total: usize = lens.iter().sum();
     let shares = total.div_ceil(rows_per_share).max(1) as u64;
     let share_of = |key: u64| (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % shares;
+    // Each share's table is filled in place, a piece of rows to a
+    // stretch of it: the pieces' rows of each share are counted first, in
+    // one pass. Collected with `par_extend`, a share's table was held
+    // twice for a moment (each thread's part, then the whole), and that
+    // was the movement stage's peak at 10 M households (issue #7).
+    const PIECE_ROWS: usize = 1 << 16;
+    let pieces: Vec<(usize, std::ops::Range<usize>)> = lens
+        .iter()
+        .enumerate()
+        .flat_map(|(slot, &len)| {
+            (0..len)
+                .step_by(PIECE_ROWS)
+                .map(move |from| (slot, from..(from + PIECE_ROWS).min(len)))
+        })
+        .collect();
+    let shares_n = shares as usize;
+    let piece_counts: Vec<u32> = pieces
+        .par_iter()
+        .flat_map_iter(|(slot, rows)| {
+            let mut counts = vec![0u32; shares_n];
+            for i in rows.clone() {
+                if let Some(key) = keyed_of(member(*slot, i)) {
+                    counts[share_of(key) as usize] += 1;
+                }
+            }
+            counts
+        })
+        .collect();
     let mut by_region: HashMap<(crate::model::Region, [bool; 4]), u64> = HashMap::default();
     for share in 0..shares {
-        let mut keyed: Vec<(u64, u32, crate::model::Region)> = Vec::new();
-        for (slot, &len) in lens.iter().enumerate() {
-            keyed.par_extend((0..len).into_par_iter().filter_map(|i| {
-                let m = member(slot, i);
-                let key = keyed_of(m).filter(|&k| share_of(k) == share)?;
-                Some((key, ((slot as u32) << SLOT_SHIFT) | i as u32, m.region))
-            }));
+        let sizes: Vec<usize> = (0..pieces.len())
+            .map(|p| piece_counts[p * shares_n + share as usize] as usize)
+            .collect();
+        let total_rows: usize = sizes.iter().sum();
+        // Any row's region fills the table until its place is written.
+        let Some(filler) = (0..4)
+            .find(|&slot| lens[slot] > 0)
+            .map(|slot| member(slot, 0).region)
+        else {
+            continue;
+        };
+        let mut keyed: Vec<(u64, u32, crate::model::Region)> = vec![(0, 0, filler); total_rows];
+        let mut stretches = Vec::with_capacity(pieces.len());
+        let mut rest = keyed.as_mut_slice();
+        for &size in &sizes {
+            let (stretch, after) = rest.split_at_mut(size);
+            stretches.push(stretch);
+            rest = after;
         }
+        pieces
+            .par_iter()
+            .zip(stretches)
+            .for_each(|((slot, rows), stretch)| {
+                let mut at = 0;
+                for i in rows.clone() {
+                    let m = member(*slot, i);
+                    if let Some(key) = keyed_of(m).filter(|&k| share_of(k) == share) {
+                        stretch[at] = (key, ((*slot as u32) << SLOT_SHIFT) | i as u32, m.region);
+                        at += 1;
+                    }
+                }
+                debug_assert_eq!(at, stretch.len());
+            });
         keyed.par_sort_unstable_by_key(|&(key, at, _)| (key, at));
         // Persons by (region, states), then by county below: a few
         // thousand regions, so the per-person count hashes two small

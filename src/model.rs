@@ -667,6 +667,11 @@ mod size_tests {
             ("PoorRow", size_of::<PoorRow>(), 96),
             ("PersonId", size_of::<PersonId>(), 24),
             ("Household", size_of::<Household>(), 32),
+            (
+                "HouseholdRow",
+                size_of::<crate::scoring::HouseholdRow>(),
+                88,
+            ),
         ];
         for (name, size, budget) in sizes {
             assert!(size <= budget, "{name}: {size} bytes, budget {budget}");

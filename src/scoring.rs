@@ -11,23 +11,44 @@ use crate::job::RiskWeights;
 use crate::model::{HouseholdType, Status, zh};
 use crate::model::{Region, Text};
 use crate::money::Cents;
+use crate::short_text::ShortText;
 
 /// One row of `households.csv`.
+///
+/// One per poor household, all held until the reports are written: the
+/// status, the type and the tier are kept as what they are and named when
+/// written, and the number is a 16-byte text. The row was 144 bytes (three
+/// names as `&str`, a 24-byte number) and 10 M of them made the score
+/// stage the run's peak at 10 M households (issue #7).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HouseholdRow {
-    pub poor_household_id: Text,
+    pub poor_household_id: ShortText,
     /// The head's region: county, township and village codes are read
     /// off it.
     pub region: Region,
-    pub status: &'static str,
-    pub household_type: &'static str,
+    pub status: Status,
+    pub household_type: HouseholdType,
     pub members: u32,
     pub annual_income: Cents,
     pub dibao_household_ids: Text,
     /// `;`-joined flag codes, sorted.
     pub flags: Text,
     pub score: u32,
-    pub tier: &'static str,
+}
+
+impl HouseholdRow {
+    /// 贫困户状态 as the reports name it.
+    pub fn status_name(&self) -> &'static str {
+        zh(&Status::ALL, self.status)
+    }
+    /// 户类型 as the reports name it.
+    pub fn household_type_name(&self) -> &'static str {
+        zh(&HouseholdType::ALL, self.household_type)
+    }
+    /// 风险等级: 高, 中 or 低.
+    pub fn tier(&self) -> &'static str {
+        tier(self.score)
+    }
 }
 
 pub fn tier(score: u32) -> &'static str {
@@ -88,16 +109,15 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
             let hh = &households[h];
             let head = q.poor.head(hh);
             HouseholdRow {
-                poor_household_id: hh.id.as_str().into(),
+                poor_household_id: hh.id.clone(),
                 region: head.member.region,
-                status: zh(&Status::ALL, head.status),
-                household_type: zh(&HouseholdType::ALL, head.household_type),
+                status: head.status,
+                household_type: head.household_type,
                 members: hh.member_count() as u32,
                 annual_income: head.annual_income,
                 dibao_household_ids: linked_dibao_ids(q, h).into(),
                 flags: own_codes(h).join(";").into(),
                 score,
-                tier: tier(score),
             }
         })
         .collect()

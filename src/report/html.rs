@@ -232,12 +232,12 @@ th{{background:#ddebf7}} td.n{{text-align:right}} .figs td:first-child{{backgrou
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"t{}\">{}</td><td>{}</td></tr>",
             esc(&row.poor_household_id),
             row.region.county(),
-            row.status,
+            row.status_name(),
             row.members,
             row.annual_income,
             row.score,
-            row.tier,
-            row.tier,
+            row.tier(),
+            row.tier(),
             esc(&labels.join("、"))
         );
     }

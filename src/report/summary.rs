@@ -65,7 +65,7 @@ pub fn summary(job: &Job, inputs: &QuarterInputs, analysis: &Analysis) -> Value 
     let mut tier_counts = [0u64; 3];
     let mut bucket_counts = [0u64; 10];
     for h in &analysis.households {
-        if let Some(t) = tier_names.iter().position(|&n| n == h.tier) {
+        if let Some(t) = tier_names.iter().position(|&n| n == h.tier()) {
             tier_counts[t] += 1;
         }
         bucket_counts[(h.score.min(99) / 10) as usize] += 1;

@@ -134,14 +134,14 @@ pub fn household_table<'a>(quarter: &'a str, households: &'a [HouseholdRow]) -> 
                 2 => Cow::Borrowed(h.region.county()),
                 3 => Cow::Borrowed(h.region.township()),
                 4 => Cow::Borrowed(h.region.village()),
-                5 => Cow::Borrowed(h.status),
-                6 => Cow::Borrowed(h.household_type),
+                5 => Cow::Borrowed(h.status_name()),
+                6 => Cow::Borrowed(h.household_type_name()),
                 7 => Cow::Owned(h.members.to_string()),
                 8 => Cow::Owned(h.annual_income.to_string()),
                 9 => Cow::Borrowed(h.dibao_household_ids.as_str()),
                 10 => Cow::Borrowed(h.flags.as_str()),
                 11 => Cow::Owned(h.score.to_string()),
-                _ => Cow::Borrowed(h.tier),
+                _ => Cow::Borrowed(h.tier()),
             }
         }),
     }
