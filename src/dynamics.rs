@@ -645,18 +645,17 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
         })
         .collect();
     let mut by_region: HashMap<(crate::model::Region, [bool; 4]), u64> = HashMap::default();
+    // Any row's region fills a table until its place is written; without
+    // a row there is nothing to count.
+    let filler = (0..4)
+        .find(|&slot| lens[slot] > 0)
+        .map(|slot| member(slot, 0).region);
     for share in 0..shares {
+        let Some(filler) = filler else { break };
         let sizes: Vec<usize> = (0..pieces.len())
             .map(|p| piece_counts[p * shares_n + share as usize] as usize)
             .collect();
         let total_rows: usize = sizes.iter().sum();
-        // Any row's region fills the table until its place is written.
-        let Some(filler) = (0..4)
-            .find(|&slot| lens[slot] > 0)
-            .map(|slot| member(slot, 0).region)
-        else {
-            continue;
-        };
         let mut keyed: Vec<(u64, u32, crate::model::Region)> = vec![(0, 0, filler); total_rows];
         let mut stretches = Vec::with_capacity(pieces.len());
         let mut rest = keyed.as_mut_slice();

@@ -252,7 +252,7 @@ fn group_leftovers_by_parts<'a>(
         blocks: Vec::new(),
     };
     // The rows are taken a part of the block hashes at a time, so that
-    // the 64-byte rows of at most about `part_rows` are held at once
+    // the 56-byte rows of at most about `part_rows` are held at once
     // (15 M rows at once were a gigabyte). A block lies in one part, and
     // the blocks are sorted at the end: the parts change no result.
     let parts = keyed.len().div_ceil(part_rows.max(1)).max(1) as u64;
@@ -468,27 +468,23 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         .enumerate()
         .flat_map_iter(|(b, &(ds, ps))| {
             let mut found = Vec::new();
-            {
-                // Each person's Excel damage looked up once, not once per
-                // pair it is in.
-                let d_excel: Vec<bool> = ds.iter().map(|d| dibao_excel.contains(d.id())).collect();
-                let p_excel: Vec<bool> = ps.iter().map(|p| poor_excel.contains(p.id())).collect();
-                for (di, pi) in candidate_pairs(ds, ps) {
-                    let (d, p) = (&ds[di], &ps[pi]);
-                    {
-                        let kind = if let Some(typo) = one_typo_apart(d.id(), p.id()) {
-                            Some(ProbableKind::Typo(typo))
-                        } else if (d_excel[di] && excel_copy(d.id(), p.id()))
-                            || (p_excel[pi] && excel_copy(p.id(), d.id()))
-                        {
-                            Some(ProbableKind::ExcelRecovered)
-                        } else {
-                            None
-                        };
-                        if let Some(kind) = kind {
-                            found.push((d.id().to_owned(), p.id().to_owned(), kind, b, di, pi));
-                        }
-                    }
+            // Each person's Excel damage looked up once, not once per pair
+            // it is in.
+            let d_excel: Vec<bool> = ds.iter().map(|d| dibao_excel.contains(d.id())).collect();
+            let p_excel: Vec<bool> = ps.iter().map(|p| poor_excel.contains(p.id())).collect();
+            for (di, pi) in candidate_pairs(ds, ps) {
+                let (d, p) = (&ds[di], &ps[pi]);
+                let kind = if let Some(typo) = one_typo_apart(d.id(), p.id()) {
+                    Some(ProbableKind::Typo(typo))
+                } else if (d_excel[di] && excel_copy(d.id(), p.id()))
+                    || (p_excel[pi] && excel_copy(p.id(), d.id()))
+                {
+                    Some(ProbableKind::ExcelRecovered)
+                } else {
+                    None
+                };
+                if let Some(kind) = kind {
+                    found.push((d.id().to_owned(), p.id().to_owned(), kind, b, di, pi));
                 }
             }
             found

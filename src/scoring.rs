@@ -123,8 +123,6 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
         .collect()
 }
 
-/// The first 16 bytes of `text` as a number that orders as the text does
-/// (shorter texts padded with zero bytes).
 /// The flag codes of each poor household number, sorted, each once.
 ///
 /// The map is cut in shards by the number's hash and the shards are
@@ -188,6 +186,8 @@ impl<'f> CodesByHousehold<'f> {
     }
 }
 
+/// The first 16 bytes of `text` as a number that orders as the text does
+/// (shorter texts padded with zero bytes).
 fn prefix_key(text: &str) -> u128 {
     let mut bytes = [0u8; 16];
     let n = text.len().min(16);

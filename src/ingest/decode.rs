@@ -45,7 +45,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
         let text = utf8(rest, PIECE_BYTES).ok_or(DecodeError::Unreadable)?;
         return Ok((Cow::Borrowed(text), Encoding::Utf8Bom));
     }
-    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+    if is_utf16(bytes) {
         let (text, _, had_errors) = encoding_rs::UTF_16LE.decode(bytes);
         if had_errors {
             return Err(DecodeError::Unreadable);
@@ -61,12 +61,17 @@ pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
     Ok((Cow::Owned(gb18030(bytes, PIECE_BYTES)?), Encoding::Gb18030))
 }
 
-/// `bytes` as UTF-8, validated in parallel pieces.
+/// Whether a file starts with a UTF-16 byte order mark.
+pub(super) fn is_utf16(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF")
+}
+
 /// `bytes` as text if they are UTF-8, checked in parallel pieces.
 pub(super) fn utf8_text(bytes: &[u8]) -> Option<&str> {
     utf8(bytes, PIECE_BYTES)
 }
 
+/// `bytes` as UTF-8, validated in parallel pieces of about `piece` bytes.
 fn utf8(bytes: &[u8], piece: usize) -> Option<&str> {
     // Each piece then validates on its own.
     let cuts = cuts(bytes.len(), piece, |at| {

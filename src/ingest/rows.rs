@@ -260,11 +260,7 @@ fn read_csv_by_windows<T: Send>(
     let mut at_end = read_more(&mut file, &mut buf, window)?;
     loop {
         let first = rules.is_none();
-        if first
-            && (super::is_parquet_start(&buf)
-                || buf.starts_with(b"\xFF\xFE")
-                || buf.starts_with(b"\xFE\xFF"))
-        {
+        if first && (super::is_parquet_start(&buf) || super::decode::is_utf16(&buf)) {
             return Ok(None);
         }
         let end = if at_end {
