@@ -12,7 +12,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::checks::QuarterData;
 use crate::flags::{Flag, FlagDef, Kind, Severity};
-use crate::model::{DibaoRoll, PoorRoll, Status, zh};
+use crate::model::{DibaoRoll, IdKey, PoorRoll, Status, zh};
 
 /// The rolls of Q-1 and where they came from.
 pub struct Previous {
@@ -170,9 +170,9 @@ fn percent(change: i64, base: i64) -> String {
     }
 }
 
-fn ids<'a>(rows: impl ExactSizeIterator<Item = &'a crate::model::Member>) -> HashSet<&'a str> {
+fn ids<'a>(rows: impl ExactSizeIterator<Item = &'a crate::model::Member>) -> HashSet<IdKey<'a>> {
     let mut set = HashSet::with_capacity_and_hasher(rows.len(), Default::default());
-    set.extend(rows.map(|m| m.id.normalized()));
+    set.extend(rows.map(|m| m.id.normalized_key()));
     set
 }
 
@@ -184,16 +184,16 @@ fn ids<'a>(rows: impl ExactSizeIterator<Item = &'a crate::model::Member>) -> Has
 fn changed_members<'a>(
     was: impl Iterator<Item = &'a crate::model::Member> + Clone,
     is: impl Iterator<Item = &'a crate::model::Member> + Clone,
-) -> Option<(Vec<&'a str>, Vec<&'a str>)> {
+) -> Option<(Vec<IdKey<'a>>, Vec<IdKey<'a>>)> {
     if was
         .clone()
-        .map(|m| m.id.normalized())
-        .eq(is.clone().map(|m| m.id.normalized()))
+        .map(|m| m.id.normalized_key())
+        .eq(is.clone().map(|m| m.id.normalized_key()))
     {
         return None;
     }
-    fn sorted<'a>(members: impl Iterator<Item = &'a crate::model::Member>) -> Vec<&'a str> {
-        let mut ids: Vec<&str> = members.map(|m| m.id.normalized()).collect();
+    fn sorted<'a>(members: impl Iterator<Item = &'a crate::model::Member>) -> Vec<IdKey<'a>> {
+        let mut ids: Vec<IdKey> = members.map(|m| m.id.normalized_key()).collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -266,15 +266,15 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
 }
 
 /// dibao_entry: a 低保 household none of whose members was on Q-1's roll.
-fn dibao_entries(q: &QuarterData, prev_ids: &HashSet<&str>, out: &mut Vec<Flag>) {
+fn dibao_entries(q: &QuarterData, prev_ids: &HashSet<IdKey>, out: &mut Vec<Flag>) {
     out.par_extend(
         q.dibao
             .households
             .par_iter()
             .enumerate()
             .filter_map(|(h, hh)| {
-                let mut members = q.dibao.members_of(hh).map(|m| m.id.normalized());
-                members.all(|m| !prev_ids.contains(m)).then(|| {
+                let mut members = q.dibao.members_of(hh).map(|m| m.id.normalized_key());
+                members.all(|m| !prev_ids.contains(&m)).then(|| {
                     q.dibao_flag(&DIBAO_ENTRY, h).detail(format!(
                         "本季度新纳入低保,{} 名成员上季度均不在低保名册",
                         hh.member_count()
@@ -286,9 +286,9 @@ fn dibao_entries(q: &QuarterData, prev_ids: &HashSet<&str>, out: &mut Vec<Flag>)
 
 /// dibao_exit and exit_while_eligible: a Q-1 低保 household none of whose
 /// members is on Q's roll.
-fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &HashSet<&str>, out: &mut Vec<Flag>) {
+fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &HashSet<IdKey>, out: &mut Vec<Flag>) {
     let policy = &q.job.policy;
-    let prev_member = |r: usize| prev.dibao.rows[r].member.id.normalized();
+    let prev_member = |r: usize| prev.dibao.rows[r].member.id.normalized_key();
     let exits: Vec<&crate::model::Household> = prev
         .dibao
         .households
@@ -297,20 +297,20 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &HashSet<&str>, out: &
             prev.dibao
                 .households
                 .members(hh)
-                .all(|r| !now_ids.contains(prev_member(r)))
+                .all(|r| !now_ids.contains(&prev_member(r)))
         })
         .collect();
     // Q's poor households of the leavers' members, for exit_while_eligible:
     // only the few thousand leavers are looked up, so only they are indexed.
-    let leavers: HashSet<&str> = exits
+    let leavers: HashSet<IdKey> = exits
         .iter()
         .flat_map(|hh| prev.dibao.households.members(hh).map(prev_member))
         .collect();
-    let mut poor_household_of: HashMap<&str, Vec<usize>> = HashMap::default();
+    let mut poor_household_of: HashMap<IdKey, Vec<usize>> = HashMap::default();
     for (h, hh) in q.poor.households.iter().enumerate() {
         for r in q.poor.households.members(hh) {
-            let id = q.poor.rows[r].member.id.normalized();
-            if leavers.contains(id) {
+            let id = q.poor.rows[r].member.id.normalized_key();
+            if leavers.contains(&id) {
                 poor_household_of.entry(id).or_default().push(h);
             }
         }
@@ -330,7 +330,7 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &HashSet<&str>, out: &
             .dibao
             .households
             .members(hh)
-            .filter_map(|r| poor_household_of.get(prev_member(r)))
+            .filter_map(|r| poor_household_of.get(&prev_member(r)))
             .flatten()
             .copied()
             .filter(|&ph| {
@@ -493,7 +493,7 @@ fn dibao_changes(
     );
 }
 
-fn member_change(what: &str, was: &[&str], is: &[&str]) -> String {
+fn member_change(what: &str, was: &[IdKey], is: &[IdKey]) -> String {
     let left = was.iter().filter(|m| is.binary_search(m).is_err()).count();
     let joined = is.iter().filter(|m| was.binary_search(m).is_err()).count();
     format!(
@@ -593,7 +593,7 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
         })
         .filter(|id| id.invalid_reason() == Some(crate::identity::InvalidReason::FutureBirthDate))
         .filter_map(|id| {
-            let check = crate::identity::check_id(id.normalized(), far_future);
+            let check = crate::identity::check_id(&id.normalized(), far_future);
             check.verdict.ok().map(|v| v.key)
         })
         .collect();
@@ -713,7 +713,7 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
     for ((region, on), n) in by_region {
         count(&mut counts, region.county(), on, n);
     }
-    let mut unkeyed: HashMap<&str, (&str, [bool; 4])> = HashMap::default();
+    let mut unkeyed: HashMap<IdKey, (&str, [bool; 4])> = HashMap::default();
     for (slot, &len) in lens.iter().enumerate() {
         let rows: Vec<usize> = (0..len)
             .into_par_iter()
@@ -750,12 +750,12 @@ fn count<'a>(counts: &mut Counts<'a>, county: &'a str, on: [bool; 4], n: u64) {
 }
 
 fn mark<'a>(
-    persons: &mut HashMap<&'a str, (&'a str, [bool; 4])>,
+    persons: &mut HashMap<IdKey<'a>, (&'a str, [bool; 4])>,
     m: &'a crate::model::Member,
     slot: usize,
 ) {
     let e = persons
-        .entry(m.id.normalized())
+        .entry(m.id.normalized_key())
         .or_insert((m.region.county(), [false; 4]));
     if slot >= 2 {
         e.0 = m.region.county();

@@ -296,15 +296,27 @@ pub fn is_valid_normal_form(cell: &str, quarter_end: Date) -> bool {
 
 /// The 18-character string of a person key.
 pub fn key_to_string(key: u64) -> String {
-    let body = key / 11;
+    let digits = key_digits(key);
+    String::from_utf8_lossy(&digits).into_owned()
+}
+
+/// The 18 characters of a key (body × 11 + check value): the body's 17
+/// digits, then the check digit or `X`. Keys read back from a held number
+/// on every comparison and report row, so no formatting machinery.
+pub fn key_digits(key: u64) -> [u8; 18] {
+    let mut out = [b'0'; 18];
     let check = key % 11;
-    let mut s = format!("{body:017}");
-    s.push(if check == 10 {
-        'X'
+    out[17] = if check == 10 {
+        b'X'
     } else {
-        char::from(b'0' + check as u8)
-    });
-    s
+        b'0' + check as u8
+    };
+    let mut body = key / 11;
+    for slot in out[..17].iter_mut().rev() {
+        *slot = b'0' + (body % 10) as u8;
+        body /= 10;
+    }
+    out
 }
 
 /// Names compared across rolls: trimmed, no inner spaces, full-width to

@@ -13,7 +13,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use rayon::prelude::*;
 
 use crate::identity::{TypoKind, one_typo_apart};
-use crate::model::{DibaoRoll, Households, PoorRoll, Region, Text};
+use crate::model::{DibaoRoll, Households, IdKey, IdText, PoorRoll, Region, Text};
 use crate::rowlists::RowLists;
 
 /// Why two different numbers are taken for one person.
@@ -127,7 +127,7 @@ struct Leftover<'a> {
 
 impl<'a> Leftover<'a> {
     /// The normalized number.
-    fn id(&self) -> &'a str {
+    fn id(&self) -> IdText<'a> {
         self.person_id.normalized()
     }
 }
@@ -201,7 +201,7 @@ fn keyed_leftovers(
             if only.is_some_and(|o| !o.contains(&block)) {
                 return None;
             }
-            Some((block, id_hash(m.id.normalized()), i))
+            Some((block, id_hash(&m.id.normalized()), i))
         })
         .collect()
 }
@@ -275,9 +275,10 @@ fn group_leftovers_by_parts<'a>(
             for rows_of_block in run.chunk_by_mut(|a, b| block(a) == block(b)) {
                 let first_person = grouped.persons.len() as u32;
                 for same_hash in rows_of_block.chunk_by_mut(|a, b| a.1 == b.1) {
-                    let id = |r: &Row<'a>| r.5.normalized();
+                    // Keys compare as the normalized strings do.
+                    let id = |r: &Row<'a>| r.5.normalized_key();
                     if same_hash.iter().any(|r| id(r) != id(&same_hash[0])) {
-                        same_hash.sort_by(|a, b| id(a).cmp(id(b)));
+                        same_hash.sort_by_key(id);
                     }
                     for person in same_hash.chunk_by(|a, b| id(a) == id(b)) {
                         let from = grouped.rows.len() as u32;
@@ -313,7 +314,7 @@ fn group_leftovers_by_parts<'a>(
 /// whole number made nearly every pair of a block a candidate (at 5 M
 /// households, a tenth of the run; issue #7). Numbers shorter than 12
 /// bytes are cut in thirds whole.
-fn candidate_pairs(ds: &[Leftover], ps: &[Leftover]) -> Vec<(usize, usize)> {
+fn candidate_pairs(ds: &[IdText], ps: &[IdText]) -> Vec<(usize, usize)> {
     if ds.len() * ps.len() <= 256 {
         return (0..ds.len())
             .flat_map(|d| (0..ps.len()).map(move |p| (d, p)))
@@ -332,7 +333,7 @@ fn candidate_pairs(ds: &[Leftover], ps: &[Leftover]) -> Vec<(usize, usize)> {
     }
     let mut by_third: HashMap<(usize, u8, &[u8]), Vec<usize>> = HashMap::default();
     for (pi, p) in ps.iter().enumerate() {
-        for key in thirds(p.id()) {
+        for key in thirds(p) {
             by_third.entry(key).or_default().push(pi);
         }
     }
@@ -340,7 +341,7 @@ fn candidate_pairs(ds: &[Leftover], ps: &[Leftover]) -> Vec<(usize, usize)> {
     let mut found: Vec<usize> = Vec::new();
     for (di, d) in ds.iter().enumerate() {
         found.clear();
-        for key in thirds(d.id()) {
+        for key in thirds(d) {
             if let Some(pis) = by_third.get(&key) {
                 found.extend_from_slice(pis);
             }
@@ -355,12 +356,12 @@ fn candidate_pairs(ds: &[Leftover], ps: &[Leftover]) -> Vec<(usize, usize)> {
 /// Normalized numbers of rows whose number Excel truncated (`…000`).
 fn excel_damaged<'a>(
     members: impl Iterator<Item = &'a crate::model::Member>,
-) -> rustc_hash::FxHashSet<&'a str> {
+) -> rustc_hash::FxHashSet<IdKey<'a>> {
     members
         .filter(|m| {
             m.id.invalid_reason() == Some(crate::identity::InvalidReason::ExcelTrailingZeros)
         })
-        .map(|m| m.id.normalized())
+        .map(|m| m.id.normalized_key())
         .collect()
 }
 
@@ -470,21 +471,27 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
             let mut found = Vec::new();
             // Each person's Excel damage looked up once, not once per pair
             // it is in.
-            let d_excel: Vec<bool> = ds.iter().map(|d| dibao_excel.contains(d.id())).collect();
-            let p_excel: Vec<bool> = ps.iter().map(|p| poor_excel.contains(p.id())).collect();
-            for (di, pi) in candidate_pairs(ds, ps) {
-                let (d, p) = (&ds[di], &ps[pi]);
-                let kind = if let Some(typo) = one_typo_apart(d.id(), p.id()) {
+            let excel = |persons: &[Leftover], damaged: &FxHashSet<IdKey>| -> Vec<bool> {
+                persons
+                    .iter()
+                    .map(|p| damaged.contains(&p.person_id.normalized_key()))
+                    .collect()
+            };
+            let (d_excel, p_excel) = (excel(ds, &dibao_excel), excel(ps, &poor_excel));
+            // Each person's number as text once, not once per pair.
+            let d_ids: Vec<IdText> = ds.iter().map(Leftover::id).collect();
+            let p_ids: Vec<IdText> = ps.iter().map(Leftover::id).collect();
+            for (di, pi) in candidate_pairs(&d_ids, &p_ids) {
+                let (d, p) = (&*d_ids[di], &*p_ids[pi]);
+                let kind = if let Some(typo) = one_typo_apart(d, p) {
                     Some(ProbableKind::Typo(typo))
-                } else if (d_excel[di] && excel_copy(d.id(), p.id()))
-                    || (p_excel[pi] && excel_copy(p.id(), d.id()))
-                {
+                } else if (d_excel[di] && excel_copy(d, p)) || (p_excel[pi] && excel_copy(p, d)) {
                     Some(ProbableKind::ExcelRecovered)
                 } else {
                     None
                 };
                 if let Some(kind) = kind {
-                    found.push((d.id().to_owned(), p.id().to_owned(), kind, b, di, pi));
+                    found.push((d.to_owned(), p.to_owned(), kind, b, di, pi));
                 }
             }
             found
@@ -616,7 +623,7 @@ mod tests {
             BTreeMap::new();
         for (i, m) in members.iter().enumerate() {
             let block = (m.region.county().to_owned(), m.name_norm().to_string());
-            let id = m.id.normalized().to_owned();
+            let id = m.id.normalized().to_string();
             expected
                 .entry(block)
                 .or_default()
@@ -631,7 +638,7 @@ mod tests {
                 let id = m.id.normalized();
                 (m.name_norm().len() as u64 % 2, id.ends_with('X') as u64)
             },
-            &|i| (block_hash(refs[i]), id_hash(refs[i].id.normalized())),
+            &|i| (block_hash(refs[i]), id_hash(&refs[i].id.normalized())),
         ];
         for (hashing, part_rows) in hashings.iter().flat_map(|h| [(h, 1), (h, 7), (h, 1000)]) {
             let keyed: Vec<(u64, u64, usize)> = (0..refs.len())
@@ -650,7 +657,7 @@ mod tests {
                         .iter()
                         .map(|p| {
                             let rows = grouped.rows_of(p).iter().map(|&r| r as usize).collect();
-                            (p.id().to_owned(), rows)
+                            (p.id().to_string(), rows)
                         })
                         .collect::<BTreeMap<_, Vec<usize>>>();
                     // Each person once.
@@ -704,18 +711,22 @@ mod tests {
                 v.iter().map(|person_id| Leftover { person_id, rows: 0..1 }).collect()
             }
             let (ds, ps) = (left(&ds_ids), left(&ps_ids));
-            prop_assert!(ds.iter().zip(&ids).all(|(d, id)| d.id() == id.as_str()));
-            prop_assert!(ps.iter().zip(&poor).all(|(p, id)| p.id() == id.as_str()));
+            fn texts<'a>(v: &[Leftover<'a>]) -> Vec<IdText<'a>> {
+                v.iter().map(Leftover::id).collect()
+            }
+            let (ds, ps) = (texts(&ds), texts(&ps));
+            prop_assert!(ds.iter().zip(&ids).all(|(d, id)| d.as_str() == id.as_str()));
+            prop_assert!(ps.iter().zip(&poor).all(|(p, id)| p.as_str() == id.as_str()));
             prop_assume!(ds.len() * ps.len() > 256);
             let found: std::collections::HashSet<(usize, usize)> =
                 candidate_pairs(&ds, &ps).into_iter().collect();
             for (di, d) in ds.iter().enumerate() {
                 for (pi, p) in ps.iter().enumerate() {
-                    let can_match = one_typo_apart(d.id(), p.id()).is_some()
-                        || excel_copy(d.id(), p.id())
-                        || excel_copy(p.id(), d.id());
+                    let can_match = one_typo_apart(d, p).is_some()
+                        || excel_copy(d, p)
+                        || excel_copy(p, d);
                     if can_match {
-                        prop_assert!(found.contains(&(di, pi)), "{} {}", d.id(), p.id());
+                        prop_assert!(found.contains(&(di, pi)), "{} {}", d.as_str(), p.as_str());
                     }
                 }
             }

@@ -116,30 +116,48 @@ impl std::fmt::Debug for Region {
 
 /// A person's ID cell after normalization.
 ///
-/// Every roll row holds one, so it is kept small (24 bytes; it was 56):
-/// a cell that is already a valid number in normal form, as nearly all
-/// are, is its 18 characters inline, and its key and birth date are read
-/// off them when asked. Any other cell (invalid, or written otherwise:
-/// spaces, a lower-case x, 15 digits) keeps the cell as given, its
-/// normalized form and its verdict in a box of its own.
-#[derive(Clone, Debug)]
-pub struct PersonId(IdCell);
+/// Every roll row holds one, so it is one word (it was 56 bytes, then
+/// 24): a cell that is already a valid number in normal form, as nearly
+/// all are, is held as its key (`ValidId::key`: the 17-digit body × 11 +
+/// the check value), and its text is rebuilt from the key when asked. Any
+/// other cell (invalid, or written otherwise: spaces, a lower-case x, 15
+/// digits) keeps the cell as given, its normalized form and its verdict in
+/// a box of its own, which the word points to (issue #7: 16 bytes a row,
+/// 1.2 GB at 10 M households).
+///
+/// The word's lowest bit tells the two apart: a key is stored shifted up
+/// by one bit (keys are below 1.1 × 10^18 < 2^61), a box's address, which
+/// is a multiple of its alignment, with the bit set.
+pub struct PersonId(u64);
 
-#[derive(Clone, Debug)]
-enum IdCell {
-    /// A valid number, given exactly in normal form: ASCII digits and a
-    /// final digit or `X`.
-    Clean([u8; 18]),
-    Other(Box<OtherId>),
+/// The two forms of a [`PersonId`], as read from its word.
+enum IdCell<'a> {
+    Clean(u64),
+    Other(&'a OtherId),
 }
 
+/// A cell that is not a valid number in normal form.
 #[derive(Clone, Debug)]
-struct OtherId {
+pub struct OtherId {
     given: Text,
     /// The normalized string where it is not `given` itself.
     normalized: Option<Box<str>>,
     verdict: Result<ValidId, InvalidReason>,
+    /// The normalized string packed as a key when it has a number's shape
+    /// (17 digits, then a digit or `X`), valid or not: so that it is equal
+    /// to the same number held clean (see [`IdKey`]).
+    packed: Option<u64>,
 }
+
+impl OtherId {
+    fn normalized(&self) -> &str {
+        self.normalized.as_deref().unwrap_or(&self.given)
+    }
+}
+
+const OTHER_BIT: u64 = 1;
+// A box's address must leave the lowest bit free.
+const _: () = assert!(std::mem::align_of::<OtherId>() >= 2);
 
 impl PersonId {
     /// Normalize and validate the trimmed cell `given` against the
@@ -148,52 +166,89 @@ impl PersonId {
         if crate::identity::is_valid_normal_form(&given, quarter_end)
             && let Ok(clean) = <[u8; 18]>::try_from(given.as_bytes())
         {
-            return PersonId(IdCell::Clean(clean));
+            return PersonId::clean(ValidId::of_normal_form(&clean).key);
         }
         let IdCheck {
             normalized,
             verdict,
         } = check_id(&given, quarter_end);
-        if verdict.is_ok()
+        if let Ok(valid) = verdict
             && normalized == given
-            && let Ok(clean) = <[u8; 18]>::try_from(given.as_bytes())
+            && given.len() == 18
         {
-            return PersonId(IdCell::Clean(clean));
+            return PersonId::clean(valid.key);
         }
-        PersonId(IdCell::Other(Box::new(OtherId {
+        let packed = pack_number_shape(&normalized);
+        PersonId::other(OtherId {
             normalized: (normalized != given).then(|| normalized.as_str().into()),
             given,
             verdict,
-        })))
+            packed,
+        })
     }
+
+    fn clean(key: u64) -> PersonId {
+        debug_assert!(key < 1 << 62);
+        PersonId(key << 1)
+    }
+
+    fn other(other: OtherId) -> PersonId {
+        let address = Box::into_raw(Box::new(other)).expose_provenance() as u64;
+        debug_assert_eq!(address & OTHER_BIT, 0);
+        PersonId(address | OTHER_BIT)
+    }
+
+    fn cell(&self) -> IdCell<'_> {
+        if self.0 & OTHER_BIT == 0 {
+            IdCell::Clean(self.0 >> 1)
+        } else {
+            let address = (self.0 & !OTHER_BIT) as usize;
+            // SAFETY: a word with the bit set is only made by `other`, from
+            // a box this `PersonId` owns until it is dropped; the box is
+            // never freed or moved while `self` is borrowed.
+            IdCell::Other(unsafe { &*std::ptr::with_exposed_provenance::<OtherId>(address) })
+        }
+    }
+
     pub fn key(&self) -> Option<u64> {
         self.valid().map(|v| v.key)
     }
     pub fn valid(&self) -> Option<ValidId> {
-        match &self.0 {
-            IdCell::Clean(digits) => Some(ValidId::of_normal_form(digits)),
+        match self.cell() {
+            IdCell::Clean(key) => Some(ValidId { key }),
             IdCell::Other(other) => other.verdict.ok(),
         }
     }
     pub fn invalid_reason(&self) -> Option<InvalidReason> {
-        match &self.0 {
+        match self.cell() {
             IdCell::Clean(_) => None,
             IdCell::Other(other) => other.verdict.err(),
         }
     }
     /// The cell as given, trimmed (for `invalid_id` rows).
-    pub fn given(&self) -> &str {
-        match &self.0 {
-            IdCell::Clean(digits) => clean_str(digits),
-            IdCell::Other(other) => &other.given,
+    pub fn given(&self) -> IdText<'_> {
+        match self.cell() {
+            IdCell::Clean(key) => IdText::of_key(key),
+            IdCell::Other(other) => IdText(TextRepr::Kept(&other.given)),
         }
     }
     /// Trimmed, no inner spaces, ASCII, upper-case X, 15 digits widened
     /// to 18: cross-quarter identity uses it.
-    pub fn normalized(&self) -> &str {
-        match &self.0 {
-            IdCell::Clean(digits) => clean_str(digits),
-            IdCell::Other(other) => other.normalized.as_deref().unwrap_or(&other.given),
+    pub fn normalized(&self) -> IdText<'_> {
+        match self.cell() {
+            IdCell::Clean(key) => IdText::of_key(key),
+            IdCell::Other(other) => IdText(TextRepr::Kept(other.normalized())),
+        }
+    }
+    /// The normalized number as a key for sets and maps: equal, ordered
+    /// and hashed as the normalized string is, without building it.
+    pub fn normalized_key(&self) -> IdKey<'_> {
+        match self.cell() {
+            IdCell::Clean(key) => IdKey(KeyRepr::Number(key)),
+            IdCell::Other(other) => match other.packed {
+                Some(key) => IdKey(KeyRepr::Number(key)),
+                None => IdKey(KeyRepr::Text(other)),
+            },
         }
     }
     pub fn birth(&self) -> Option<Date> {
@@ -201,14 +256,178 @@ impl PersonId {
     }
 }
 
-fn clean_str(digits: &[u8; 18]) -> &str {
-    debug_assert!(digits.is_ascii());
-    // SAFETY: a `Clean` cell is only made by `PersonId::new`, from the
-    // bytes of a `str` that validated as a number in normal form (17 ASCII
-    // digits and a digit or `X`): ASCII, so UTF-8. Validating them again
-    // on every read of a number was 1.3 % of a run's instructions
-    // (callgrind, 100 k households; issue #7).
-    unsafe { std::str::from_utf8_unchecked(digits) }
+impl Drop for PersonId {
+    fn drop(&mut self) {
+        if self.0 & OTHER_BIT != 0 {
+            let address = (self.0 & !OTHER_BIT) as usize;
+            // SAFETY: the box was made by `other` and is owned by `self`
+            // alone (`clone` boxes a copy); it is freed once, here.
+            drop(unsafe {
+                Box::from_raw(std::ptr::with_exposed_provenance_mut::<OtherId>(address))
+            });
+        }
+    }
+}
+
+impl Clone for PersonId {
+    fn clone(&self) -> PersonId {
+        match self.cell() {
+            IdCell::Clean(key) => PersonId::clean(key),
+            IdCell::Other(other) => PersonId::other(other.clone()),
+        }
+    }
+}
+
+impl std::fmt::Debug for PersonId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.cell() {
+            IdCell::Clean(key) => f.debug_tuple("Clean").field(&key).finish(),
+            IdCell::Other(other) => f.debug_tuple("Other").field(other).finish(),
+        }
+    }
+}
+
+/// The key of a string with a number's shape (17 ASCII digits, then a
+/// digit or `X`), valid or not: body × 11 + check value, as `ValidId`.
+fn pack_number_shape(text: &str) -> Option<u64> {
+    let bytes: &[u8; 18] = text.as_bytes().try_into().ok()?;
+    let (body, last) = (&bytes[..17], bytes[17]);
+    (body.iter().all(u8::is_ascii_digit) && (last.is_ascii_digit() || last == b'X'))
+        .then(|| ValidId::of_normal_form(bytes).key)
+}
+
+/// The text of an ID: rebuilt from its key, or borrowed from the cell.
+/// Reads as `&str`.
+#[derive(Clone, Copy)]
+pub struct IdText<'a>(TextRepr<'a>);
+
+#[derive(Clone, Copy)]
+enum TextRepr<'a> {
+    Rebuilt([u8; 18]),
+    Kept(&'a str),
+}
+
+impl IdText<'_> {
+    fn of_key(key: u64) -> IdText<'static> {
+        IdText(TextRepr::Rebuilt(crate::identity::key_digits(key)))
+    }
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            TextRepr::Rebuilt(digits) => {
+                debug_assert!(digits.is_ascii());
+                // SAFETY: `key_digits` writes ASCII digits and `X` only.
+                unsafe { std::str::from_utf8_unchecked(digits) }
+            }
+            TextRepr::Kept(text) => text,
+        }
+    }
+}
+
+impl std::ops::Deref for IdText<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for IdText<'_> {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for IdText<'_> {
+    fn eq(&self, other: &IdText<'_>) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for IdText<'_> {}
+
+impl Ord for IdText<'_> {
+    fn cmp(&self, other: &IdText<'_>) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for IdText<'_> {
+    fn partial_cmp(&self, other: &IdText<'_>) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Debug for IdText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// A normalized number as a key (see [`PersonId::normalized_key`]): 16
+/// bytes, a number's key compared and hashed as an integer. Two keys are
+/// equal, and ordered, as their normalized strings are.
+#[derive(Clone, Copy)]
+pub struct IdKey<'a>(KeyRepr<'a>);
+
+#[derive(Clone, Copy)]
+enum KeyRepr<'a> {
+    /// A string with a number's shape, packed (never held as `Text`).
+    Number(u64),
+    /// Any other normalized string.
+    Text(&'a OtherId),
+}
+
+impl<'a> IdKey<'a> {
+    /// The normalized string.
+    pub fn text(&self) -> IdText<'a> {
+        match self.0 {
+            KeyRepr::Number(key) => IdText::of_key(key),
+            KeyRepr::Text(other) => IdText(TextRepr::Kept(other.normalized())),
+        }
+    }
+}
+
+impl PartialEq for IdKey<'_> {
+    fn eq(&self, other: &IdKey<'_>) -> bool {
+        match (self.0, other.0) {
+            (KeyRepr::Number(a), KeyRepr::Number(b)) => a == b,
+            (KeyRepr::Text(a), KeyRepr::Text(b)) => a.normalized() == b.normalized(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for IdKey<'_> {}
+
+impl std::hash::Hash for IdKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self.0 {
+            KeyRepr::Number(key) => state.write_u64(key),
+            KeyRepr::Text(other) => other.normalized().hash(state),
+        }
+    }
+}
+
+impl Ord for IdKey<'_> {
+    /// As the strings: for two numbers, the order of their keys is that of
+    /// their digits (the same length, the check value of `X` above 9).
+    fn cmp(&self, other: &IdKey<'_>) -> std::cmp::Ordering {
+        match (self.0, other.0) {
+            (KeyRepr::Number(a), KeyRepr::Number(b)) => a.cmp(&b),
+            _ => self.text().as_str().cmp(other.text().as_str()),
+        }
+    }
+}
+
+impl PartialOrd for IdKey<'_> {
+    fn partial_cmp(&self, other: &IdKey<'_>) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Debug for IdKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.text().as_str(), f)
+    }
 }
 
 /// Fields every roll row has.
@@ -618,16 +837,103 @@ mod tests {
         for cell in cells {
             let id = PersonId::new(cell.as_str().into(), end);
             let check = check_id(&cell, end);
-            assert_eq!(id.given(), cell);
-            assert_eq!(id.normalized(), check.normalized.as_str(), "{cell}");
+            assert_eq!(id.given().as_str(), cell);
+            assert_eq!(
+                id.normalized().as_str(),
+                check.normalized.as_str(),
+                "{cell}"
+            );
             assert_eq!(id.valid(), check.verdict.ok(), "{cell}");
             assert_eq!(id.key(), check.verdict.ok().map(|v| v.key), "{cell}");
             assert_eq!(id.invalid_reason(), check.verdict.err(), "{cell}");
             assert_eq!(id.birth(), check.verdict.ok().map(|v| v.birth()), "{cell}");
-            inline += usize::from(matches!(id.0, IdCell::Clean(_)));
+            inline += usize::from(matches!(id.cell(), IdCell::Clean(_)));
+            // A copy answers alike, and owns its own box.
+            let copy = id.clone();
+            drop(id);
+            assert_eq!(copy.given().as_str(), cell.as_str(), "{cell}");
         }
         // The two valid numbers in normal form, and only they.
         assert_eq!(inline, 2);
+    }
+
+    /// Keys are equal, ordered and hashed as the normalized strings are,
+    /// whichever form each cell is held in and whatever its verdict (a
+    /// birth date in the future at one quarter's end is not at a later
+    /// one's).
+    #[test]
+    fn id_keys_compare_as_the_normalized_strings() {
+        use std::hash::BuildHasher;
+        let with_check = |body: &str| {
+            let mut id = body.to_owned();
+            id.push(char::from(crate::identity::check_char(body.as_bytes())));
+            id
+        };
+        let clean = with_check("41032419800101123");
+        let x_body = (0..1000)
+            .map(|n| format!("41032419800101{n:03}"))
+            .find(|b| crate::identity::check_char(b.as_bytes()) == b'X')
+            .unwrap();
+        let x_upper = with_check(&x_body);
+        let future = with_check("41032420190101123");
+        let cells = [
+            clean.clone(),
+            format!("{} {}", &clean[..6], &clean[6..]),
+            x_upper.clone(),
+            x_upper.to_lowercase(),
+            "410324800101123".to_owned(),
+            format!("{}0", &clean[..17]),
+            format!("{}X", &clean[..17]),
+            future.clone(),
+            "4.10324E+17".to_owned(),
+            "41032419800101".to_owned(),
+            "4103241980010112345".to_owned(),
+            String::new(),
+        ];
+        let ends = [
+            Date::new(2018, 9, 30).unwrap(),
+            Date::new(2019, 3, 31).unwrap(),
+        ];
+        let ids: Vec<PersonId> = ends
+            .iter()
+            .flat_map(|&end| {
+                cells
+                    .iter()
+                    .map(move |c| PersonId::new(c.as_str().into(), end))
+            })
+            .collect();
+        let hasher = rustc_hash::FxBuildHasher;
+        for a in &ids {
+            for b in &ids {
+                let (ka, kb) = (a.normalized_key(), b.normalized_key());
+                let (ta, tb) = (a.normalized(), b.normalized());
+                assert_eq!(ka == kb, ta == tb, "{ta:?} {tb:?}");
+                assert_eq!(ka.cmp(&kb), ta.as_str().cmp(tb.as_str()), "{ta:?} {tb:?}");
+                if ka == kb {
+                    assert_eq!(hasher.hash_one(ka), hasher.hash_one(kb));
+                }
+                assert_eq!(ka.text(), ta);
+            }
+        }
+        // The future-born number: invalid at the first end, valid at the
+        // second, one key.
+        let born = |end| PersonId::new(future.as_str().into(), end);
+        let (before, after) = (born(ends[0]), born(ends[1]));
+        assert!(before.valid().is_none() && after.valid().is_some());
+        assert!(before.normalized_key() == after.normalized_key());
+    }
+
+    #[test]
+    fn key_digits_are_the_number() {
+        for id in [
+            "410324198001011234",
+            "11010519491231002X",
+            "000000000000000000",
+        ] {
+            let key = ValidId::of_normal_form(id.as_bytes().try_into().unwrap()).key;
+            assert_eq!(&crate::identity::key_digits(key), id.as_bytes());
+            assert_eq!(crate::identity::key_to_string(key), id);
+        }
     }
 }
 
@@ -662,10 +968,11 @@ mod size_tests {
     fn rows_stay_within_their_memory_budget() {
         use std::mem::size_of;
         let sizes = [
-            ("Member", size_of::<Member>(), 64),
-            ("DibaoRow", size_of::<DibaoRow>(), 96),
-            ("PoorRow", size_of::<PoorRow>(), 96),
-            ("PersonId", size_of::<PersonId>(), 24),
+            ("Member", size_of::<Member>(), 48),
+            ("DibaoRow", size_of::<DibaoRow>(), 80),
+            ("PoorRow", size_of::<PoorRow>(), 80),
+            ("PersonId", size_of::<PersonId>(), 8),
+            ("IdKey", size_of::<IdKey>(), 16),
             ("Household", size_of::<Household>(), 32),
             (
                 "HouseholdRow",

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::identity::key_to_string;
-use crate::model::{Member, RollKind, ShortText};
+use crate::model::{IdText, Member, RollKind, ShortText};
 
 use super::QuarterData;
 
@@ -280,7 +280,7 @@ fn invalid_ids<'a>(
     members: impl Iterator<Item = &'a Member>,
     out: &mut Vec<Flag>,
 ) {
-    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut seen: BTreeSet<(&str, IdText)> = BTreeSet::new();
     let partners = match roll {
         RollKind::Dibao => &q.matching.dibao_partner,
         RollKind::Poor => &q.matching.poor_partner,
@@ -305,7 +305,7 @@ fn invalid_ids<'a>(
         }
         let flag = Flag::new(&INVALID_ID)
             .at(&m.region)
-            .person(m.id.given(), &m.name)
+            .person(&m.id.given(), &m.name)
             .detail(detail);
         out.push(match roll {
             RollKind::Dibao => flag.dibao(&m.household_id),

@@ -29,7 +29,10 @@ fn members<'a>(w: &mut BlockWriter, rows: impl Iterator<Item = &'a Member> + Clo
     w.shared(rows.clone().map(|m| Some(m.region.shared())));
     w.texts(rows.clone().map(|m| m.household_id.as_str()));
     w.texts(rows.clone().map(|m| m.name.as_str()));
-    w.texts(rows.clone().map(|m| m.id.given()));
+    // A clean number's text is rebuilt from its key: once a row, not once
+    // for each of the writer's three passes.
+    let ids: Vec<IdText> = rows.clone().map(|m| m.id.given()).collect();
+    w.texts(ids.iter().map(|id| id.as_str()));
     w.u8s(rows.map(|m| u8::from(m.is_head())));
 }
 

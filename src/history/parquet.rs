@@ -287,7 +287,7 @@ pub mod writer {
             region.push(m.region.as_str());
             household.push(m.household_id.as_str());
             name.push(m.name.as_str());
-            id.push(m.id.given());
+            id.push(m.id.given().to_string());
             head.push(m.is_head());
         }
         vec![
