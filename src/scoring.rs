@@ -102,9 +102,17 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
             .then(a.2.cmp(&b.2))
     });
     crate::memory::debug_step(started, "scoring: households ordered");
+    // The sort keys are 32 bytes a household (10 M at 10 M households);
+    // the rows are made from (score, household) alone, and the keys are
+    // freed before the 88-byte rows are allocated, which was this stage's
+    // and the run's peak (issue #7).
+    let order: Vec<(u32, u32)> = order
+        .into_par_iter()
+        .map(|(std::cmp::Reverse(score), _, h)| (score, h))
+        .collect();
     order
         .par_iter()
-        .map(|&(std::cmp::Reverse(score), _, h)| {
+        .map(|&(score, h)| {
             let h = h as usize;
             let hh = &households[h];
             let head = q.poor.head(hh);
