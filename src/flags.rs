@@ -4,7 +4,7 @@
 //! `checks/` (or in `dynamics`); [`crate::checks::CATALOG`] lists them all,
 //! and `rollmatch flags` and the analyst guide print that same list.
 
-use crate::model::{Region, Text};
+use crate::model::{Region, ShortText, Text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -93,10 +93,12 @@ pub struct Flag {
     /// Where: the county, township and village codes are read off it (one
     /// code, not three copies, in every flag).
     pub region: Region,
-    pub dibao_household_id: Text,
-    pub poor_household_id: Text,
+    /// 16 bytes each (see [`ShortText`]): a household number and a name
+    /// fit inline; the ID number (18 characters) does in a `Text`.
+    pub dibao_household_id: ShortText,
+    pub poor_household_id: ShortText,
     pub person_id: Text,
-    pub name: Text,
+    pub name: ShortText,
     /// Exactly as long as its text: a formatted `String` kept the spare
     /// capacity of its growth, and a run holds millions of flags.
     pub detail: Box<str>,
@@ -107,10 +109,10 @@ impl Flag {
         Flag {
             def,
             region: Region::default(),
-            dibao_household_id: Text::default(),
-            poor_household_id: Text::default(),
+            dibao_household_id: ShortText::default(),
+            poor_household_id: ShortText::default(),
             person_id: Text::default(),
-            name: Text::default(),
+            name: ShortText::default(),
             detail: Box::default(),
         }
     }

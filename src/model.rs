@@ -973,6 +973,8 @@ mod size_tests {
             ("PoorRow", size_of::<PoorRow>(), 80),
             ("PersonId", size_of::<PersonId>(), 8),
             ("IdKey", size_of::<IdKey>(), 16),
+            // 12 M flags at 10 M households, held until the reports.
+            ("Flag", size_of::<crate::flags::Flag>(), 104),
             ("Household", size_of::<Household>(), 32),
             (
                 "HouseholdRow",
