@@ -259,9 +259,9 @@ fn validate18(s: &str, quarter_end: Date) -> Result<ValidId, InvalidReason> {
             InvalidReason::BadCharacters
         });
     }
-    if !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
+    let Some(id) = number_shape(s) else {
         return Err(InvalidReason::BadCharacters);
-    }
+    };
     if !is_province(digits_value(&b[..2]) as u32) {
         return Err(InvalidReason::BadProvince);
     }
@@ -279,9 +279,21 @@ fn validate18(s: &str, quarter_end: Date) -> Result<ValidId, InvalidReason> {
             InvalidReason::BadCheckDigit
         });
     }
-    let mut id = [0u8; 18];
-    id.copy_from_slice(b);
-    Ok(ValidId::of_normal_form(&id))
+    Ok(ValidId::of_normal_form(id))
+}
+
+/// `s` as its 18 bytes when it has a number's shape: 17 ASCII digits, then
+/// a digit or `X`.
+fn number_shape(s: &str) -> Option<&[u8; 18]> {
+    let b: &[u8; 18] = s.as_bytes().try_into().ok()?;
+    (b[..17].iter().all(u8::is_ascii_digit) && (b[17].is_ascii_digit() || b[17] == b'X'))
+        .then_some(b)
+}
+
+/// The key (body × 11 + check value, as [`ValidId`]) of a string with a
+/// number's shape, valid or not.
+pub fn shaped_key(s: &str) -> Option<u64> {
+    number_shape(s).map(|id| ValidId::of_normal_form(id).key)
 }
 
 /// Whether `cell` is a valid number exactly in normal form (18 ASCII
@@ -296,8 +308,7 @@ pub fn is_valid_normal_form(cell: &str, quarter_end: Date) -> bool {
 
 /// The 18-character string of a person key.
 pub fn key_to_string(key: u64) -> String {
-    let digits = key_digits(key);
-    String::from_utf8_lossy(&digits).into_owned()
+    String::from_utf8_lossy(&key_digits(key)).into_owned()
 }
 
 /// The 18 characters of a key (body × 11 + check value): the body's 17

@@ -138,7 +138,7 @@ enum IdCell<'a> {
 
 /// A cell that is not a valid number in normal form.
 #[derive(Clone, Debug)]
-pub struct OtherId {
+struct OtherId {
     given: Text,
     /// The normalized string where it is not `given` itself.
     normalized: Option<Box<str>>,
@@ -178,7 +178,7 @@ impl PersonId {
         {
             return PersonId::clean(valid.key);
         }
-        let packed = pack_number_shape(&normalized);
+        let packed = crate::identity::shaped_key(&normalized);
         PersonId::other(OtherId {
             normalized: (normalized != given).then(|| normalized.as_str().into()),
             given,
@@ -285,15 +285,6 @@ impl std::fmt::Debug for PersonId {
             IdCell::Other(other) => f.debug_tuple("Other").field(other).finish(),
         }
     }
-}
-
-/// The key of a string with a number's shape (17 ASCII digits, then a
-/// digit or `X`), valid or not: body × 11 + check value, as `ValidId`.
-fn pack_number_shape(text: &str) -> Option<u64> {
-    let bytes: &[u8; 18] = text.as_bytes().try_into().ok()?;
-    let (body, last) = (&bytes[..17], bytes[17]);
-    (body.iter().all(u8::is_ascii_digit) && (last.is_ascii_digit() || last == b'X'))
-        .then(|| ValidId::of_normal_form(bytes).key)
 }
 
 /// The text of an ID: rebuilt from its key, or borrowed from the cell.
@@ -807,20 +798,26 @@ mod tests {
 
     /// Whether a cell is kept inline or boxed, every accessor answers as
     /// `check_id` does on the cell.
-    #[test]
-    fn person_ids_answer_as_check_id_whatever_their_form() {
-        let end = Date::new(2018, 9, 30).unwrap();
-        let with_check = |body: &str| {
-            let mut id = body.to_owned();
-            id.push(char::from(crate::identity::check_char(body.as_bytes())));
-            id
-        };
-        let clean = with_check("41032419800101123");
+    /// `body` (17 digits) with its check character.
+    fn with_check(body: &str) -> String {
+        let mut id = body.to_owned();
+        id.push(char::from(crate::identity::check_char(body.as_bytes())));
+        id
+    }
+
+    /// A valid number, and a valid number whose check character is `X`.
+    fn clean_and_x_checked() -> (String, String) {
         let x_body = (0..1000)
             .map(|n| format!("41032419800101{n:03}"))
             .find(|b| crate::identity::check_char(b.as_bytes()) == b'X')
             .unwrap();
-        let x_upper = with_check(&x_body);
+        (with_check("41032419800101123"), with_check(&x_body))
+    }
+
+    #[test]
+    fn person_ids_answer_as_check_id_whatever_their_form() {
+        let end = Date::new(2018, 9, 30).unwrap();
+        let (clean, x_upper) = clean_and_x_checked();
         let cells = [
             clean.clone(),
             x_upper.clone(),
@@ -864,17 +861,7 @@ mod tests {
     #[test]
     fn id_keys_compare_as_the_normalized_strings() {
         use std::hash::BuildHasher;
-        let with_check = |body: &str| {
-            let mut id = body.to_owned();
-            id.push(char::from(crate::identity::check_char(body.as_bytes())));
-            id
-        };
-        let clean = with_check("41032419800101123");
-        let x_body = (0..1000)
-            .map(|n| format!("41032419800101{n:03}"))
-            .find(|b| crate::identity::check_char(b.as_bytes()) == b'X')
-            .unwrap();
-        let x_upper = with_check(&x_body);
+        let (clean, x_upper) = clean_and_x_checked();
         let future = with_check("41032420190101123");
         let cells = [
             clean.clone(),
