@@ -966,7 +966,7 @@ mod size_tests {
             (
                 "HouseholdRow",
                 size_of::<crate::scoring::HouseholdRow>(),
-                88,
+                72,
             ),
         ];
         for (name, size, budget) in sizes {

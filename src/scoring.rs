@@ -4,9 +4,11 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::checks::QuarterData;
+use std::sync::OnceLock;
+
 use crate::checks::coverage::linked_dibao_ids;
-use crate::flags::Flag;
+use crate::checks::{CATALOG, QuarterData};
+use crate::flags::{Flag, FlagDef};
 use crate::job::RiskWeights;
 use crate::model::{HouseholdType, Status, zh};
 use crate::model::{Region, Text};
@@ -31,8 +33,8 @@ pub struct HouseholdRow {
     pub members: u32,
     pub annual_income: Cents,
     pub dibao_household_ids: Text,
-    /// `;`-joined flag codes, sorted.
-    pub flags: Text,
+    /// Its flag codes, written `;`-joined in code order.
+    pub flags: CodeSet,
     pub score: u32,
 }
 
@@ -68,11 +70,20 @@ pub fn score<'a>(codes: impl IntoIterator<Item = &'a str>, weights: &RiskWeights
 /// One row per poor household, sorted by score descending then id.
 pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
     let started = std::time::Instant::now();
-    // Each household's codes once, in code order (as the set gave them).
-    let codes = CodesByHousehold::of(flags);
-    crate::memory::debug_step(started, "scoring: codes by household");
     let households = &q.poor.households;
-    let own_codes = |h: usize| codes.get(households[h].id.as_str());
+    // Each household's codes, looked up once by its number and then read
+    // by index: the ordering and the rows each looked them up by number,
+    // and at 10 M households those lookups miss the cache (the stage grew
+    // 20 × from 1 M to 10 M; issue #7).
+    let codes_of: Vec<CodeSet> = {
+        let by_number = CodesByHousehold::of(flags);
+        households
+            .par_iter()
+            .map(|hh| by_number.get(hh.id.as_str()))
+            .collect()
+    };
+    crate::memory::debug_step(started, "scoring: codes by household");
+    let weights = CodeWeights::of(&q.job.weights);
     // Households are put in order by a key, then their rows are made in
     // that order. Sorting the rows themselves moved 100-byte rows through
     // a merge sort and compared numbers as strings: about half of this
@@ -80,13 +91,14 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
     // the score and the number's first 16 bytes; the whole numbers decide
     // only between numbers that share those, and numbers are unique in a
     // roll.
-    let mut order: Vec<(std::cmp::Reverse<u32>, u128, u32)> = (0..households.len())
-        .into_par_iter()
-        .map(|h| {
-            let score = score(own_codes(h).iter().copied(), &q.job.weights);
+    let mut order: Vec<(std::cmp::Reverse<u32>, u128, u32)> = households
+        .par_iter()
+        .zip(codes_of.par_iter())
+        .enumerate()
+        .map(|(h, (hh, codes))| {
             (
-                std::cmp::Reverse(score),
-                prefix_key(households[h].id.as_str()),
+                std::cmp::Reverse(weights.score(*codes)),
+                prefix_key(hh.id.as_str()),
                 h as u32,
             )
         })
@@ -124,22 +136,97 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
                 members: hh.member_count() as u32,
                 annual_income: head.annual_income,
                 dibao_household_ids: linked_dibao_ids(q, h).into(),
-                flags: own_codes(h).join(";").into(),
+                flags: codes_of[h],
                 score,
             }
         })
         .collect()
 }
 
-/// The flag codes of each poor household number, sorted, each once.
+/// The flag codes of every definition in code order: a [`CodeSet`]'s bit
+/// `i` is the `i`-th of them, so a set names its codes sorted.
+fn codes_in_order() -> &'static [&'static FlagDef; CATALOG.len()] {
+    static ORDER: OnceLock<[&'static FlagDef; CATALOG.len()]> = OnceLock::new();
+    ORDER.get_or_init(|| {
+        let mut order = CATALOG;
+        order.sort_unstable_by_key(|d| d.code);
+        order
+    })
+}
+
+/// A set of flag codes in four bytes: a household's codes, written
+/// `;`-joined in code order. It replaced a `Vec` of codes per household
+/// in the score stage's map and a joined text per household row, 10 M of
+/// each at 10 M households (issue #7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CodeSet(u32);
+
+const _: () = assert!(CATALOG.len() <= u32::BITS as usize);
+
+impl CodeSet {
+    /// The bit of `def`, found by its place in the code order.
+    fn bit(def: &'static FlagDef) -> u32 {
+        let at = codes_in_order()
+            .iter()
+            .position(|d| std::ptr::eq(*d, def) || d.code == def.code)
+            .expect("every flag's definition is in the catalog");
+        1 << at
+    }
+
+    /// The definitions of the codes, in code order.
+    pub fn defs(self) -> impl Iterator<Item = &'static FlagDef> {
+        codes_in_order()
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, d)| *d)
+    }
+
+    /// The codes, in code order.
+    pub fn codes(self) -> impl Iterator<Item = &'static str> {
+        self.defs().map(|d| d.code)
+    }
+
+    /// The codes `;`-joined, as `households.csv` has them.
+    pub fn joined(self) -> String {
+        self.codes().collect::<Vec<_>>().join(";")
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Each code's weight by its bit (0 for a code the score leaves out).
+struct CodeWeights([u32; CATALOG.len()]);
+
+impl CodeWeights {
+    fn of(weights: &RiskWeights) -> CodeWeights {
+        let mut by_bit = [0; CATALOG.len()];
+        for (w, d) in by_bit.iter_mut().zip(codes_in_order()) {
+            *w = weights.weight(d.code).unwrap_or(0);
+        }
+        CodeWeights(by_bit)
+    }
+
+    /// The same sum, capped, as [`score`] gives for the set's codes.
+    fn score(&self, codes: CodeSet) -> u32 {
+        let sum: u32 = (0..CATALOG.len())
+            .filter(|i| codes.0 & (1 << i) != 0)
+            .map(|i| self.0[i])
+            .sum();
+        sum.min(100)
+    }
+}
+
+/// The flag codes of each poor household number.
 ///
 /// The map is cut in shards by the number's hash and the shards are
 /// built in parallel: one map built from every flag on one thread took
 /// 3.9 s of the score stage's 10.1 s at 10 M households (12 M flags),
 /// where the run's other stages keep both cores busy (issue #7).
 struct CodesByHousehold<'f> {
-    shards: Vec<FxHashMap<&'f str, Vec<&'static str>>>,
-    empty: Vec<&'static str>,
+    shards: Vec<FxHashMap<&'f str, CodeSet>>,
 }
 
 impl<'f> CodesByHousehold<'f> {
@@ -154,43 +241,53 @@ impl<'f> CodesByHousehold<'f> {
     }
 
     fn of(flags: &'f [Flag]) -> CodesByHousehold<'f> {
-        // Each shard's flags, in flag order.
-        let keyed: Vec<(u8, u32)> = flags
+        // Each shard's (flag, code bit), in flag order. Flags come sorted
+        // by kind and code, so the last definition's bit nearly always
+        // serves the next flag.
+        let keyed: Vec<(u8, u32, u32)> = flags
             .par_iter()
             .enumerate()
             .filter(|(_, f)| !f.poor_household_id.is_empty())
-            .map(|(i, f)| (Self::shard(&f.poor_household_id) as u8, i as u32))
+            .map_init(
+                || None::<(&'static FlagDef, u32)>,
+                |last, (i, f)| {
+                    let bit = match *last {
+                        Some((def, bit)) if std::ptr::eq(def, f.def) => bit,
+                        _ => {
+                            let bit = CodeSet::bit(f.def);
+                            *last = Some((f.def, bit));
+                            bit
+                        }
+                    };
+                    (Self::shard(&f.poor_household_id) as u8, i as u32, bit)
+                },
+            )
             .collect();
-        let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); Self::SHARDS];
-        for (shard, i) in keyed {
-            by_shard[shard as usize].push(i);
+        let mut by_shard: Vec<Vec<(u32, u32)>> = vec![Vec::new(); Self::SHARDS];
+        for (shard, i, bit) in keyed {
+            by_shard[shard as usize].push((i, bit));
         }
         let shards = by_shard
             .into_par_iter()
-            .map(|indices| {
-                let mut codes: FxHashMap<&str, Vec<&'static str>> = FxHashMap::default();
-                for i in indices {
-                    let f = &flags[i as usize];
+            .map(|entries| {
+                let mut codes: FxHashMap<&str, CodeSet> = FxHashMap::default();
+                for (i, bit) in entries {
                     codes
-                        .entry(f.poor_household_id.as_str())
+                        .entry(flags[i as usize].poor_household_id.as_str())
                         .or_default()
-                        .push(f.def.code);
-                }
-                for c in codes.values_mut() {
-                    c.sort_unstable();
-                    c.dedup();
+                        .0 |= bit;
                 }
                 codes
             })
             .collect();
-        CodesByHousehold {
-            shards,
-            empty: Vec::new(),
-        }
+        CodesByHousehold { shards }
     }
 
-    fn get(&self, id: &str) -> &Vec<&'static str> {
-        self.shards[Self::shard(id)].get(id).unwrap_or(&self.empty)
+    fn get(&self, id: &str) -> CodeSet {
+        self.shards[Self::shard(id)]
+            .get(id)
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -228,7 +325,11 @@ mod tests {
         let codes = CodesByHousehold::of(&flags);
         for (id, want) in &expected {
             let got = codes.get(id);
-            assert_eq!(got, &want.iter().copied().collect::<Vec<_>>(), "{id}");
+            assert_eq!(
+                got.codes().collect::<Vec<_>>(),
+                want.iter().copied().collect::<Vec<_>>(),
+                "{id}"
+            );
         }
         assert!(codes.get("户999").is_empty());
         assert!(codes.get("").is_empty());
@@ -265,6 +366,40 @@ mod tests {
                     assert_eq!(head(a), head(b), "{a} vs {b}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn code_sets_name_their_codes_sorted_and_score_as_the_codes_do() {
+        let w = RiskWeights(
+            RiskWeights::SCORED
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        );
+        let weights = CodeWeights::of(&w);
+        let catalog = crate::checks::CATALOG;
+        // Every code alone, then sets of several in catalog order.
+        let mut sets: Vec<Vec<&'static FlagDef>> = catalog.iter().map(|d| vec![*d]).collect();
+        for step in [2, 3, 5, 7] {
+            for start in 0..step {
+                sets.push(catalog.iter().copied().skip(start).step_by(step).collect());
+            }
+        }
+        sets.push(catalog.to_vec());
+        sets.push(Vec::new());
+        for defs in sets {
+            let set = CodeSet(defs.iter().fold(0, |acc, d| acc | CodeSet::bit(d)));
+            let mut codes: Vec<&str> = defs.iter().map(|d| d.code).collect();
+            codes.sort_unstable();
+            assert_eq!(set.codes().collect::<Vec<_>>(), codes);
+            assert_eq!(set.joined(), codes.join(";"));
+            assert_eq!(set.is_empty(), codes.is_empty());
+            assert_eq!(
+                weights.score(set),
+                score(codes.iter().copied(), &w),
+                "{codes:?}"
+            );
         }
     }
 

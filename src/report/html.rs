@@ -221,12 +221,7 @@ th{{background:#ddebf7}} td.n{{text-align:right}} .figs td:first-child{{backgrou
     }
     h.push_str("</tr>");
     for row in analysis.households.iter().filter(|r| r.score > 0).take(50) {
-        let labels: Vec<&str> = row
-            .flags
-            .split(';')
-            .filter_map(crate::checks::lookup)
-            .map(|d| d.label)
-            .collect();
+        let labels: Vec<&str> = row.flags.defs().map(|d| d.label).collect();
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"t{}\">{}</td><td>{}</td></tr>",

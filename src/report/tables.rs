@@ -139,7 +139,7 @@ pub fn household_table<'a>(quarter: &'a str, households: &'a [HouseholdRow]) -> 
                 7 => Cow::Owned(h.members.to_string()),
                 8 => Cow::Owned(h.annual_income.to_string()),
                 9 => Cow::Borrowed(h.dibao_household_ids.as_str()),
-                10 => Cow::Borrowed(h.flags.as_str()),
+                10 => Cow::Owned(h.flags.joined()),
                 11 => Cow::Owned(h.score.to_string()),
                 _ => Cow::Borrowed(h.tier()),
             }
