@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+use crate::sharded::{ShardedMap, ShardedSet};
+use crate::short_text::ShortText;
+
 use crate::checks::QuarterData;
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::model::{DibaoRoll, IdKey, PoorRoll, Status, zh};
@@ -170,10 +173,9 @@ fn percent(change: i64, base: i64) -> String {
     }
 }
 
-fn ids<'a>(rows: impl ExactSizeIterator<Item = &'a crate::model::Member>) -> HashSet<IdKey<'a>> {
-    let mut set = HashSet::with_capacity_and_hasher(rows.len(), Default::default());
-    set.extend(rows.map(|m| m.id.normalized_key()));
-    set
+/// The normalized numbers of a 低保 roll's rows.
+fn ids(rows: &[crate::model::DibaoRow]) -> ShardedSet<IdKey<'_>> {
+    ShardedSet::of(rows.len(), |r| rows[r].member.id.normalized_key())
 }
 
 /// A household's members' normalized IDs, sorted and once each.
@@ -226,15 +228,16 @@ pub fn shrink_check(prev: &Previous, q: &QuarterData) -> Option<String> {
 }
 
 /// Households by their id, for finding a household across quarters.
-fn by_id(households: &[crate::model::Household]) -> HashMap<&str, usize> {
-    let mut map = HashMap::with_capacity_and_hasher(households.len(), Default::default());
-    map.extend(
-        households
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.id.as_str(), i)),
-    );
-    map
+///
+/// The map holds each number as a copy (16 bytes, inline when it is 15
+/// bytes or shorter), so that a lookup from the other quarter reads the
+/// map alone, not a household at a random place in the roll.
+fn by_id(households: &[crate::model::Household]) -> ShardedMap<ShortText, usize> {
+    ShardedMap::build(
+        households.len(),
+        |h| Some((households[h].id.clone(), h)),
+        |earlier, later| *earlier = later,
+    )
 }
 
 /// Every movement flag. Each household is looked at on its own, so the
@@ -246,27 +249,42 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
     // households, and the two of a pair side by side (the poor roll's
     // households of both quarters, 840 MB) were still the run's peak
     // there (issue #7). The flags come out in the order they did.
+    let started = std::time::Instant::now();
+    let step = |what: &str| crate::memory::debug_step(started, what);
     {
-        let prev_ids = ids(prev.dibao.rows.iter().map(|r| &r.member));
+        let prev_ids = ids(&prev.dibao.rows);
+        step("movement: Q-1 dibao numbers indexed");
         dibao_entries(q, &prev_ids, out);
+        step("movement: dibao entries found");
     }
     {
-        let now_ids = ids(q.dibao.rows.iter().map(|r| &r.member));
+        let now_ids = ids(&q.dibao.rows);
+        step("movement: Q dibao numbers indexed");
         dibao_exits(prev, q, &now_ids, out);
+        step("movement: dibao exits found");
     }
     {
         let prev_poor = by_id(&prev.poor.households);
+        step("movement: Q-1 poor households indexed");
         poor_changes(prev, q, &prev_poor, out);
+        step("movement: poor changes found");
     }
     {
         let now_poor = by_id(&q.poor.households);
+        step("movement: Q poor households indexed");
         poor_removals(prev, &now_poor, out);
+        step("movement: poor removals found");
     }
-    dibao_changes(prev, q, &by_id(&prev.dibao.households), out);
+    {
+        let prev_dibao = by_id(&prev.dibao.households);
+        step("movement: Q-1 dibao households indexed");
+        dibao_changes(prev, q, &prev_dibao, out);
+        step("movement: dibao changes found");
+    }
 }
 
 /// dibao_entry: a 低保 household none of whose members was on Q-1's roll.
-fn dibao_entries(q: &QuarterData, prev_ids: &HashSet<IdKey>, out: &mut Vec<Flag>) {
+fn dibao_entries(q: &QuarterData, prev_ids: &ShardedSet<IdKey>, out: &mut Vec<Flag>) {
     out.par_extend(
         q.dibao
             .households
@@ -274,7 +292,7 @@ fn dibao_entries(q: &QuarterData, prev_ids: &HashSet<IdKey>, out: &mut Vec<Flag>
             .enumerate()
             .filter_map(|(h, hh)| {
                 let mut members = q.dibao.members_of(hh).map(|m| m.id.normalized_key());
-                members.all(|m| !prev_ids.contains(&m)).then(|| {
+                members.all(|m| !prev_ids.contains_key(&m)).then(|| {
                     q.dibao_flag(&DIBAO_ENTRY, h).detail(format!(
                         "本季度新纳入低保,{} 名成员上季度均不在低保名册",
                         hh.member_count()
@@ -286,7 +304,7 @@ fn dibao_entries(q: &QuarterData, prev_ids: &HashSet<IdKey>, out: &mut Vec<Flag>
 
 /// dibao_exit and exit_while_eligible: a Q-1 低保 household none of whose
 /// members is on Q's roll.
-fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &HashSet<IdKey>, out: &mut Vec<Flag>) {
+fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &ShardedSet<IdKey>, out: &mut Vec<Flag>) {
     let policy = &q.job.policy;
     let prev_member = |r: usize| prev.dibao.rows[r].member.id.normalized_key();
     let exits: Vec<&crate::model::Household> = prev
@@ -297,7 +315,7 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &HashSet<IdKey>, out: 
             prev.dibao
                 .households
                 .members(hh)
-                .all(|r| !now_ids.contains(&prev_member(r)))
+                .all(|r| !now_ids.contains_key(&prev_member(r)))
         })
         .collect();
     // Q's poor households of the leavers' members, for exit_while_eligible:
@@ -306,14 +324,22 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &HashSet<IdKey>, out: 
         .iter()
         .flat_map(|hh| prev.dibao.households.members(hh).map(prev_member))
         .collect();
+    let leavers = &leavers;
+    let found: Vec<(IdKey, usize)> = q
+        .poor
+        .households
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(h, hh)| {
+            q.poor.households.members(hh).filter_map(move |r| {
+                let id = q.poor.rows[r].member.id.normalized_key();
+                leavers.contains(&id).then_some((id, h))
+            })
+        })
+        .collect();
     let mut poor_household_of: HashMap<IdKey, Vec<usize>> = HashMap::default();
-    for (h, hh) in q.poor.households.iter().enumerate() {
-        for r in q.poor.households.members(hh) {
-            let id = q.poor.rows[r].member.id.normalized_key();
-            if leavers.contains(&id) {
-                poor_household_of.entry(id).or_default().push(h);
-            }
-        }
+    for (id, h) in found {
+        poor_household_of.entry(id).or_default().push(h);
     }
     out.par_extend(exits.par_iter().flat_map_iter(|hh| {
         let head = &prev.dibao.head(hh).member;
@@ -362,7 +388,7 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &HashSet<IdKey>, out: 
 fn poor_changes(
     prev: &Previous,
     q: &QuarterData,
-    prev_poor: &HashMap<&str, usize>,
+    prev_poor: &ShardedMap<ShortText, usize>,
     out: &mut Vec<Flag>,
 ) {
     let policy = &q.job.policy;
@@ -429,7 +455,7 @@ fn poor_changes(
 }
 
 /// poor_removed: a Q-1 household number that is not on Q's roll.
-fn poor_removals(prev: &Previous, now_poor: &HashMap<&str, usize>, out: &mut Vec<Flag>) {
+fn poor_removals(prev: &Previous, now_poor: &ShardedMap<ShortText, usize>, out: &mut Vec<Flag>) {
     out.par_extend(
         prev.poor
             .households
@@ -453,7 +479,7 @@ fn poor_removals(prev: &Previous, now_poor: &HashMap<&str, usize>, out: &mut Vec
 fn dibao_changes(
     prev: &Previous,
     q: &QuarterData,
-    prev_dibao: &HashMap<&str, usize>,
+    prev_dibao: &ShardedMap<ShortText, usize>,
     out: &mut Vec<Flag>,
 ) {
     let policy = &q.job.policy;

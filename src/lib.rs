@@ -30,6 +30,7 @@ pub mod progress;
 pub mod report;
 pub mod rowlists;
 pub mod scoring;
+pub mod sharded;
 pub mod short_text;
 pub mod state_file;
 pub mod synth;

@@ -2,7 +2,6 @@
 //! weights of its risk flags and of `relapse`, capped at 100, and its tier.
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use std::sync::OnceLock;
 
@@ -13,6 +12,7 @@ use crate::job::RiskWeights;
 use crate::model::{HouseholdType, Status, zh};
 use crate::model::{Region, Text};
 use crate::money::Cents;
+use crate::sharded::ShardedMap;
 use crate::short_text::ShortText;
 
 /// One row of `households.csv`.
@@ -76,10 +76,10 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
     // and at 10 M households those lookups miss the cache (the stage grew
     // 20 × from 1 M to 10 M; issue #7).
     let codes_of: Vec<CodeSet> = {
-        let by_number = CodesByHousehold::of(flags);
+        let by_number = codes_by_household(flags);
         households
             .par_iter()
-            .map(|hh| by_number.get(hh.id.as_str()))
+            .map(|hh| by_number.get(hh.id.as_str()).copied().unwrap_or_default())
             .collect()
     };
     crate::memory::debug_step(started, "scoring: codes by household");
@@ -164,13 +164,15 @@ pub struct CodeSet(u32);
 const _: () = assert!(CATALOG.len() <= u32::BITS as usize);
 
 impl CodeSet {
-    /// The bit of `def`, found by its place in the code order.
-    fn bit(def: &'static FlagDef) -> u32 {
-        let at = codes_in_order()
+    /// The set of one code, `def`'s, found by its place in the code order.
+    fn of(def: &FlagDef) -> CodeSet {
+        let order = codes_in_order();
+        let at = order
             .iter()
-            .position(|d| std::ptr::eq(*d, def) || d.code == def.code)
+            .position(|d| std::ptr::eq(*d, def))
+            .or_else(|| order.iter().position(|d| d.code == def.code))
             .expect("every flag's definition is in the catalog");
-        1 << at
+        CodeSet(1 << at)
     }
 
     /// The definitions of the codes, in code order.
@@ -219,76 +221,23 @@ impl CodeWeights {
     }
 }
 
-/// The flag codes of each poor household number.
+/// The flag codes of each poor household number, built on every core
+/// (12 M flags at 10 M households; one map built on one thread took 3.9 s
+/// of the score stage's 10.1 s there; issue #7).
 ///
-/// The map is cut in shards by the number's hash and the shards are
-/// built in parallel: one map built from every flag on one thread took
-/// 3.9 s of the score stage's 10.1 s at 10 M households (12 M flags),
-/// where the run's other stages keep both cores busy (issue #7).
-struct CodesByHousehold<'f> {
-    shards: Vec<FxHashMap<&'f str, CodeSet>>,
-}
-
-impl<'f> CodesByHousehold<'f> {
-    const SHARDS: usize = 64;
-
-    fn shard(id: &str) -> usize {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        h.write(id.as_bytes());
-        // The high bits: FxHash mixes its low bits least.
-        (h.finish() >> 58) as usize % Self::SHARDS
-    }
-
-    fn of(flags: &'f [Flag]) -> CodesByHousehold<'f> {
-        // Each shard's (flag, code bit), in flag order. Flags come sorted
-        // by kind and code, so the last definition's bit nearly always
-        // serves the next flag.
-        let keyed: Vec<(u8, u32, u32)> = flags
-            .par_iter()
-            .enumerate()
-            .filter(|(_, f)| !f.poor_household_id.is_empty())
-            .map_init(
-                || None::<(&'static FlagDef, u32)>,
-                |last, (i, f)| {
-                    let bit = match *last {
-                        Some((def, bit)) if std::ptr::eq(def, f.def) => bit,
-                        _ => {
-                            let bit = CodeSet::bit(f.def);
-                            *last = Some((f.def, bit));
-                            bit
-                        }
-                    };
-                    (Self::shard(&f.poor_household_id) as u8, i as u32, bit)
-                },
-            )
-            .collect();
-        let mut by_shard: Vec<Vec<(u32, u32)>> = vec![Vec::new(); Self::SHARDS];
-        for (shard, i, bit) in keyed {
-            by_shard[shard as usize].push((i, bit));
-        }
-        let shards = by_shard
-            .into_par_iter()
-            .map(|entries| {
-                let mut codes: FxHashMap<&str, CodeSet> = FxHashMap::default();
-                for (i, bit) in entries {
-                    codes
-                        .entry(flags[i as usize].poor_household_id.as_str())
-                        .or_default()
-                        .0 |= bit;
-                }
-                codes
-            })
-            .collect();
-        CodesByHousehold { shards }
-    }
-
-    fn get(&self, id: &str) -> CodeSet {
-        self.shards[Self::shard(id)]
-            .get(id)
-            .copied()
-            .unwrap_or_default()
-    }
+/// The map holds each number as a copy (16 bytes, inline when it is 15
+/// bytes or shorter): a lookup by a household's number then reads the map
+/// alone, not a flag at a random place in 1.3 GB of flags.
+fn codes_by_household(flags: &[Flag]) -> ShardedMap<ShortText, CodeSet> {
+    ShardedMap::build(
+        flags.len(),
+        |i| {
+            let f = &flags[i];
+            (!f.poor_household_id.is_empty())
+                .then(|| (f.poor_household_id.clone(), CodeSet::of(f.def)))
+        },
+        |set, more| set.0 |= more.0,
+    )
 }
 
 /// The first 16 bytes of `text` as a number that orders as the text does
@@ -322,19 +271,18 @@ mod tests {
             }
             flags.push(Flag::new(def).poor(&id));
         }
-        let codes = CodesByHousehold::of(&flags);
+        let codes = codes_by_household(&flags);
         for (id, want) in &expected {
-            let got = codes.get(id);
+            let got = codes.get(id.as_str()).copied().unwrap_or_default();
             assert_eq!(
                 got.codes().collect::<Vec<_>>(),
                 want.iter().copied().collect::<Vec<_>>(),
                 "{id}"
             );
         }
-        assert!(codes.get("户999").is_empty());
-        assert!(codes.get("").is_empty());
-        // The numbers spread over the shards.
-        assert!(codes.shards.iter().filter(|s| !s.is_empty()).count() > 16);
+        assert!(codes.get("户999").is_none());
+        assert!(codes.get("").is_none());
+        assert_eq!(codes.len(), expected.len());
     }
 
     #[test]
@@ -389,7 +337,7 @@ mod tests {
         sets.push(catalog.to_vec());
         sets.push(Vec::new());
         for defs in sets {
-            let set = CodeSet(defs.iter().fold(0, |acc, d| acc | CodeSet::bit(d)));
+            let set = CodeSet(defs.iter().fold(0, |acc, d| acc | CodeSet::of(d).0));
             let mut codes: Vec<&str> = defs.iter().map(|d| d.code).collect();
             codes.sort_unstable();
             assert_eq!(set.codes().collect::<Vec<_>>(), codes);

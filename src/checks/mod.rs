@@ -106,18 +106,21 @@ pub fn run_all(q: &QuarterData) -> Vec<Vec<Flag>> {
     // fixed order: joining them here, and then adding the movement flags,
     // held every flag twice and left the joined vector at twice its
     // length (issue #7); [`crate::flags::join`] makes one vector, once.
-    let families: [fn(&QuarterData, &mut Vec<Flag>); 5] = [
-        coverage::check,
-        people::check,
-        registers::check,
-        policy::check,
-        risk::check,
+    let started = std::time::Instant::now();
+    type Family = fn(&QuarterData, &mut Vec<Flag>);
+    let families: [(&str, Family); 5] = [
+        ("flags: coverage checked", coverage::check),
+        ("flags: people checked", people::check),
+        ("flags: registers checked", registers::check),
+        ("flags: policy checked", policy::check),
+        ("flags: risk checked", risk::check),
     ];
     families
         .par_iter()
-        .map(|check| {
+        .map(|(done, check)| {
             let mut out = Vec::new();
             check(q, &mut out);
+            crate::memory::debug_step(started, done);
             out
         })
         .collect()

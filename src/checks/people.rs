@@ -89,37 +89,44 @@ pub static INVALID_ID: FlagDef = FlagDef {
 
 pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     let m = q.matching;
-    // Every (key, roll, row), sorted by key in parallel: only keys that
-    // occur more than once can raise these flags. Rows stay in file order
-    // within a key.
-    let mut entries: Vec<(u64, bool, usize)> = q
-        .dibao
-        .rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.member.id.key().map(|k| (k, false, i)))
-        .chain(
-            q.poor
-                .rows
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| r.member.id.key().map(|k| (k, true, i))),
-        )
-        .collect();
+    // Every (key, roll and row), sorted by key in parallel: only keys that
+    // occur more than once can raise these flags. The roll is the row's
+    // top bit, so a key's 低保 rows come first, each roll's in file order.
+    // 16 bytes an entry, and a key's rows read as a stretch of the sorted
+    // entries: (key, roll, row) took 24 (912 MB for the 38 M rows of Q at
+    // 10 M households), and every key held twice got two vectors of rows
+    // (7.3 M keys there); the entries were collected on one thread (issue
+    // #7).
+    let mut entries: Vec<(u64, u32)> = Vec::new();
+    entries.par_extend(
+        q.dibao
+            .rows
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.member.id.key().map(|k| (k, i as u32))),
+    );
+    entries.par_extend(
+        q.poor
+            .rows
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.member.id.key().map(|k| (k, POOR_ROW | i as u32))),
+    );
     entries.par_sort_unstable();
-    let mut by_key: Vec<(u64, Vec<usize>, Vec<usize>)> = Vec::new();
-    for group in entries.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
-        let ds = group.iter().filter(|e| !e.1).map(|e| e.2).collect();
-        let ps = group.iter().filter(|e| e.1).map(|e| e.2).collect();
-        by_key.push((group[0].0, ds, ps));
-    }
-    drop(entries);
     // Each key on its own: shared among the workers, flags in key order.
-    out.par_extend(by_key.par_iter().flat_map_iter(|(key, ds, ps)| {
-        let mut found = Vec::new();
-        shared_key_flags(q, *key, ds, ps, &mut found);
-        found
-    }));
+    out.par_extend(
+        entries
+            .par_chunk_by(|a, b| a.0 == b.0)
+            .filter(|group| group.len() > 1)
+            .flat_map_iter(|group| {
+                let poor_from = group.partition_point(|e| e.1 & POOR_ROW == 0);
+                let (ds, ps) = group.split_at(poor_from);
+                let mut found = Vec::new();
+                shared_key_flags(q, group[0].0, ds, ps, &mut found);
+                found
+            }),
+    );
+    drop(entries);
 
     // id_conflict: one row per (低保 household, poor household) of probable pairs.
     let mut by_households: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
@@ -166,28 +173,35 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     }
 
     // invalid_id: one row per (roll, household, number as given).
-    invalid_ids(
-        q,
-        RollKind::Dibao,
-        q.dibao.rows.iter().map(|r| &r.member),
-        out,
-    );
-    invalid_ids(
-        q,
-        RollKind::Poor,
-        q.poor.rows.iter().map(|r| &r.member),
-        out,
-    );
+    invalid_ids(q, RollKind::Dibao, &q.dibao.rows, |r| &r.member, out);
+    invalid_ids(q, RollKind::Poor, &q.poor.rows, |r| &r.member, out);
+}
+
+/// The top bit of a keyed entry's row: set for a poor roll row. A roll
+/// holds at most [`crate::model::MAX_ROWS_PER_ROLL`] (2³⁰) rows.
+const POOR_ROW: u32 = 1 << 31;
+
+/// The row of a keyed entry, in its roll.
+fn row_of(entry: &(u64, u32)) -> usize {
+    (entry.1 & !POOR_ROW) as usize
 }
 
 /// name_conflict, region_mismatch and duplicate_enrollment of one person
-/// key held by the 低保 rows `ds` and the poor rows `ps`.
-fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: &mut Vec<Flag>) {
+/// key held by the 低保 rows of entries `ds` and the poor rows of `ps`.
+fn shared_key_flags(
+    q: &QuarterData,
+    key: u64,
+    ds: &[(u64, u32)],
+    ps: &[(u64, u32)],
+    out: &mut Vec<Flag>,
+) {
     // The number is spelled out only for a flag: most keys raise none.
     let id = || key_to_string(key);
     // name_conflict and region_mismatch: exact matches only.
     if !ds.is_empty() && !ps.is_empty() {
-        let pairs = ds.iter().flat_map(|&d| ps.iter().map(move |&p| (d, p)));
+        let pairs = ds
+            .iter()
+            .flat_map(|d| ps.iter().map(move |p| (row_of(d), row_of(p))));
         let mut name_pair = None;
         let mut county_pair = None;
         for (d, p) in pairs {
@@ -230,14 +244,14 @@ fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: 
     }
     // duplicate_enrollment: two or more households of one roll. A set is
     // made only where a roll holds the key in two households.
-    let spread = |rows: &[usize], roll: RollKind| -> BTreeSet<ShortText> {
-        let household = |r: usize| match roll {
-            RollKind::Dibao => &q.dibao.rows[r].member.household_id,
-            RollKind::Poor => &q.poor.rows[r].member.household_id,
+    let spread = |rows: &[(u64, u32)], roll: RollKind| -> BTreeSet<ShortText> {
+        let household = |e: &(u64, u32)| match roll {
+            RollKind::Dibao => &q.dibao.rows[row_of(e)].member.household_id,
+            RollKind::Poor => &q.poor.rows[row_of(e)].member.household_id,
         };
         match rows.split_first() {
-            Some((&first, rest)) if rest.iter().any(|&r| household(r) != household(first)) => {
-                rows.iter().map(|&r| household(r).clone()).collect()
+            Some((first, rest)) if rest.iter().any(|r| household(r) != household(first)) => {
+                rows.iter().map(|r| household(r).clone()).collect()
             }
             _ => BTreeSet::new(),
         }
@@ -246,9 +260,9 @@ fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: 
     let ph = spread(ps, RollKind::Poor);
     if dh.len() >= 2 || ph.len() >= 2 {
         let first = if dh.len() >= 2 {
-            &q.dibao.rows[ds[0]].member
+            &q.dibao.rows[row_of(&ds[0])].member
         } else {
-            &q.poor.rows[ps[0]].member
+            &q.poor.rows[row_of(&ps[0])].member
         };
         let mut flag = Flag::new(&DUPLICATE_ENROLLMENT)
             .at(&first.region)
@@ -274,10 +288,11 @@ fn shared_key_flags(q: &QuarterData, key: u64, ds: &[usize], ps: &[usize], out: 
     }
 }
 
-fn invalid_ids<'a>(
+fn invalid_ids<'a, R: Sync>(
     q: &QuarterData,
     roll: RollKind,
-    members: impl Iterator<Item = &'a Member>,
+    rows: &'a [R],
+    member: impl Fn(&'a R) -> &'a Member + Sync,
     out: &mut Vec<Flag>,
 ) {
     let mut seen: BTreeSet<(&str, IdText)> = BTreeSet::new();
@@ -285,10 +300,15 @@ fn invalid_ids<'a>(
         RollKind::Dibao => &q.matching.dibao_partner,
         RollKind::Poor => &q.matching.poor_partner,
     };
-    for (i, m) in members.enumerate() {
-        let Some(reason) = m.id.invalid_reason() else {
-            continue;
-        };
+    // The rows with an invalid number, found on every core (a walk of
+    // every row on one thread; issue #7), in file order.
+    let invalid: Vec<(usize, _)> = rows
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, r)| member(r).id.invalid_reason().map(|reason| (i, reason)))
+        .collect();
+    for (i, reason) in invalid {
+        let m = member(&rows[i]);
         if !seen.insert((m.household_id.as_str(), m.id.given())) {
             continue;
         }

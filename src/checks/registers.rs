@@ -1,6 +1,7 @@
 //! Audits against outside registers: the dead still enrolled, and public
 //! employees drawing 低保. Raised only when the register is given.
 
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::flags::{Flag, FlagDef, Kind, Severity};
@@ -38,7 +39,7 @@ pub static PUBLIC_EMPLOYEE: FlagDef = FlagDef {
     example: "财政供养人员名单登记工作单位:某镇卫生院",
 };
 
-pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
+pub fn check<'a>(q: &QuarterData<'a>, out: &mut Vec<Flag>) {
     if let Some(deaths) = q.deaths {
         let first_day = q.job.quarter.first_day();
         // The earliest registered death of each person key.
@@ -51,17 +52,33 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
             }
         }
         for roll in [RollKind::Dibao, RollKind::Poor] {
-            let members: Vec<&Member> = match roll {
-                RollKind::Dibao => q.dibao.rows.iter().map(|r| &r.member).collect(),
-                RollKind::Poor => q.poor.rows.iter().map(|r| &r.member).collect(),
+            // The rows of persons who died before the quarter, found on
+            // every core and in file order: the register is small, the
+            // rolls are walked once against it (on one thread, and through
+            // a list of every row's member, before issue #7).
+            let died_before = |m: &'a Member| {
+                let k = m.id.key()?;
+                let &date = died.get(&k)?;
+                (date < first_day).then_some((m, k, date))
             };
-            // One flag per (person, roll): the first row in file order. The
-            // register is small; the rolls are walked once against it.
+            let found: Vec<(&Member, u64, crate::calendar::Date)> = match roll {
+                RollKind::Dibao => q
+                    .dibao
+                    .rows
+                    .par_iter()
+                    .filter_map(|r| died_before(&r.member))
+                    .collect(),
+                RollKind::Poor => q
+                    .poor
+                    .rows
+                    .par_iter()
+                    .filter_map(|r| died_before(&r.member))
+                    .collect(),
+            };
+            // One flag per (person, roll): the first row in file order.
             let mut flagged: HashSet<u64> = HashSet::default();
-            for m in members {
-                let Some(k) = m.id.key() else { continue };
-                let Some(&date) = died.get(&k) else { continue };
-                if date >= first_day || !flagged.insert(k) {
+            for (m, k, date) in found {
+                if !flagged.insert(k) {
                     continue;
                 }
                 let flag = Flag::new(&DECEASED_ENROLLED)
@@ -88,13 +105,18 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                 }
             }
         }
+        // The rows of listed persons, found on every core, in file order.
+        let found: Vec<(&Member, u64, &Option<&str>)> = q
+            .dibao
+            .rows
+            .par_iter()
+            .filter_map(|r| {
+                let k = r.member.id.key()?;
+                employers.get(&k).map(|e| (&r.member, k, e))
+            })
+            .collect();
         let mut flagged: HashSet<u64> = HashSet::default();
-        for r in &q.dibao.rows {
-            let m = &r.member;
-            let Some(k) = m.id.key() else { continue };
-            let Some(employer) = employers.get(&k) else {
-                continue;
-            };
+        for (m, k, employer) in found {
             if !flagged.insert(k) {
                 continue;
             }

@@ -2,8 +2,10 @@
 //! poverty on thin ground, or that lack the three guarantees.
 //! `income_drop` needs Q-1 and lives in `dynamics`.
 
+use rayon::prelude::*;
+
 use crate::flags::{Flag, FlagDef, Kind, Severity};
-use crate::model::{Health, OUT_OF_SCHOOL};
+use crate::model::{Health, Household, OUT_OF_SCHOOL};
 use crate::vocab::Shared;
 
 use super::QuarterData;
@@ -99,17 +101,49 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     let policy = &q.job.policy;
     let line = policy.poverty_line;
     let watch = policy.watch_line();
+    // Each household on its own, shared among the workers; flags come out
+    // in household order. One thread walked 10 M households here (issue
+    // #7).
+    out.par_extend(
+        q.poor
+            .households
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(h, hh)| {
+                let mut found = Vec::new();
+                poor_household_flags(q, h, hh, &mut found);
+                found
+            }),
+    );
+    out.par_extend(
+        q.dibao
+            .households
+            .par_iter()
+            .enumerate()
+            .filter_map(|(h, hh)| {
+                let income = q.dibao.annual_income(hh);
+                (q.matching.dibao_linked.get(h).is_empty() && line <= income && income < watch)
+                    .then(|| {
+                        q.dibao_flag(&EDGE_POVERTY, h).detail(format!(
+                            "年人均收入 {income} 元,介于脱贫线 {line} 元与监测线 {watch} 元之间,且不在建档立卡名册"
+                        ))
+                    })
+            }),
+    );
+}
+
+/// The risk flags of poor household `h`.
+fn poor_household_flags(q: &QuarterData, h: usize, hh: &Household, out: &mut Vec<Flag>) {
+    let policy = &q.job.policy;
+    let watch = policy.watch_line();
     let end = q.job.quarter.last_day();
-    for (h, hh) in q.poor.households.iter().enumerate() {
+    {
         let head = q.poor.head(hh);
         let exited = head.status == crate::model::Status::Exited;
         let has_dibao = q.has_dibao(h);
-        let members: Vec<&crate::model::PoorRow> = q
-            .poor
-            .households
-            .members(hh)
-            .map(|r| &q.poor.rows[r])
-            .collect();
+        // The household's rows, walked again by each check: no list
+        // allocated per household.
+        let members = q.poor.households.members(hh).map(|r| &q.poor.rows[r]);
 
         if exited && head.annual_income < watch {
             out.push(q.poor_flag(&UNSTABLE_EXIT, h).detail(format!(
@@ -119,11 +153,11 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
         }
         if exited && !has_dibao {
             let ill = members
-                .iter()
+                .clone()
                 .filter(|m| m.health == Health::SeriousIllness)
                 .count();
             let disabled = members
-                .iter()
+                .clone()
                 .filter(|m| m.health == Health::Disabled)
                 .count();
             if ill + disabled > 0 {
@@ -139,7 +173,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                         .detail(format!("已脱贫,{},未纳入低保", parts.join("、"))),
                 );
             }
-            if !members.iter().any(|m| m.labor.can_work()) {
+            if !members.clone().any(|m| m.labor.can_work()) {
                 out.push(q.poor_flag(&NO_LABOR, h).detail(format!(
                     "已脱贫,{} 名成员中无普通劳动力或技能劳动力,未纳入低保",
                     members.len()
@@ -148,7 +182,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
         }
 
         let out_of_school = members
-            .iter()
+            .clone()
             .filter(|m| m.schooling.map(Shared::as_str) == Some(OUT_OF_SCHOOL))
             .filter(|m| {
                 m.member
@@ -157,7 +191,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                     .is_some_and(|b| (6..=15).contains(&b.age_at(end)))
             })
             .count();
-        let uninsured = members.iter().filter(|m| !m.medical_insured).count();
+        let uninsured = members.clone().filter(|m| !m.medical_insured).count();
         let mut gaps = Vec::new();
         if out_of_school > 0 {
             gaps.push(format!("{out_of_school} 名6–15岁成员失学辍学"));
@@ -175,7 +209,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
             out.push(q.poor_flag(&ASSURANCE_GAP, h).detail(gaps.join(";")));
         }
 
-        let all_elderly = members.iter().all(|m| {
+        let all_elderly = members.clone().all(|m| {
             m.member
                 .id
                 .birth()
@@ -186,14 +220,6 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                 "全部 {} 名成员年龄均在 {} 岁及以上,未纳入低保",
                 members.len(),
                 policy.elderly_age
-            )));
-        }
-    }
-    for (h, hh) in q.dibao.households.iter().enumerate() {
-        let income = q.dibao.annual_income(hh);
-        if q.matching.dibao_linked.get(h).is_empty() && line <= income && income < watch {
-            out.push(q.dibao_flag(&EDGE_POVERTY, h).detail(format!(
-                "年人均收入 {income} 元,介于脱贫线 {line} 元与监测线 {watch} 元之间,且不在建档立卡名册"
             )));
         }
     }

@@ -1,0 +1,171 @@
+//! Hash maps built on every core.
+//!
+//! The movement checks index millions of numbers and household numbers,
+//! and the score stage every flagged household. A map of every key built
+//! on one thread kept the other core idle, and its inserts wandered over
+//! a table of hundreds of megabytes at 10 M households (issue #7). Here
+//! the keys are cut into shards by their hash, each shard is built on its
+//! own, and a shard's table (a 64th of the keys) is small while it is
+//! filled.
+
+use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasher, Hash};
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+const SHARDS: usize = 64;
+
+/// How many entries a worker sorts into shards at a time.
+const PIECE: usize = 1 << 16;
+
+/// A hash map cut into shards by the hash of its keys.
+pub struct ShardedMap<K, V> {
+    shards: Vec<FxHashMap<K, V>>,
+}
+
+/// The shard of a key. The shards' tables hash with the same function,
+/// so the shard is taken from the hash mixed once more (a bijection):
+/// taken from bits the tables read, a shard's keys would share them and
+/// crowd their table's buckets or its control bytes.
+fn shard_of<Q: Hash + ?Sized>(key: &Q) -> usize {
+    let hash = rustc_hash::FxBuildHasher.hash_one(key);
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (u64::BITS - SHARDS.ilog2())) as usize
+}
+
+impl<K: Hash + Eq + Send, V: Send> ShardedMap<K, V> {
+    /// The map of the entries `entry(i)` for `i` in `0..n` (none: left
+    /// out); values of one key are merged in entry order by
+    /// `merge(earlier, later)`.
+    ///
+    /// The entries are made in one pass over `0..n` and sorted into their
+    /// shards, then each shard's table is filled from its own list: filled
+    /// from indices, every insert read its entry at a random place in a
+    /// gigabyte of flags or rows (issue #7).
+    pub fn build(
+        n: usize,
+        entry: impl Fn(usize) -> Option<(K, V)> + Sync,
+        merge: impl Fn(&mut V, V) + Sync,
+    ) -> ShardedMap<K, V> {
+        let pieces: Vec<Vec<Vec<(K, V)>>> = (0..n.div_ceil(PIECE))
+            .into_par_iter()
+            .map(|piece| {
+                let mut by_shard: Vec<Vec<(K, V)>> = (0..SHARDS).map(|_| Vec::new()).collect();
+                for i in piece * PIECE..((piece + 1) * PIECE).min(n) {
+                    if let Some((k, v)) = entry(i) {
+                        by_shard[shard_of(&k)].push((k, v));
+                    }
+                }
+                by_shard
+            })
+            .collect();
+        // Each shard's lists, in piece order.
+        let mut by_shard: Vec<Vec<Vec<(K, V)>>> = (0..SHARDS)
+            .map(|_| Vec::with_capacity(pieces.len()))
+            .collect();
+        for piece in pieces {
+            for (shard, list) in by_shard.iter_mut().zip(piece) {
+                shard.push(list);
+            }
+        }
+        let shards = by_shard
+            .into_par_iter()
+            .map(|lists| {
+                let entries = lists.iter().map(Vec::len).sum();
+                let mut map = FxHashMap::with_capacity_and_hasher(entries, Default::default());
+                for (k, v) in lists.into_iter().flatten() {
+                    match map.entry(k) {
+                        Entry::Occupied(mut e) => merge(e.get_mut(), v),
+                        Entry::Vacant(e) => {
+                            e.insert(v);
+                        }
+                    }
+                }
+                map
+            })
+            .collect();
+        ShardedMap { shards }
+    }
+}
+
+impl<K: Hash + Eq, V> ShardedMap<K, V> {
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.shards[shard_of(key)].get(key)
+    }
+
+    pub fn contains_key<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.shards[shard_of(key)].contains_key(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.is_empty())
+    }
+}
+
+/// A set: a map of keys to nothing.
+pub type ShardedSet<K> = ShardedMap<K, ()>;
+
+impl<K: Hash + Eq + Send> ShardedSet<K> {
+    /// The set of `key(i)` for `i` in `0..n`.
+    pub fn of(n: usize, key: impl Fn(usize) -> K + Sync) -> ShardedSet<K> {
+        ShardedMap::build(n, |i| Some((key(i), ())), |_, _| {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn merges_in_entry_order_as_one_map_would() {
+        // More entries than a piece, keys repeated across pieces, some
+        // entries left out.
+        let n = 3 * PIECE + 123;
+        let key = |i: usize| (!(i % 50_021).is_multiple_of(7)).then(|| format!("户{}", i % 50_021));
+        let built = ShardedMap::build(
+            n,
+            |i| key(i).map(|k| (k, vec![i])),
+            |earlier: &mut Vec<usize>, later| earlier.extend(later),
+        );
+        let mut expected: HashMap<String, Vec<usize>> = HashMap::new();
+        for i in 0..n {
+            if let Some(k) = key(i) {
+                expected.entry(k).or_default().push(i);
+            }
+        }
+        assert_eq!(built.len(), expected.len());
+        for (k, v) in &expected {
+            assert_eq!(built.get(k.as_str()), Some(v), "{k}");
+        }
+        assert!(
+            built.get("户7").is_none(),
+            "every entry of 户7 was left out"
+        );
+        assert!(!built.contains_key("户99999"));
+        // The keys spread over the shards.
+        assert!(built.shards.iter().all(|s| !s.is_empty()));
+    }
+
+    #[test]
+    fn sets_and_empty_maps() {
+        let set = ShardedSet::of(1000, |i| i as u64 * 3);
+        assert_eq!(set.len(), 1000);
+        assert!(set.contains_key(&999_u64));
+        assert!(!set.contains_key(&1000_u64));
+        let empty: ShardedSet<u64> = ShardedSet::of(0, |i| i as u64);
+        assert!(empty.is_empty());
+        assert!(!empty.contains_key(&0));
+    }
+}
