@@ -61,12 +61,6 @@ pub fn tier(score: u32) -> &'static str {
     }
 }
 
-/// The score of a household from the set of its flag codes.
-pub fn score<'a>(codes: impl IntoIterator<Item = &'a str>, weights: &RiskWeights) -> u32 {
-    let sum: u32 = codes.into_iter().filter_map(|c| weights.weight(c)).sum();
-    sum.min(100)
-}
-
 /// One row per poor household, sorted by score descending then id.
 pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
     let started = std::time::Instant::now();
@@ -211,7 +205,8 @@ impl CodeWeights {
         CodeWeights(by_bit)
     }
 
-    /// The same sum, capped, as [`score`] gives for the set's codes.
+    /// The score of a household with the codes `codes` (contract §4):
+    /// the sum of their weights, capped at 100.
     fn score(&self, codes: CodeSet) -> u32 {
         let sum: u32 = (0..CATALOG.len())
             .filter(|i| codes.0 & (1 << i) != 0)
@@ -252,6 +247,13 @@ fn prefix_key(text: &str) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The contract's score, by code names: what [`CodeWeights::score`]
+    /// computes by bits.
+    fn score<'a>(codes: impl IntoIterator<Item = &'a str>, weights: &RiskWeights) -> u32 {
+        let sum: u32 = codes.into_iter().filter_map(|c| weights.weight(c)).sum();
+        sum.min(100)
+    }
 
     #[test]
     fn codes_by_household_are_each_numbers_codes_sorted_once() {

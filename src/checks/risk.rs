@@ -137,90 +137,88 @@ fn poor_household_flags(q: &QuarterData, h: usize, hh: &Household, out: &mut Vec
     let policy = &q.job.policy;
     let watch = policy.watch_line();
     let end = q.job.quarter.last_day();
-    {
-        let head = q.poor.head(hh);
-        let exited = head.status == crate::model::Status::Exited;
-        let has_dibao = q.has_dibao(h);
-        // The household's rows, walked again by each check: no list
-        // allocated per household.
-        let members = q.poor.households.members(hh).map(|r| &q.poor.rows[r]);
+    let head = q.poor.head(hh);
+    let exited = head.status == crate::model::Status::Exited;
+    let has_dibao = q.has_dibao(h);
+    // The household's rows, walked again by each check: no list
+    // allocated per household.
+    let members = q.poor.households.members(hh).map(|r| &q.poor.rows[r]);
 
-        if exited && head.annual_income < watch {
-            out.push(q.poor_flag(&UNSTABLE_EXIT, h).detail(format!(
-                "已脱贫,人均纯收入 {} 元 低于监测线 {} 元",
-                head.annual_income, watch
+    if exited && head.annual_income < watch {
+        out.push(q.poor_flag(&UNSTABLE_EXIT, h).detail(format!(
+            "已脱贫,人均纯收入 {} 元 低于监测线 {} 元",
+            head.annual_income, watch
+        )));
+    }
+    if exited && !has_dibao {
+        let ill = members
+            .clone()
+            .filter(|m| m.health == Health::SeriousIllness)
+            .count();
+        let disabled = members
+            .clone()
+            .filter(|m| m.health == Health::Disabled)
+            .count();
+        if ill + disabled > 0 {
+            let mut parts = Vec::new();
+            if ill > 0 {
+                parts.push(format!("{ill} 名成员患有大病"));
+            }
+            if disabled > 0 {
+                parts.push(format!("{disabled} 名成员残疾"));
+            }
+            out.push(
+                q.poor_flag(&ILLNESS_DISABILITY, h)
+                    .detail(format!("已脱贫,{},未纳入低保", parts.join("、"))),
+            );
+        }
+        if !members.clone().any(|m| m.labor.can_work()) {
+            out.push(q.poor_flag(&NO_LABOR, h).detail(format!(
+                "已脱贫,{} 名成员中无普通劳动力或技能劳动力,未纳入低保",
+                members.len()
             )));
         }
-        if exited && !has_dibao {
-            let ill = members
-                .clone()
-                .filter(|m| m.health == Health::SeriousIllness)
-                .count();
-            let disabled = members
-                .clone()
-                .filter(|m| m.health == Health::Disabled)
-                .count();
-            if ill + disabled > 0 {
-                let mut parts = Vec::new();
-                if ill > 0 {
-                    parts.push(format!("{ill} 名成员患有大病"));
-                }
-                if disabled > 0 {
-                    parts.push(format!("{disabled} 名成员残疾"));
-                }
-                out.push(
-                    q.poor_flag(&ILLNESS_DISABILITY, h)
-                        .detail(format!("已脱贫,{},未纳入低保", parts.join("、"))),
-                );
-            }
-            if !members.clone().any(|m| m.labor.can_work()) {
-                out.push(q.poor_flag(&NO_LABOR, h).detail(format!(
-                    "已脱贫,{} 名成员中无普通劳动力或技能劳动力,未纳入低保",
-                    members.len()
-                )));
-            }
-        }
+    }
 
-        let out_of_school = members
-            .clone()
-            .filter(|m| m.schooling.map(Shared::as_str) == Some(OUT_OF_SCHOOL))
-            .filter(|m| {
-                m.member
-                    .id
-                    .birth()
-                    .is_some_and(|b| (6..=15).contains(&b.age_at(end)))
-            })
-            .count();
-        let uninsured = members.clone().filter(|m| !m.medical_insured).count();
-        let mut gaps = Vec::new();
-        if out_of_school > 0 {
-            gaps.push(format!("{out_of_school} 名6–15岁成员失学辍学"));
-        }
-        if uninsured > 0 {
-            gaps.push(format!("{uninsured} 名成员未参加城乡居民基本医疗保险"));
-        }
-        if !head.housing_safe {
-            gaps.push("住房不安全".to_owned());
-        }
-        if !head.water_safe {
-            gaps.push("饮水不安全".to_owned());
-        }
-        if !gaps.is_empty() {
-            out.push(q.poor_flag(&ASSURANCE_GAP, h).detail(gaps.join(";")));
-        }
-
-        let all_elderly = members.clone().all(|m| {
+    let out_of_school = members
+        .clone()
+        .filter(|m| m.schooling.map(Shared::as_str) == Some(OUT_OF_SCHOOL))
+        .filter(|m| {
             m.member
                 .id
                 .birth()
-                .is_some_and(|b| b.age_at(end) >= policy.elderly_age)
-        });
-        if all_elderly && !has_dibao {
-            out.push(q.poor_flag(&ELDERLY_ONLY, h).detail(format!(
-                "全部 {} 名成员年龄均在 {} 岁及以上,未纳入低保",
-                members.len(),
-                policy.elderly_age
-            )));
-        }
+                .is_some_and(|b| (6..=15).contains(&b.age_at(end)))
+        })
+        .count();
+    let uninsured = members.clone().filter(|m| !m.medical_insured).count();
+    let mut gaps = Vec::new();
+    if out_of_school > 0 {
+        gaps.push(format!("{out_of_school} 名6–15岁成员失学辍学"));
+    }
+    if uninsured > 0 {
+        gaps.push(format!("{uninsured} 名成员未参加城乡居民基本医疗保险"));
+    }
+    if !head.housing_safe {
+        gaps.push("住房不安全".to_owned());
+    }
+    if !head.water_safe {
+        gaps.push("饮水不安全".to_owned());
+    }
+    if !gaps.is_empty() {
+        out.push(q.poor_flag(&ASSURANCE_GAP, h).detail(gaps.join(";")));
+    }
+
+    let all_elderly = members.clone().all(|m| {
+        m.member
+            .id
+            .birth()
+            .is_some_and(|b| b.age_at(end) >= policy.elderly_age)
+    });
+    if all_elderly && !has_dibao {
+        out.push(q.poor_flag(&ELDERLY_ONLY, h).detail(format!(
+            "全部 {} 名成员年龄均在 {} 岁及以上,未纳入低保",
+            members.len(),
+            policy.elderly_age
+        )));
     }
 }
