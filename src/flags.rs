@@ -177,6 +177,7 @@ pub fn join(lists: Vec<Vec<Flag>>) -> Vec<Flag> {
 /// ID number's masked form fits in 24 bytes and so does not allocate.
 pub fn sort_flags(flags: &mut [Flag], mask: bool) {
     use rayon::prelude::*;
+    use std::cmp::Ordering;
     let written = |id: &str| {
         if mask {
             crate::identity::mask_id(id)
@@ -184,12 +185,28 @@ pub fn sort_flags(flags: &mut [Flag], mask: bool) {
             Text::default()
         }
     };
+    // Flags compared in a sort mostly share their definition and their
+    // region: one definition has one severity and one code, and one
+    // region handle one county, so those are compared only when they
+    // differ (the code's text and the county's lookup were compared every
+    // time; the sort of 12 M flags at 10 M households took 15.0–16.3
+    // CPU-s before and 13.4 after; issue #7).
     flags.par_sort_unstable_by(|a, b| {
-        a.def
-            .severity
-            .cmp(&b.def.severity)
-            .then_with(|| a.def.code.cmp(b.def.code))
-            .then_with(|| a.region.county().cmp(b.region.county()))
+        let same_def = std::ptr::eq(a.def, b.def);
+        let by_def = || {
+            a.def
+                .severity
+                .cmp(&b.def.severity)
+                .then_with(|| a.def.code.cmp(b.def.code))
+        };
+        (if same_def { Ordering::Equal } else { by_def() })
+            .then_with(|| {
+                if a.region == b.region {
+                    Ordering::Equal
+                } else {
+                    a.region.county().cmp(b.region.county())
+                }
+            })
             .then_with(|| a.poor_household_id.cmp(&b.poor_household_id))
             .then_with(|| a.dibao_household_id.cmp(&b.dibao_household_id))
             .then_with(|| written(&a.person_id).cmp(&written(&b.person_id)))
