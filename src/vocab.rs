@@ -89,6 +89,12 @@ impl Shared {
         })
     }
 
+    /// The handle as a number (1, 2, 3, … in the order texts were first
+    /// shared), for tables indexed by handle.
+    pub fn index(self) -> usize {
+        self.0.get() as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         let (chunk, slot) = chunk_and_slot(self.0.get());
         // Every handle was made by `new`, which filled its slot first.
