@@ -185,12 +185,12 @@ pub fn sort_flags(flags: &mut [Flag], mask: bool) {
             Text::default()
         }
     };
-    // Flags compared in a sort mostly share their definition and their
-    // region: one definition has one severity and one code, and one
-    // region handle one county, so those are compared only when they
-    // differ (the code's text and the county's lookup were compared every
-    // time; the sort of 12 M flags at 10 M households took 15.0–16.3
-    // CPU-s before and 13.4 after; issue #7).
+    // Flags compared in a sort mostly share their definition: one
+    // definition has one severity and one code, so those are compared
+    // only when the definitions differ (the code's text was compared
+    // every time). Counties are compared as ranks (see [`CountyRanks`]).
+    // The sort of 12 M flags at 10 M households took 15.0–16.3 CPU-s
+    // before and 13.4 after the first; issue #7.
     let counties = CountyRanks::of_flags(flags);
     flags.par_sort_unstable_by(|a, b| {
         let same_def = std::ptr::eq(a.def, b.def);
@@ -201,13 +201,7 @@ pub fn sort_flags(flags: &mut [Flag], mask: bool) {
                 .then_with(|| a.def.code.cmp(b.def.code))
         };
         (if same_def { Ordering::Equal } else { by_def() })
-            .then_with(|| {
-                if a.region == b.region {
-                    Ordering::Equal
-                } else {
-                    counties.rank(a.region).cmp(&counties.rank(b.region))
-                }
-            })
+            .then_with(|| counties.rank(a.region).cmp(&counties.rank(b.region)))
             .then_with(|| a.poor_household_id.cmp(&b.poor_household_id))
             .then_with(|| a.dibao_household_id.cmp(&b.dibao_household_id))
             .then_with(|| written(&a.person_id).cmp(&written(&b.person_id)))

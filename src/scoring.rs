@@ -248,6 +248,16 @@ fn prefix_key(text: &str) -> u128 {
 mod tests {
     use super::*;
 
+    /// The contract's default weights.
+    fn default_weights() -> RiskWeights {
+        RiskWeights(
+            RiskWeights::SCORED
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        )
+    }
+
     /// The contract's score, by code names: what [`CodeWeights::score`]
     /// computes by bits.
     fn score<'a>(codes: impl IntoIterator<Item = &'a str>, weights: &RiskWeights) -> u32 {
@@ -321,12 +331,7 @@ mod tests {
 
     #[test]
     fn code_sets_name_their_codes_sorted_and_score_as_the_codes_do() {
-        let w = RiskWeights(
-            RiskWeights::SCORED
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-        );
+        let w = default_weights();
         let weights = CodeWeights::of(&w);
         let catalog = crate::checks::CATALOG;
         // Every code alone, then sets of several in catalog order.
@@ -355,12 +360,7 @@ mod tests {
 
     #[test]
     fn default_weights_sum_and_cap() {
-        let w = RiskWeights(
-            RiskWeights::SCORED
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-        );
+        let w = default_weights();
         assert_eq!(score(["unstable_exit", "income_drop"], &w), 55);
         assert_eq!(score(["should_cover", "member_mismatch"], &w), 0);
         assert_eq!(

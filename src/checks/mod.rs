@@ -12,7 +12,7 @@ use crate::flags::{Flag, FlagDef};
 use crate::identity::mask_id;
 use crate::job::Job;
 use crate::matching::Matching;
-use crate::model::{DeathRow, DibaoRoll, EmployeeRow, PoorRoll};
+use crate::model::{DeathRow, DibaoRoll, EmployeeRow, Member, PoorRoll, RollKind};
 use rayon::prelude::*;
 
 /// Every flag definition, in the contract's order.
@@ -62,7 +62,7 @@ pub struct QuarterData<'a> {
     pub employees: Option<&'a [EmployeeRow]>,
 }
 
-impl QuarterData<'_> {
+impl<'a> QuarterData<'a> {
     /// A flag on 低保 household `h`, placed at its region, named after its
     /// head.
     pub fn dibao_flag(&self, def: &'static FlagDef, h: usize) -> Flag {
@@ -82,6 +82,25 @@ impl QuarterData<'_> {
             .at(&head.region)
             .poor(&hh.id)
             .named(&head.name)
+    }
+
+    /// The person fields of every row of roll `roll`, in file order, for
+    /// a walk on every core.
+    pub fn members(&self, roll: RollKind) -> impl IndexedParallelIterator<Item = &'a Member> {
+        use rayon::iter::Either;
+        let (dibao, poor) = (self.dibao, self.poor);
+        match roll {
+            RollKind::Dibao => Either::Left(dibao.rows.par_iter().map(|r| &r.member)),
+            RollKind::Poor => Either::Right(poor.rows.par_iter().map(|r| &r.member)),
+        }
+    }
+
+    /// The person fields of row `r` of roll `roll`.
+    pub fn member(&self, roll: RollKind, r: usize) -> &'a Member {
+        match roll {
+            RollKind::Dibao => &self.dibao.rows[r].member,
+            RollKind::Poor => &self.poor.rows[r].member,
+        }
     }
 
     /// Whether poor household `h` has dibao: linked to a 低保 household in Q.

@@ -173,8 +173,8 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     }
 
     // invalid_id: one row per (roll, household, number as given).
-    invalid_ids(q, RollKind::Dibao, &q.dibao.rows, |r| &r.member, out);
-    invalid_ids(q, RollKind::Poor, &q.poor.rows, |r| &r.member, out);
+    invalid_ids(q, RollKind::Dibao, out);
+    invalid_ids(q, RollKind::Poor, out);
 }
 
 /// The top bit of a keyed entry's row: set for a poor roll row. A roll
@@ -245,10 +245,7 @@ fn shared_key_flags(
     // duplicate_enrollment: two or more households of one roll. A set is
     // made only where a roll holds the key in two households.
     let spread = |rows: &[(u64, u32)], roll: RollKind| -> BTreeSet<ShortText> {
-        let household = |e: &(u64, u32)| match roll {
-            RollKind::Dibao => &q.dibao.rows[row_of(e)].member.household_id,
-            RollKind::Poor => &q.poor.rows[row_of(e)].member.household_id,
-        };
+        let household = |e: &(u64, u32)| &q.member(roll, row_of(e)).household_id;
         match rows.split_first() {
             Some((first, rest)) if rest.iter().any(|r| household(r) != household(first)) => {
                 rows.iter().map(|r| household(r).clone()).collect()
@@ -260,9 +257,9 @@ fn shared_key_flags(
     let ph = spread(ps, RollKind::Poor);
     if dh.len() >= 2 || ph.len() >= 2 {
         let first = if dh.len() >= 2 {
-            &q.dibao.rows[row_of(&ds[0])].member
+            q.member(RollKind::Dibao, row_of(&ds[0]))
         } else {
-            &q.poor.rows[row_of(&ps[0])].member
+            q.member(RollKind::Poor, row_of(&ps[0]))
         };
         let mut flag = Flag::new(&DUPLICATE_ENROLLMENT)
             .at(&first.region)
@@ -288,13 +285,7 @@ fn shared_key_flags(
     }
 }
 
-fn invalid_ids<'a, R: Sync>(
-    q: &QuarterData,
-    roll: RollKind,
-    rows: &'a [R],
-    member: impl Fn(&'a R) -> &'a Member + Sync,
-    out: &mut Vec<Flag>,
-) {
+fn invalid_ids(q: &QuarterData, roll: RollKind, out: &mut Vec<Flag>) {
     let mut seen: BTreeSet<(&str, IdText)> = BTreeSet::new();
     let partners = match roll {
         RollKind::Dibao => &q.matching.dibao_partner,
@@ -302,13 +293,12 @@ fn invalid_ids<'a, R: Sync>(
     };
     // The rows with an invalid number, found on every core (a walk of
     // every row on one thread; issue #7), in file order.
-    let invalid: Vec<(usize, _)> = rows
-        .par_iter()
+    let invalid: Vec<(usize, &Member, _)> = q
+        .members(roll)
         .enumerate()
-        .filter_map(|(i, r)| member(r).id.invalid_reason().map(|reason| (i, reason)))
+        .filter_map(|(i, m)| m.id.invalid_reason().map(|reason| (i, m, reason)))
         .collect();
-    for (i, reason) in invalid {
-        let m = member(&rows[i]);
+    for (i, m, reason) in invalid {
         if !seen.insert((m.household_id.as_str(), m.id.given())) {
             continue;
         }

@@ -61,20 +61,8 @@ pub fn check<'a>(q: &QuarterData<'a>, out: &mut Vec<Flag>) {
                 let &date = died.get(&k)?;
                 (date < first_day).then_some((m, k, date))
             };
-            let found: Vec<(&Member, u64, crate::calendar::Date)> = match roll {
-                RollKind::Dibao => q
-                    .dibao
-                    .rows
-                    .par_iter()
-                    .filter_map(|r| died_before(&r.member))
-                    .collect(),
-                RollKind::Poor => q
-                    .poor
-                    .rows
-                    .par_iter()
-                    .filter_map(|r| died_before(&r.member))
-                    .collect(),
-            };
+            let found: Vec<(&Member, u64, crate::calendar::Date)> =
+                q.members(roll).filter_map(died_before).collect();
             // One flag per (person, roll): the first row in file order.
             let mut flagged: HashSet<u64> = HashSet::default();
             for (m, k, date) in found {
@@ -107,12 +95,10 @@ pub fn check<'a>(q: &QuarterData<'a>, out: &mut Vec<Flag>) {
         }
         // The rows of listed persons, found on every core, in file order.
         let found: Vec<(&Member, u64, &Option<&str>)> = q
-            .dibao
-            .rows
-            .par_iter()
-            .filter_map(|r| {
-                let k = r.member.id.key()?;
-                employers.get(&k).map(|e| (&r.member, k, e))
+            .members(RollKind::Dibao)
+            .filter_map(|m| {
+                let k = m.id.key()?;
+                employers.get(&k).map(|e| (m, k, e))
             })
             .collect();
         let mut flagged: HashSet<u64> = HashSet::default();
