@@ -595,7 +595,6 @@ mod tests {
         crate::model::Member {
             line_and_head: crate::model::LineAndHead::new(2, false),
             region: crate::model::Region::new(&format!("{county}001001")),
-            household_id: "h".into(),
             name: name.into(),
             id: crate::model::PersonId::new(id.into(), end),
         }

@@ -421,14 +421,16 @@ impl std::fmt::Debug for IdKey<'_> {
     }
 }
 
-/// Fields every roll row has.
+/// Fields every roll row has. The household number is not here: it is
+/// held once per household in the roll's [`Households`], each row's
+/// household found by [`Households::of_row`]. On every row it was 16 of
+/// a roll row's 80 bytes; a row of 64 is one cache line (issue #7).
 #[derive(Clone, Debug)]
 pub struct Member {
     /// The line in the file, and whether the row is the household's head.
     pub line_and_head: LineAndHead,
     pub region: Region,
-    /// 16 bytes each (see [`ShortText`]).
-    pub household_id: ShortText,
+    /// 16 bytes (see [`ShortText`]).
     pub name: ShortText,
     pub id: PersonId,
 }
@@ -617,11 +619,13 @@ impl Household {
 
 /// A roll's households in order of first appearance, and their members'
 /// row indices end to end: one list for the roll, 4 bytes per row, where
-/// a `Vec` per household cost 56 bytes and an allocation (issue #7).
+/// a `Vec` per household cost 56 bytes and an allocation (issue #7); and
+/// each row's household, 4 bytes per row.
 #[derive(Clone, Debug, Default)]
 pub struct Households {
     list: Vec<Household>,
     member_rows: Vec<u32>,
+    row_household: Vec<u32>,
 }
 
 impl std::ops::Deref for Households {
@@ -641,12 +645,24 @@ impl Households {
             .iter()
             .map(|&r| r as usize)
     }
+
+    /// The household of row `row`.
+    pub fn of_row(&self, row: usize) -> &Household {
+        &self.list[self.row_household[row] as usize]
+    }
+
+    /// The index in this list of row `row`'s household.
+    pub fn index_of_row(&self, row: usize) -> usize {
+        self.row_household[row] as usize
+    }
 }
 
-/// Group rows by household id, households in order of first appearance.
-/// Exports list a household's members together, so a row with the same id
-/// as the row before it joins that household without a lookup.
-pub fn group_households<'a>(ids: impl Iterator<Item = (usize, bool, &'a str)>) -> Households {
+/// Group rows by household number, households in order of first
+/// appearance. `ids` gives every row of the roll in order: whether it is
+/// the household's head, and its household number. Exports list a
+/// household's members together, so a row with the same number as the
+/// row before it joins that household without a lookup.
+pub fn group_households<'a>(ids: impl Iterator<Item = (bool, &'a str)>) -> Households {
     // Sized up front: growing the index rehashed every household id
     // again at each doubling (1.7 % of a 1 M household run's CPU, on one
     // thread; issue #7). A household holds about three rows.
@@ -655,10 +671,9 @@ pub fn group_households<'a>(ids: impl Iterator<Item = (usize, bool, &'a str)>) -
         rustc_hash::FxHashMap::with_capacity_and_hasher(rows / 3 + 1, Default::default());
     let mut list: Vec<Household> = Vec::with_capacity(rows / 3 + 1);
     let mut has_head: Vec<bool> = Vec::with_capacity(rows / 3 + 1);
-    // Each row's (household, row), in row order.
-    let mut row_household: Vec<(u32, u32)> = Vec::with_capacity(rows);
+    let mut row_household: Vec<u32> = Vec::with_capacity(rows);
     let mut last: Option<(&str, usize)> = None;
-    for (row, is_head, id) in ids {
+    for (row, (is_head, id)) in ids.enumerate() {
         let h = match last {
             Some((last_id, h)) if last_id == id => h,
             _ => *index.entry(id).or_insert_with(|| {
@@ -674,7 +689,8 @@ pub fn group_households<'a>(ids: impl Iterator<Item = (usize, bool, &'a str)>) -
         };
         last = Some((id, h));
         list[h].members += 1;
-        row_household.push((h as u32, row as u32));
+        // Rows and households are fewer than 2^30 (MAX_ROWS_PER_ROLL).
+        row_household.push(h as u32);
         if is_head && !has_head[h] {
             list[h].value_row = row;
             has_head[h] = true;
@@ -690,13 +706,17 @@ pub fn group_households<'a>(ids: impl Iterator<Item = (usize, bool, &'a str)>) -
         start += hh.members;
     }
     let mut member_rows = vec![0u32; row_household.len()];
-    for (h, row) in row_household {
+    for (row, &h) in row_household.iter().enumerate() {
         let slot = &mut next[h as usize];
-        member_rows[*slot as usize] = row;
+        member_rows[*slot as usize] = row as u32;
         *slot += 1;
     }
     list.shrink_to_fit();
-    Households { list, member_rows }
+    Households {
+        list,
+        member_rows,
+        row_household,
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -706,13 +726,24 @@ pub struct DibaoRoll {
 }
 
 impl DibaoRoll {
-    pub fn new(rows: Vec<DibaoRow>) -> DibaoRoll {
+    /// The roll of `rows`, `household_ids[i]` the household number of
+    /// row `i` (read beside the rows, and dropped here once grouped).
+    pub fn new(rows: Vec<DibaoRow>, household_ids: Vec<ShortText>) -> DibaoRoll {
+        assert_eq!(
+            rows.len(),
+            household_ids.len(),
+            "a household number per row"
+        );
         let households = group_households(
             rows.iter()
-                .enumerate()
-                .map(|(i, r)| (i, r.member.is_head(), r.member.household_id.as_str())),
+                .zip(&household_ids)
+                .map(|(r, id)| (r.member.is_head(), id.as_str())),
         );
         DibaoRoll { rows, households }
+    }
+    /// The household number of row `r`.
+    pub fn household_id(&self, r: usize) -> &ShortText {
+        &self.households.of_row(r).id
     }
     pub fn head(&self, h: &Household) -> &DibaoRow {
         &self.rows[h.value_row]
@@ -737,13 +768,24 @@ pub struct PoorRoll {
 }
 
 impl PoorRoll {
-    pub fn new(rows: Vec<PoorRow>) -> PoorRoll {
+    /// The roll of `rows`, `household_ids[i]` the household number of
+    /// row `i` (read beside the rows, and dropped here once grouped).
+    pub fn new(rows: Vec<PoorRow>, household_ids: Vec<ShortText>) -> PoorRoll {
+        assert_eq!(
+            rows.len(),
+            household_ids.len(),
+            "a household number per row"
+        );
         let households = group_households(
             rows.iter()
-                .enumerate()
-                .map(|(i, r)| (i, r.member.is_head(), r.member.household_id.as_str())),
+                .zip(&household_ids)
+                .map(|(r, id)| (r.member.is_head(), id.as_str())),
         );
         PoorRoll { rows, households }
+    }
+    /// The household number of row `r`.
+    pub fn household_id(&self, r: usize) -> &ShortText {
+        &self.households.of_row(r).id
     }
     pub fn head(&self, h: &Household) -> &PoorRow {
         &self.rows[h.value_row]
@@ -764,11 +806,11 @@ mod tests {
     #[test]
     fn household_values_come_from_the_head_else_the_first_row() {
         let rows = vec![
-            (0, false, "A"),
-            (1, true, "A"),
-            (2, false, "B"),
-            (3, false, "B"),
-            (4, true, "A"),
+            (false, "A"),
+            (true, "A"),
+            (false, "B"),
+            (false, "B"),
+            (true, "A"),
         ];
         let hs = group_households(rows.into_iter());
         assert_eq!(hs.len(), 2);
@@ -778,6 +820,9 @@ mod tests {
         // A member listed apart from the rest still joins its household.
         assert_eq!(hs.members(&hs[0]).collect::<Vec<_>>(), vec![0, 1, 4]);
         assert_eq!((hs[0].member_count(), hs[1].member_count()), (3, 2));
+        let of_rows: Vec<&str> = (0..5).map(|r| hs.of_row(r).id.as_str()).collect();
+        assert_eq!(of_rows, ["A", "A", "B", "B", "A"]);
+        assert_eq!(hs.index_of_row(3), 1);
     }
 
     #[test]
@@ -955,9 +1000,10 @@ mod size_tests {
     fn rows_stay_within_their_memory_budget() {
         use std::mem::size_of;
         let sizes = [
-            ("Member", size_of::<Member>(), 48),
-            ("DibaoRow", size_of::<DibaoRow>(), 80),
-            ("PoorRow", size_of::<PoorRow>(), 80),
+            ("Member", size_of::<Member>(), 32),
+            // One cache line each.
+            ("DibaoRow", size_of::<DibaoRow>(), 64),
+            ("PoorRow", size_of::<PoorRow>(), 64),
             ("PersonId", size_of::<PersonId>(), 8),
             ("IdKey", size_of::<IdKey>(), 16),
             // 12 M flags at 10 M households, held until the reports.

@@ -61,10 +61,16 @@ pub struct QuarterInputs {
     pub rejects: Vec<Reject>,
 }
 
-fn take<T>(loaded: Loaded<T>, stats: &mut Vec<InputStats>, rejects: &mut Vec<Reject>) -> Vec<T> {
+/// An input's rows and their side values (a roll row's household
+/// number); its figures and rejects go to the run's lists.
+fn take<T, S>(
+    loaded: Loaded<T, S>,
+    stats: &mut Vec<InputStats>,
+    rejects: &mut Vec<Reject>,
+) -> (Vec<T>, Vec<S>) {
     stats.push(loaded.stats);
     rejects.extend(loaded.rejects);
-    loaded.rows
+    (loaded.rows, loaded.sides)
 }
 
 /// Read every input of `job` for `quarter`, the rolls in parallel.
@@ -94,23 +100,32 @@ pub fn read_quarter(
     let mut employees = None;
     if registers {
         if let Some(t) = &job.inputs.deaths {
-            deaths = Some(take(
-                ingest::read_deaths(&t.for_quarter(quarter), v)?,
-                &mut stats,
-                &mut rejects,
-            ));
+            deaths = Some(
+                take(
+                    ingest::read_deaths(&t.for_quarter(quarter), v)?,
+                    &mut stats,
+                    &mut rejects,
+                )
+                .0,
+            );
         }
         if let Some(t) = &job.inputs.public_employees {
-            employees = Some(take(
-                ingest::read_employees(&t.for_quarter(quarter), v)?,
-                &mut stats,
-                &mut rejects,
-            ));
+            employees = Some(
+                take(
+                    ingest::read_employees(&t.for_quarter(quarter), v)?,
+                    &mut stats,
+                    &mut rejects,
+                )
+                .0,
+            );
         }
     }
     // Each roll's household index is one thread's work: the two side by
     // side.
-    let (dibao, poor) = rayon::join(|| DibaoRoll::new(dibao_rows), || PoorRoll::new(poor_rows));
+    let (dibao, poor) = rayon::join(
+        || DibaoRoll::new(dibao_rows.0, dibao_rows.1),
+        || PoorRoll::new(poor_rows.0, poor_rows.1),
+    );
     Ok(QuarterInputs {
         dibao,
         poor,

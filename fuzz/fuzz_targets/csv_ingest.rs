@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         let s = &loaded.stats;
         assert_eq!(s.rows_read, s.rows_used + s.rows_rejected);
         assert_eq!(loaded.rows.len() as u64, s.rows_used);
+        assert_eq!(loaded.sides.len(), loaded.rows.len());
         assert_eq!(loaded.rejects.len() as u64, s.rows_rejected);
     }
 });

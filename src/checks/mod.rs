@@ -13,6 +13,7 @@ use crate::identity::mask_id;
 use crate::job::Job;
 use crate::matching::Matching;
 use crate::model::{DeathRow, DibaoRoll, EmployeeRow, Member, PoorRoll, RollKind};
+use crate::short_text::ShortText;
 use rayon::prelude::*;
 
 /// Every flag definition, in the contract's order.
@@ -100,6 +101,14 @@ impl<'a> QuarterData<'a> {
         match roll {
             RollKind::Dibao => &self.dibao.rows[r].member,
             RollKind::Poor => &self.poor.rows[r].member,
+        }
+    }
+
+    /// The household number of row `r` of roll `roll`.
+    pub fn household_id(&self, roll: RollKind, r: usize) -> &'a ShortText {
+        match roll {
+            RollKind::Dibao => self.dibao.household_id(r),
+            RollKind::Poor => self.poor.household_id(r),
         }
     }
 

@@ -221,8 +221,8 @@ fn shared_key_flags(
         if let Some((d, p)) = name_pair {
             let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
             out.push(
-                person_flag(&NAME_CONFLICT, dm, &id())
-                    .poor(&pm.household_id)
+                person_flag(&NAME_CONFLICT, q, d, &id())
+                    .poor(q.poor.household_id(p))
                     .detail(format!(
                         "低保名册姓名“{}”,建档立卡名册姓名“{}”",
                         dm.name, pm.name
@@ -232,8 +232,8 @@ fn shared_key_flags(
         if let Some((d, p)) = county_pair {
             let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
             out.push(
-                person_flag(&REGION_MISMATCH, dm, &id())
-                    .poor(&pm.household_id)
+                person_flag(&REGION_MISMATCH, q, d, &id())
+                    .poor(q.poor.household_id(p))
                     .detail(format!(
                         "低保名册县区 {},建档立卡名册县区 {}",
                         dm.region.county(),
@@ -245,7 +245,7 @@ fn shared_key_flags(
     // duplicate_enrollment: two or more households of one roll. A set is
     // made only where a roll holds the key in two households.
     let spread = |rows: &[(u64, u32)], roll: RollKind| -> BTreeSet<ShortText> {
-        let household = |e: &(u64, u32)| &q.member(roll, row_of(e)).household_id;
+        let household = |e: &(u64, u32)| q.household_id(roll, row_of(e));
         match rows.split_first() {
             Some((first, rest)) if rest.iter().any(|r| household(r) != household(first)) => {
                 rows.iter().map(|r| household(r).clone()).collect()
@@ -299,7 +299,8 @@ fn invalid_ids(q: &QuarterData, roll: RollKind, out: &mut Vec<Flag>) {
         .filter_map(|(i, m)| m.id.invalid_reason().map(|reason| (i, m, reason)))
         .collect();
     for (i, m, reason) in invalid {
-        if !seen.insert((m.household_id.as_str(), m.id.given())) {
+        let household = q.household_id(roll, i);
+        if !seen.insert((household.as_str(), m.id.given())) {
             continue;
         }
         let mut detail = format!("{}身份证号码无效:{}", roll.label(), reason.label());
@@ -318,16 +319,18 @@ fn invalid_ids(q: &QuarterData, roll: RollKind, out: &mut Vec<Flag>) {
             .person(&m.id.given(), &m.name)
             .detail(detail);
         out.push(match roll {
-            RollKind::Dibao => flag.dibao(&m.household_id),
-            RollKind::Poor => flag.poor(&m.household_id),
+            RollKind::Dibao => flag.dibao(household),
+            RollKind::Poor => flag.poor(household),
         });
     }
 }
 
-fn person_flag(def: &'static FlagDef, m: &Member, id: &str) -> Flag {
+/// A flag on the person of 低保 row `d`.
+fn person_flag(def: &'static FlagDef, q: &QuarterData, d: usize, id: &str) -> Flag {
+    let m = &q.dibao.rows[d].member;
     Flag::new(def)
         .at(&m.region)
-        .dibao(&m.household_id)
+        .dibao(q.dibao.household_id(d))
         .person(id, &m.name)
 }
 

@@ -56,16 +56,19 @@ pub fn check<'a>(q: &QuarterData<'a>, out: &mut Vec<Flag>) {
             // every core and in file order: the register is small, the
             // rolls are walked once against it (on one thread, and through
             // a list of every row's member, before issue #7).
-            let died_before = |m: &'a Member| {
+            let died_before = |(r, m): (usize, &'a Member)| {
                 let k = m.id.key()?;
                 let &date = died.get(&k)?;
-                (date < first_day).then_some((m, k, date))
+                (date < first_day).then_some((r, m, k, date))
             };
-            let found: Vec<(&Member, u64, crate::calendar::Date)> =
-                q.members(roll).filter_map(died_before).collect();
+            let found: Vec<(usize, &Member, u64, crate::calendar::Date)> = q
+                .members(roll)
+                .enumerate()
+                .filter_map(died_before)
+                .collect();
             // One flag per (person, roll): the first row in file order.
             let mut flagged: HashSet<u64> = HashSet::default();
-            for (m, k, date) in found {
+            for (r, m, k, date) in found {
                 if !flagged.insert(k) {
                     continue;
                 }
@@ -76,9 +79,10 @@ pub fn check<'a>(q: &QuarterData<'a>, out: &mut Vec<Flag>) {
                         "死亡人员名单登记死亡日期 {date},仍在{}中",
                         roll.label()
                     ));
+                let household = q.household_id(roll, r);
                 out.push(match roll {
-                    RollKind::Dibao => flag.dibao(&m.household_id),
-                    RollKind::Poor => flag.poor(&m.household_id),
+                    RollKind::Dibao => flag.dibao(household),
+                    RollKind::Poor => flag.poor(household),
                 });
             }
         }
@@ -94,15 +98,16 @@ pub fn check<'a>(q: &QuarterData<'a>, out: &mut Vec<Flag>) {
             }
         }
         // The rows of listed persons, found on every core, in file order.
-        let found: Vec<(&Member, u64, &Option<&str>)> = q
+        let found: Vec<(usize, &Member, u64, &Option<&str>)> = q
             .members(RollKind::Dibao)
-            .filter_map(|m| {
+            .enumerate()
+            .filter_map(|(r, m)| {
                 let k = m.id.key()?;
-                employers.get(&k).map(|e| (m, k, e))
+                employers.get(&k).map(|e| (r, m, k, e))
             })
             .collect();
         let mut flagged: HashSet<u64> = HashSet::default();
-        for (m, k, employer) in found {
+        for (r, m, k, employer) in found {
             if !flagged.insert(k) {
                 continue;
             }
@@ -113,7 +118,7 @@ pub fn check<'a>(q: &QuarterData<'a>, out: &mut Vec<Flag>) {
             out.push(
                 Flag::new(&PUBLIC_EMPLOYEE)
                     .at(&m.region)
-                    .dibao(&m.household_id)
+                    .dibao(q.household_id(RollKind::Dibao, r))
                     .person(&key_to_string(k), &m.name)
                     .detail(detail),
             );

@@ -16,6 +16,7 @@ use std::ops::Range;
 use crate::calendar::{Date, Quarter};
 use crate::model::*;
 use crate::money::Cents;
+use crate::short_text::ShortText;
 use crate::state_file::{BlockReader, BlockWriter, Damaged, Fixed, SharedColumn, Texts};
 
 pub const DIBAO_SCHEMA: &str = "rollmatch state 3, dibao: line, region_code, household_id, name, id_number, is_head, category, monthly_benefit_cents, monthly_income_cents, enrolled_on";
@@ -24,10 +25,17 @@ pub const POOR_SCHEMA: &str = "rollmatch state 3, poor: line, region_code, house
 /// An `i32` column's "none".
 pub const NONE: i32 = i32::MIN;
 
-fn members<'a>(w: &mut BlockWriter, rows: impl Iterator<Item = &'a Member> + Clone) {
+/// The members' columns of rows `range` of a roll, whose households are
+/// `households`.
+fn members<'a>(
+    w: &mut BlockWriter,
+    rows: impl Iterator<Item = &'a Member> + Clone,
+    households: &Households,
+    range: Range<usize>,
+) {
     w.u32s(rows.clone().map(|m| m.line()));
     w.shared(rows.clone().map(|m| Some(m.region.shared())));
-    w.texts(rows.clone().map(|m| m.household_id.as_str()));
+    w.texts(range.map(|r| households.of_row(r).id.as_str()));
     w.texts(rows.clone().map(|m| m.name.as_str()));
     // A clean number's text is rebuilt from its key: once a row, not once
     // for each of the writer's three passes.
@@ -36,18 +44,18 @@ fn members<'a>(w: &mut BlockWriter, rows: impl Iterator<Item = &'a Member> + Clo
     w.u8s(rows.map(|m| u8::from(m.is_head())));
 }
 
-pub fn encode_dibao(rows: &[DibaoRow], range: Range<usize>, w: &mut BlockWriter) {
-    let rows = &rows[range];
-    members(w, rows.iter().map(|r| &r.member));
+pub fn encode_dibao(roll: &DibaoRoll, range: Range<usize>, w: &mut BlockWriter) {
+    let rows = &roll.rows[range.clone()];
+    members(w, rows.iter().map(|r| &r.member), &roll.households, range);
     w.shared(rows.iter().map(|r| r.category));
     w.i64s(rows.iter().map(|r| r.monthly_benefit.0));
     w.i64s(rows.iter().map(|r| r.monthly_income.0));
     w.i32s(rows.iter().map(|r| r.enrolled_on.map_or(NONE, day_number)));
 }
 
-pub fn encode_poor(rows: &[PoorRow], range: Range<usize>, w: &mut BlockWriter) {
-    let rows = &rows[range];
-    members(w, rows.iter().map(|r| &r.member));
+pub fn encode_poor(roll: &PoorRoll, range: Range<usize>, w: &mut BlockWriter) {
+    let rows = &roll.rows[range.clone()];
+    members(w, rows.iter().map(|r| &r.member), &roll.households, range);
     w.u8s(
         rows.iter()
             .map(|r| code_of(&HouseholdType::ALL, r.household_type)),
@@ -131,18 +139,23 @@ impl<'a> MemberColumns<'a> {
         })
     }
 
-    fn member(&self, i: usize) -> Result<Member, Damaged> {
-        Ok(Member {
+    /// Row `i`'s person fields and household number.
+    fn member(&self, i: usize) -> Result<(Member, ShortText), Damaged> {
+        let member = Member {
             line_and_head: LineAndHead::new(u64::from(self.line.u32(i)?), flag_at(self.head, i)?),
             region: Region::from_shared(self.region.get(i)?.ok_or(Damaged)?),
-            household_id: self.household.get(i)?.into(),
             name: self.name.get(i)?.into(),
             id: PersonId::new(self.id.get(i)?.into(), self.quarter_end),
-        })
+        };
+        Ok((member, self.household.get(i)?.into()))
     }
 }
 
-pub fn decode_dibao(r: &mut BlockReader, q: Quarter) -> Result<Vec<DibaoRow>, Damaged> {
+/// A block's 低保 rows, each with its household number.
+pub fn decode_dibao(
+    r: &mut BlockReader,
+    q: Quarter,
+) -> Result<Vec<(DibaoRow, ShortText)>, Damaged> {
     let members = MemberColumns::read(r, q)?;
     let category = r.shared()?;
     let benefit = r.i64s()?;
@@ -150,19 +163,22 @@ pub fn decode_dibao(r: &mut BlockReader, q: Quarter) -> Result<Vec<DibaoRow>, Da
     let enrolled = r.i32s()?;
     (0..r.rows())
         .map(|i| {
-            Ok(DibaoRow {
-                member: members.member(i)?,
+            let (member, household_id) = members.member(i)?;
+            let row = DibaoRow {
+                member,
                 category: category.get(i)?,
                 monthly_benefit: Cents(benefit.i64(i)?),
                 monthly_income: Cents(income.i64(i)?),
                 enrolled_on: optional(enrolled.i32(i)?)
                     .map(|d| Date::from_days_since_epoch(i64::from(d))),
-            })
+            };
+            Ok((row, household_id))
         })
         .collect()
 }
 
-pub fn decode_poor(r: &mut BlockReader, q: Quarter) -> Result<Vec<PoorRow>, Damaged> {
+/// A block's poor rows, each with its household number.
+pub fn decode_poor(r: &mut BlockReader, q: Quarter) -> Result<Vec<(PoorRow, ShortText)>, Damaged> {
     let members = MemberColumns::read(r, q)?;
     let household_type = r.u8s()?;
     let status = r.u8s()?;
@@ -177,8 +193,9 @@ pub fn decode_poor(r: &mut BlockReader, q: Quarter) -> Result<Vec<PoorRow>, Dama
     let water = r.u8s()?;
     (0..r.rows())
         .map(|i| {
-            Ok(PoorRow {
-                member: members.member(i)?,
+            let (member, household_id) = members.member(i)?;
+            let row = PoorRow {
+                member,
                 household_type: enum_at(household_type, i, &HouseholdType::ALL)?,
                 status: enum_at(status, i, &Status::ALL)?,
                 exit_year: optional(exit_year.i32(i)?),
@@ -190,7 +207,8 @@ pub fn decode_poor(r: &mut BlockReader, q: Quarter) -> Result<Vec<PoorRow>, Dama
                 medical_insured: flag_at(insured, i)?,
                 housing_safe: flag_at(housing, i)?,
                 water_safe: flag_at(water, i)?,
-            })
+            };
+            Ok((row, household_id))
         })
         .collect()
 }

@@ -120,8 +120,9 @@ impl<W: Write> Write for Hashing<W> {
 fn write_file<R: Sync>(
     path: &Path,
     schema: &str,
-    rows: &[R],
-    encode: fn(&[R], std::ops::Range<usize>, &mut state_file::BlockWriter),
+    roll: &R,
+    rows: usize,
+    encode: fn(&R, std::ops::Range<usize>, &mut state_file::BlockWriter),
 ) -> Result<String> {
     let tmp = tmp_of(path);
     let mut out = Durable::create(&tmp)?;
@@ -129,8 +130,8 @@ fn write_file<R: Sync>(
         inner: &mut out.writer,
         hash: Sha256::new(),
     };
-    state_file::write(&mut hashing, schema, rows.len(), |range, w| {
-        encode(rows, range, w)
+    state_file::write(&mut hashing, schema, rows, |range, w| {
+        encode(roll, range, w)
     })
     .map_err(|e| Error::output(path, e))?;
     let sha = hex::encode(hashing.hash.finalize());
@@ -160,13 +161,15 @@ pub fn prepare(
     prepared.sha256[0] = write_file(
         &dir.join(&prepared.files[0]),
         format3::DIBAO_SCHEMA,
-        &dibao.rows,
+        dibao,
+        dibao.rows.len(),
         format3::encode_dibao,
     )?;
     prepared.sha256[1] = write_file(
         &dir.join(&prepared.files[1]),
         format3::POOR_SCHEMA,
-        &poor.rows,
+        poor,
+        poor.rows.len(),
         format3::encode_poor,
     )?;
     Ok(prepared)
@@ -202,14 +205,16 @@ impl<R: std::io::Read> std::io::Read for HashingReader<R> {
 /// its rows are returned only if every byte decoded and the whole file's
 /// SHA-256 is the marker's: a damaged or changed file is refused, never
 /// half used.
-fn read_file<T: Send>(
+fn read_file<T: Send, S: Send>(
     path: &Path,
     sha256: Option<&str>,
     rows_hint: usize,
     schema: &str,
-    decode: impl Fn(&mut state_file::BlockReader) -> std::result::Result<Vec<T>, state_file::Damaged>
+    decode: impl Fn(
+        &mut state_file::BlockReader,
+    ) -> std::result::Result<Vec<(T, S)>, state_file::Damaged>
     + Sync,
-) -> Result<Vec<T>> {
+) -> Result<(Vec<T>, Vec<S>)> {
     let cannot_read = |e: std::io::Error| {
         Error::Data(format!(
             "{}: state file cannot be read ({e})",
@@ -287,7 +292,10 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
     } else {
         parquet::load(&file("dibao"), &file("poor"), q)?
     };
-    let (dibao, poor) = rayon::join(|| DibaoRoll::new(dibao_rows), || PoorRoll::new(poor_rows));
+    let (dibao, poor) = rayon::join(
+        || DibaoRoll::new(dibao_rows.0, dibao_rows.1),
+        || PoorRoll::new(poor_rows.0, poor_rows.1),
+    );
     Ok(Some(Previous {
         dibao,
         poor,
@@ -345,26 +353,28 @@ mod tests {
             quarter_end: q.last_day(),
             hash_files: false,
         };
-        let mut dibao_rows = crate::ingest::read_dibao(&fixtures.join("dibao.csv"), v)
-            .unwrap()
-            .rows;
-        for (i, r) in dibao_rows.iter_mut().enumerate().step_by(3) {
+        let mut dibao = crate::ingest::read_dibao(&fixtures.join("dibao.csv"), v).unwrap();
+        for (i, r) in dibao.rows.iter_mut().enumerate().step_by(3) {
             r.enrolled_on =
                 crate::calendar::Date::new(2010 + (i % 8) as i32, 1 + (i % 12) as u32, 28);
         }
-        let dibao = DibaoRoll::new(dibao_rows);
-        let poor = PoorRoll::new(
-            crate::ingest::read_poor(&fixtures.join("poor.csv"), v)
-                .unwrap()
-                .rows,
-        );
+        let dibao = DibaoRoll::new(dibao.rows, dibao.sides);
+        let poor = crate::ingest::read_poor(&fixtures.join("poor.csv"), v).unwrap();
+        let poor = PoorRoll::new(poor.rows, poor.sides);
         assert!(dibao.rows.iter().any(|r| r.enrolled_on.is_some()));
         assert!(dibao.rows.iter().any(|r| r.enrolled_on.is_none()));
         (dibao, poor)
     }
 
+    /// The rows, each with its household number.
     fn shown(d: &DibaoRoll, p: &PoorRoll) -> String {
-        format!("{:?}{:?}", d.rows, p.rows)
+        let dibao: Vec<_> = (0..d.rows.len())
+            .map(|r| (&d.rows[r], d.household_id(r)))
+            .collect();
+        let poor: Vec<_> = (0..p.rows.len())
+            .map(|r| (&p.rows[r], p.household_id(r)))
+            .collect();
+        format!("{dibao:?}{poor:?}")
     }
 
     /// The fixtures' rolls of `q`, saved and committed as `q`'s state in a
@@ -431,7 +441,7 @@ mod tests {
         let (dibao, poor) = fixture_rolls(q);
         let read = shown(&dibao, &poor);
         let dir = tempfile::tempdir().unwrap();
-        parquet::writer::save_format2(dir.path(), q, &dibao.rows, &poor.rows);
+        parquet::writer::save_format2(dir.path(), q, &dibao, &poor);
         let saved = load(dir.path(), q).unwrap().unwrap();
         assert_eq!(shown(&saved.dibao, &saved.poor), read);
 

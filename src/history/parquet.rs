@@ -17,10 +17,18 @@ use crate::error::{Error, Result};
 use crate::ingest::values;
 use crate::model::*;
 use crate::money::Cents;
+use crate::short_text::ShortText;
 use crate::vocab::Shared;
 
 /// The rolls saved in `dibao` and `poor` by a run for `q`.
-pub fn load(dibao: &Path, poor: &Path, q: Quarter) -> Result<(Vec<DibaoRow>, Vec<PoorRow>)> {
+/// Rows and their household numbers, index for index.
+type RowsAndHouseholds<T> = (Vec<T>, Vec<ShortText>);
+
+pub fn load(
+    dibao: &Path,
+    poor: &Path,
+    q: Quarter,
+) -> Result<(RowsAndHouseholds<DibaoRow>, RowsAndHouseholds<PoorRow>)> {
     Ok((
         Frame::read_rows(dibao, |f| dibao_rows(f, q))?,
         Frame::read_rows(poor, |f| poor_rows(f, q))?,
@@ -41,7 +49,10 @@ const STATE_STRETCH_ROWS: usize = 500_000;
 impl Frame {
     /// The rows of a state file, each stretch of its row groups turned
     /// into rows by `build` and the stretch freed before the next.
-    fn read_rows<T>(path: &Path, build: impl Fn(&Frame) -> Result<Vec<T>>) -> Result<Vec<T>> {
+    fn read_rows<T>(
+        path: &Path,
+        build: impl Fn(&Frame) -> Result<Vec<(T, ShortText)>>,
+    ) -> Result<RowsAndHouseholds<T>> {
         let bytes = std::fs::read(path).map_err(|e| {
             Error::Data(format!(
                 "{}: state file cannot be read ({e})",
@@ -56,7 +67,8 @@ impl Frame {
         };
         let stretches = crate::ingest::parquet_stretches(path, &bytes, STATE_STRETCH_ROWS)
             .map_err(|_| unreadable())?;
-        let mut rows = Vec::with_capacity(stretches.last().map_or(0, |s| s.end));
+        let height = stretches.last().map_or(0, |s| s.end);
+        let mut rows = (Vec::with_capacity(height), Vec::with_capacity(height));
         for stretch in stretches {
             let df =
                 crate::ingest::read_parquet_stretch(&bytes, stretch).map_err(|_| unreadable())?;
@@ -117,7 +129,7 @@ impl Frame {
         Ok(s.rechunk().into_owned())
     }
 
-    fn members(&self, q: Quarter) -> Result<Vec<Member>> {
+    fn members(&self, q: Quarter) -> Result<Vec<(Member, ShortText)>> {
         let end = q.last_day();
         let line = self.int("line")?;
         let region = self.text("region_code")?;
@@ -126,15 +138,17 @@ impl Frame {
         let id = self.text("id_number")?;
         let head = self.boolean("is_head")?;
         Ok((0..self.df.height())
-            .map(|i| Member {
-                line_and_head: LineAndHead::new(
-                    line.get(i).and_then(|l| u64::try_from(l).ok()).unwrap_or(0),
-                    head.get(i).unwrap_or(false),
-                ),
-                region: Region::new(region.get(i).unwrap_or_default()),
-                household_id: household.get(i).unwrap_or_default().into(),
-                name: name.get(i).unwrap_or_default().into(),
-                id: PersonId::new(id.get(i).unwrap_or_default().into(), end),
+            .map(|i| {
+                let member = Member {
+                    line_and_head: LineAndHead::new(
+                        line.get(i).and_then(|l| u64::try_from(l).ok()).unwrap_or(0),
+                        head.get(i).unwrap_or(false),
+                    ),
+                    region: Region::new(region.get(i).unwrap_or_default()),
+                    name: name.get(i).unwrap_or_default().into(),
+                    id: PersonId::new(id.get(i).unwrap_or_default().into(), end),
+                };
+                (member, household.get(i).unwrap_or_default().into())
             })
             .collect())
     }
@@ -183,7 +197,7 @@ fn dates_of(frame: &Frame, column: &str) -> Result<Vec<Option<crate::calendar::D
 }
 
 /// The 低保 rows of one stretch of a state file.
-fn dibao_rows(f: &Frame, q: Quarter) -> Result<Vec<DibaoRow>> {
+fn dibao_rows(f: &Frame, q: Quarter) -> Result<Vec<(DibaoRow, ShortText)>> {
     let members = f.members(q)?;
     let category = f.text("category")?;
     let benefit = f.int("monthly_benefit_cents")?;
@@ -192,18 +206,21 @@ fn dibao_rows(f: &Frame, q: Quarter) -> Result<Vec<DibaoRow>> {
     Ok(members
         .into_iter()
         .enumerate()
-        .map(|(i, member)| DibaoRow {
-            member,
-            category: category.get(i).map(Shared::new),
-            monthly_benefit: Cents(benefit.get(i).unwrap_or(0)),
-            monthly_income: Cents(income.get(i).unwrap_or(0)),
-            enrolled_on: enrolled[i],
+        .map(|(i, (member, household_id))| {
+            let row = DibaoRow {
+                member,
+                category: category.get(i).map(Shared::new),
+                monthly_benefit: Cents(benefit.get(i).unwrap_or(0)),
+                monthly_income: Cents(income.get(i).unwrap_or(0)),
+                enrolled_on: enrolled[i],
+            };
+            (row, household_id)
         })
         .collect())
 }
 
 /// The poor rows of one stretch of a state file.
-fn poor_rows(f: &Frame, q: Quarter) -> Result<Vec<PoorRow>> {
+fn poor_rows(f: &Frame, q: Quarter) -> Result<Vec<(PoorRow, ShortText)>> {
     let members = f.members(q)?;
     let types = enum_of(f, "household_type", &HouseholdType::ALL)?;
     let status = enum_of(f, "status", &Status::ALL)?;
@@ -219,19 +236,22 @@ fn poor_rows(f: &Frame, q: Quarter) -> Result<Vec<PoorRow>> {
     Ok(members
         .into_iter()
         .enumerate()
-        .map(|(i, member)| PoorRow {
-            member,
-            household_type: types[i],
-            status: status[i],
-            exit_year: exit_year.get(i).map(|y| y as i32),
-            cause: cause.get(i).map(Shared::new),
-            annual_income: Cents(income.get(i).unwrap_or(0)),
-            labor: labor[i],
-            health: health[i],
-            schooling: schooling.get(i).map(Shared::new),
-            medical_insured: insured.get(i).unwrap_or(false),
-            housing_safe: housing.get(i).unwrap_or(false),
-            water_safe: water.get(i).unwrap_or(false),
+        .map(|(i, (member, household_id))| {
+            let row = PoorRow {
+                member,
+                household_type: types[i],
+                status: status[i],
+                exit_year: exit_year.get(i).map(|y| y as i32),
+                cause: cause.get(i).map(Shared::new),
+                annual_income: Cents(income.get(i).unwrap_or(0)),
+                labor: labor[i],
+                health: health[i],
+                schooling: schooling.get(i).map(Shared::new),
+                medical_insured: insured.get(i).unwrap_or(false),
+                housing_safe: housing.get(i).unwrap_or(false),
+                water_safe: water.get(i).unwrap_or(false),
+            };
+            (row, household_id)
         })
         .collect())
 }
@@ -244,15 +264,19 @@ pub mod writer {
 
     /// Save `dibao` and `poor` as a format-2 state of quarter `q` in `dir`,
     /// marker included.
-    pub fn save_format2(dir: &Path, q: Quarter, dibao: &[DibaoRow], poor: &[PoorRow]) {
+    pub fn save_format2(dir: &Path, q: Quarter, dibao: &DibaoRoll, poor: &PoorRoll) {
         let files = [format!("{q}-dibao.parquet"), format!("{q}-poor.parquet")];
-        write_frame(&dir.join(&files[0]), dibao, dibao_columns);
-        write_frame(&dir.join(&files[1]), poor, poor_columns);
+        write_frame(&dir.join(&files[0]), dibao.rows.len(), |range| {
+            dibao_columns(dibao, range)
+        });
+        write_frame(&dir.join(&files[1]), poor.rows.len(), |range| {
+            poor_columns(poor, range)
+        });
         let meta = serde_json::json!({
             "format_version": 2,
             "quarter": q.to_string(),
             "files": { "dibao": files[0], "poor": files[1] },
-            "rows": { "dibao": dibao.len(), "poor": poor.len() },
+            "rows": { "dibao": dibao.rows.len(), "poor": poor.rows.len() },
         });
         std::fs::write(
             dir.join(format!("{q}.state.json")),
@@ -261,31 +285,38 @@ pub mod writer {
         .unwrap();
     }
 
-    fn write_frame<R>(path: &Path, rows: &[R], columns: impl Fn(&[R]) -> Vec<Column>) {
+    fn write_frame(
+        path: &Path,
+        rows: usize,
+        columns: impl Fn(std::ops::Range<usize>) -> Vec<Column>,
+    ) {
         let mut out = std::fs::File::create(path).unwrap();
         crate::parquet_batches::write(
             &mut out,
-            rows.len(),
+            rows,
             crate::parquet_batches::compression(),
             StatisticsOptions::empty(),
-            |range| DataFrame::new(range.len(), columns(&rows[range])),
+            |range| DataFrame::new(range.len(), columns(range)),
         )
         .unwrap();
     }
 
     /// The columns every roll's state has, borrowed from the rows (no clone
     /// of the roll is made to save it).
-    fn members<'a>(rows: impl Iterator<Item = &'a Member>) -> Vec<Column> {
+    fn members<'a>(
+        rows: impl Iterator<Item = &'a Member>,
+        households: impl Iterator<Item = &'a str>,
+    ) -> Vec<Column> {
         let mut line = Vec::new();
         let mut region = Vec::new();
         let mut household = Vec::new();
         let mut name = Vec::new();
         let mut id = Vec::new();
         let mut head = Vec::new();
-        for m in rows {
+        for (m, h) in rows.zip(households) {
             line.push(i64::from(m.line()));
             region.push(m.region.as_str());
-            household.push(m.household_id.as_str());
+            household.push(h);
             name.push(m.name.as_str());
             id.push(m.id.given().to_string());
             head.push(m.is_head());
@@ -301,8 +332,10 @@ pub mod writer {
     }
 
     /// The columns of `rows` of the 低保 roll's state.
-    fn dibao_columns(rows: &[DibaoRow]) -> Vec<Column> {
-        let mut cols = members(rows.iter().map(|r| &r.member));
+    fn dibao_columns(roll: &DibaoRoll, range: std::ops::Range<usize>) -> Vec<Column> {
+        let rows = &roll.rows[range.clone()];
+        let households = range.map(|r| roll.household_id(r).as_str());
+        let mut cols = members(rows.iter().map(|r| &r.member), households);
         cols.push(Column::new(
             "category".into(),
             rows.iter()
@@ -327,8 +360,10 @@ pub mod writer {
     }
 
     /// The columns of `rows` of the poor roll's state.
-    fn poor_columns(rows: &[PoorRow]) -> Vec<Column> {
-        let mut cols = members(rows.iter().map(|r| &r.member));
+    fn poor_columns(roll: &PoorRoll, range: std::ops::Range<usize>) -> Vec<Column> {
+        let rows = &roll.rows[range.clone()];
+        let households = range.map(|r| roll.household_id(r).as_str());
+        let mut cols = members(rows.iter().map(|r| &r.member), households);
         // Enumerations are written as their position in the model's table.
         let code = |f: &dyn Fn(&PoorRow) -> i32| rows.iter().map(f).collect::<Vec<i32>>();
         cols.push(Column::new(

@@ -87,10 +87,13 @@ pub struct InputStats {
     pub invalid_ids: BTreeMap<String, u64>,
 }
 
-/// Rows of one input with its figures and rejects.
+/// Rows of one input with its figures and rejects. `sides[i]` is row
+/// `i`'s side value: a roll row's household number, which the roll keeps
+/// once per household (`()` for the registers).
 #[derive(Debug)]
-pub struct Loaded<T> {
+pub struct Loaded<T, S = ()> {
     pub rows: Vec<T>,
+    pub sides: Vec<S>,
     pub stats: InputStats,
     pub rejects: Vec<Reject>,
 }

@@ -10,7 +10,7 @@ use crate::columns::{self as col, InputColumn};
 use crate::error::Result;
 use crate::model::*;
 
-use super::sink::{Sink, append_in_order, fill_in_order};
+use super::sink::{Filled, Sink, append_in_order, fill_in_order};
 use super::values::{self, clean};
 use super::{InputStats, Loaded, Reject, Validation, match_headers};
 use crate::vocab::Shared;
@@ -94,21 +94,22 @@ impl<'a> Cells<'a> {
         (!v.is_empty()).then(|| v.into())
     }
 
-    fn member(&self, v: Validation) -> Result<Member, Fault> {
+    /// A roll row's person fields and its household number.
+    fn member(&self, v: Validation) -> Result<(Member, ShortText), Fault> {
         let region = self.parse(&col::REGION_CODE, "bad_region_code", values::region_code)?;
         let household_id = self.required(&col::HOUSEHOLD_ID)?;
         let name = self.required_text(&col::NAME)?;
         let id_given = self.required_text(&col::ID_NUMBER)?;
         let relation = self.required(&col::RELATION)?;
-        Ok(Member {
+        let member = Member {
             // Past two billion lines (no roll has them) the number stays
             // at the largest; the row is read all the same.
             line_and_head: LineAndHead::new(self.line, values::is_head(&relation)),
             region: Region::new(&region),
-            household_id: ShortText::new(&household_id),
             name: ShortText::new(&name),
             id: PersonId::new(id_given, v.quarter_end),
-        })
+        };
+        Ok((member, ShortText::new(&household_id)))
     }
 }
 
@@ -152,9 +153,9 @@ fn slots(columns: &[InputColumn], index: &[Option<usize>]) -> Slots {
 }
 
 impl<P> RowRules<'_, P> {
-    fn apply<T>(&self, record: &[&str], line: u64, rows: &mut Sink<T>, out: &mut Parsed)
+    fn apply<T, S>(&self, record: &[&str], line: u64, rows: &mut Sink<T, S>, out: &mut Parsed)
     where
-        P: Fn(&mut Cells) -> Result<T, Fault>,
+        P: Fn(&mut Cells) -> Result<(T, S), Fault>,
     {
         out.read += 1;
         let mut cells = Cells {
@@ -175,8 +176,8 @@ impl<P> RowRules<'_, P> {
             (self.parse)(&mut cells)
         };
         match outcome {
-            Ok(row) => {
-                rows.push(row);
+            Ok((row, side)) => {
+                rows.push(row, side);
                 out.unparsed.extend(cells.unparsed);
             }
             Err((column, reason)) => out.rejects.push(Reject {
@@ -191,13 +192,13 @@ impl<P> RowRules<'_, P> {
 }
 
 /// Read any input with a row parser; the shared part of the four readers.
-fn read_input<T: Send>(
+fn read_input<T: Send, S: Send>(
     input: &str,
     path: &Path,
     v: Validation,
     columns: &'static [InputColumn],
-    parse: impl Fn(&mut Cells) -> Result<T, Fault> + Sync,
-) -> Result<Loaded<T>> {
+    parse: impl Fn(&mut Cells) -> Result<(T, S), Fault> + Sync,
+) -> Result<Loaded<T, S>> {
     if let Some(loaded) = read_csv_by_windows(input, path, v, columns, &parse, WINDOW_BYTES)? {
         return Ok(loaded);
     }
@@ -224,14 +225,14 @@ const WINDOW_BYTES: usize = 64 << 20;
 /// which the whole-file read reports), or a window that is not UTF-8 in
 /// a file whose first window was; rows read so far are then dropped and
 /// the file read again.
-fn read_csv_by_windows<T: Send>(
+fn read_csv_by_windows<T: Send, S: Send>(
     input: &str,
     path: &Path,
     v: Validation,
     columns: &'static [InputColumn],
-    parse: &(impl Fn(&mut Cells) -> Result<T, Fault> + Sync),
+    parse: &(impl Fn(&mut Cells) -> Result<(T, S), Fault> + Sync),
     window: usize,
-) -> Result<Option<Loaded<T>>> {
+) -> Result<Option<Loaded<T, S>>> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(|e| super::open_error(path, e))?;
@@ -242,7 +243,7 @@ fn read_csv_by_windows<T: Send>(
     let file_name = path.display().to_string();
     let mut hasher = v.hash_files.then(Sha256::new);
     let mut buf: Vec<u8> = Vec::with_capacity(window);
-    let mut rows: Vec<T> = Vec::new();
+    let mut rows: Filled<T, S> = (Vec::new(), Vec::new());
     let mut parts: Vec<Parsed> = Vec::new();
     // Set from the first window: the rules, whether it had a BOM, the
     // line of the next window's first byte.
@@ -329,7 +330,9 @@ fn read_csv_by_windows<T: Send>(
             // (a file of millions of empty lines), the rows grow as read.
             let records = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
             let guess = (file_len as f64 / end.max(1) as f64 * records as f64 * 1.25) as usize;
-            let _ = rows.try_reserve_exact(guess.min(crate::model::MAX_ROWS_PER_ROLL) + 1024);
+            let guess = guess.min(crate::model::MAX_ROWS_PER_ROLL) + 1024;
+            let _ = rows.0.try_reserve_exact(guess);
+            let _ = rows.1.try_reserve_exact(guess);
             (start, next_line) = (header_end, line);
         }
         let Some(rules) = rules.as_ref() else {
@@ -395,14 +398,14 @@ fn read_csv_by_windows<T: Send>(
     .map(Some)
 }
 
-fn rows_of<T: Send>(
+fn rows_of<T: Send, S: Send>(
     input: &str,
     path: &Path,
     bytes: Vec<u8>,
     v: Validation,
     columns: &'static [InputColumn],
-    parse: impl Fn(&mut Cells) -> Result<T, Fault> + Sync,
-) -> Result<Loaded<T>> {
+    parse: impl Fn(&mut Cells) -> Result<(T, S), Fault> + Sync,
+) -> Result<Loaded<T, S>> {
     use sha2::{Digest, Sha256};
     let file = path.display().to_string();
     // The file's hash is computed beside the parse, not before it.
@@ -423,15 +426,15 @@ fn rows_of<T: Send>(
 }
 
 /// A file's figures and rejects from what its chunks gave.
-fn finish<T>(
+fn finish<T, S>(
     input: &str,
     path: &Path,
     sha256: String,
     format: &str,
     encoding: String,
-    rows: Vec<T>,
+    (rows, sides): Filled<T, S>,
     parts: Vec<Parsed>,
-) -> Result<Loaded<T>> {
+) -> Result<Loaded<T, S>> {
     let mut stats = InputStats {
         input: input.to_owned(),
         path: path.to_path_buf(),
@@ -464,6 +467,7 @@ fn finish<T>(
     stats.rows_rejected = rejects.len() as u64;
     Ok(Loaded {
         rows,
+        sides,
         stats,
         rejects,
     })
@@ -471,30 +475,41 @@ fn finish<T>(
 
 /// A file's rows in file order, what each chunk gave besides, its format
 /// and (for CSV) its encoding.
-type Parts<T> = (Vec<T>, Vec<Parsed>, &'static str, String);
+type Parts<T, S> = (Filled<T, S>, Vec<Parsed>, &'static str, String);
 
-fn parse_parts<T: Send>(
+fn parse_parts<T: Send, S: Send>(
     path: &Path,
     file: &str,
     bytes: &[u8],
     columns: &'static [InputColumn],
-    parse: &(impl Fn(&mut Cells) -> Result<T, Fault> + Sync),
+    parse: &(impl Fn(&mut Cells) -> Result<(T, S), Fault> + Sync),
     stretch_rows: usize,
-) -> Result<Parts<T>> {
+) -> Result<Parts<T, S>> {
     if super::is_parquet(bytes) {
         let stretches = super::parquet_stretches(path, bytes, stretch_rows)?;
         let height = stretches.last().map_or(0, |s| s.end);
-        let mut rows: Vec<T> = Vec::new();
+        let mut rows: Filled<T, S> = (Vec::new(), Vec::new());
         // Reserved once for the whole file: the stretches are appended
-        // without the vector ever moving.
-        rows.reserve_exact(height);
+        // without the vectors ever moving.
+        rows.0.reserve_exact(height);
+        rows.1.reserve_exact(height);
         let mut stretches = stretches.into_iter();
         let Some(first) = stretches.next() else {
-            return Ok((Vec::new(), Vec::new(), "parquet", String::new()));
+            return Ok((
+                (Vec::new(), Vec::new()),
+                Vec::new(),
+                "parquet",
+                String::new(),
+            ));
         };
         let table = super::read_parquet(path, bytes, first)?;
         if table.headers.is_empty() {
-            return Ok((Vec::new(), Vec::new(), "parquet", String::new()));
+            return Ok((
+                (Vec::new(), Vec::new()),
+                Vec::new(),
+                "parquet",
+                String::new(),
+            ));
         }
         // The file has one schema: its first stretch's headers are all.
         let index = match_headers(path, &table.headers, columns)?;
@@ -504,7 +519,7 @@ fn parse_parts<T: Send>(
             slots: slots(columns, &index),
             parse,
         };
-        let parse_stretch = |table: &super::ParquetText, rows: &mut Vec<T>| {
+        let parse_stretch = |table: &super::ParquetText, rows: &mut Filled<T, S>| {
             let all = table.rows();
             let ranges: Vec<std::ops::Range<usize>> = all
                 .clone()
@@ -533,7 +548,7 @@ fn parse_parts<T: Send>(
         let encoding = encoding.name().to_owned();
         let (headers, start, first_line) = super::table::csv_header(path, &text)?;
         if headers.is_empty() {
-            return Ok((Vec::new(), Vec::new(), "csv", encoding));
+            return Ok(((Vec::new(), Vec::new()), Vec::new(), "csv", encoding));
         }
         let index = match_headers(path, &headers, columns)?;
         let rules = RowRules {
@@ -581,7 +596,7 @@ fn count_invalid<'a>(stats: &mut InputStats, ids: impl Iterator<Item = &'a Perso
     stats.invalid_ids = counts;
 }
 
-pub fn read_dibao(path: &Path, v: Validation) -> Result<Loaded<DibaoRow>> {
+pub fn read_dibao(path: &Path, v: Validation) -> Result<Loaded<DibaoRow, ShortText>> {
     let mut loaded = read_input("dibao", path, v, col::DIBAO_COLUMNS, |c| dibao_row(c, v))?;
     count_invalid(&mut loaded.stats, loaded.rows.iter().map(|r| &r.member.id));
     Ok(loaded)
@@ -589,7 +604,11 @@ pub fn read_dibao(path: &Path, v: Validation) -> Result<Loaded<DibaoRow>> {
 
 /// A 低保 roll from bytes in memory; `path` only names it in messages
 /// (the fuzz target's entry).
-pub fn read_dibao_bytes(path: &Path, bytes: Vec<u8>, v: Validation) -> Result<Loaded<DibaoRow>> {
+pub fn read_dibao_bytes(
+    path: &Path,
+    bytes: Vec<u8>,
+    v: Validation,
+) -> Result<Loaded<DibaoRow, ShortText>> {
     let mut loaded = rows_of("dibao", path, bytes, v, col::DIBAO_COLUMNS, |c| {
         dibao_row(c, v)
     })?;
@@ -597,20 +616,23 @@ pub fn read_dibao_bytes(path: &Path, bytes: Vec<u8>, v: Validation) -> Result<Lo
     Ok(loaded)
 }
 
-fn dibao_row(c: &mut Cells, v: Validation) -> Result<DibaoRow, Fault> {
-    Ok(DibaoRow {
-        member: c.member(v)?,
+fn dibao_row(c: &mut Cells, v: Validation) -> Result<(DibaoRow, ShortText), Fault> {
+    let (member, household_id) = c.member(v)?;
+    let row = DibaoRow {
+        member,
         monthly_benefit: c.parse(&col::MONTHLY_BENEFIT, "bad_decimal", values::decimal)?,
         monthly_income: c.parse(&col::MONTHLY_INCOME, "bad_decimal", values::decimal)?,
         category: c.optional_shared(&col::CATEGORY),
         enrolled_on: c.optional(&col::ENROLLED_ON, values::date),
-    })
+    };
+    Ok((row, household_id))
 }
 
-pub fn read_poor(path: &Path, v: Validation) -> Result<Loaded<PoorRow>> {
+pub fn read_poor(path: &Path, v: Validation) -> Result<Loaded<PoorRow, ShortText>> {
     let mut loaded = read_input("poor", path, v, col::POOR_COLUMNS, |c| {
-        Ok(PoorRow {
-            member: c.member(v)?,
+        let (member, household_id) = c.member(v)?;
+        let row = PoorRow {
+            member,
             household_type: c.parse(&col::HOUSEHOLD_TYPE, "bad_enum", |s| {
                 values::enumerated(s, &HouseholdType::ALL)
             })?,
@@ -632,7 +654,8 @@ pub fn read_poor(path: &Path, v: Validation) -> Result<Loaded<PoorRow>> {
             schooling: c
                 .optional_text(&col::SCHOOLING)
                 .map(|s| Shared::new(&clean(&s))),
-        })
+        };
+        Ok((row, household_id))
     })?;
     count_invalid(&mut loaded.stats, loaded.rows.iter().map(|r| &r.member.id));
     Ok(loaded)
@@ -641,11 +664,12 @@ pub fn read_poor(path: &Path, v: Validation) -> Result<Loaded<PoorRow>> {
 pub fn read_deaths(path: &Path, v: Validation) -> Result<Loaded<DeathRow>> {
     let mut loaded = read_input("deaths", path, v, col::DEATHS_COLUMNS, |c| {
         let id_given = c.required_text(&col::ID_NUMBER)?;
-        Ok(DeathRow {
+        let row = DeathRow {
             line: c.line,
             death_date: c.parse(&col::DEATH_DATE, "bad_date", values::date)?,
             id: PersonId::new(id_given, v.quarter_end),
-        })
+        };
+        Ok((row, ()))
     })?;
     count_invalid(&mut loaded.stats, loaded.rows.iter().map(|r| &r.id));
     Ok(loaded)
@@ -659,11 +683,12 @@ pub fn read_employees(path: &Path, v: Validation) -> Result<Loaded<EmployeeRow>>
         col::PUBLIC_EMPLOYEES_COLUMNS,
         |c| {
             let id_given = c.required_text(&col::ID_NUMBER)?;
-            Ok(EmployeeRow {
+            let row = EmployeeRow {
                 line: c.line,
                 employer: c.optional_text(&col::EMPLOYER),
                 id: PersonId::new(id_given, v.quarter_end),
-            })
+            };
+            Ok((row, ()))
         },
     )?;
     count_invalid(&mut loaded.stats, loaded.rows.iter().map(|r| &r.id));
@@ -738,7 +763,7 @@ mod tests {
         };
         let parse = |c: &mut Cells| c.member(v);
         let read_with = |stretch_rows| {
-            let (rows, parts, ..) = parse_parts(
+            let ((rows, households), parts, ..) = parse_parts(
                 path,
                 "t.parquet",
                 &bytes,
@@ -747,9 +772,10 @@ mod tests {
                 stretch_rows,
             )
             .unwrap();
-            let rows: Vec<(u32, String)> = rows
+            let rows: Vec<(u32, String, String)> = rows
                 .iter()
-                .map(|m| (m.line(), m.name.to_string()))
+                .zip(&households)
+                .map(|(m, h)| (m.line(), m.name.to_string(), h.to_string()))
                 .collect();
             let rejects: Vec<u64> = parts
                 .iter()
@@ -761,7 +787,7 @@ mod tests {
         let (rows, rejects, read) = read_with(1);
         assert_eq!((rows.clone(), rejects.clone(), read), read_with(usize::MAX));
         assert_eq!(rows.len(), 8);
-        assert_eq!(rows[4], (7, "张5".to_string()));
+        assert_eq!(rows[4], (7, "张5".to_string(), "H1".to_string()));
         assert_eq!((rejects, read), (vec![6], 9));
     }
 
@@ -805,8 +831,11 @@ mod tests {
             }
         }
         let parse = |c: &mut Cells| c.member(v);
-        let describe = |r: Result<Loaded<Member>>| match r {
-            Ok(l) => format!("{:?}\n{:?}\n{:?}", l.rows, l.rejects, l.stats),
+        let describe = |r: Result<Loaded<Member, ShortText>>| match r {
+            Ok(l) => format!(
+                "{:?}\n{:?}\n{:?}\n{:?}",
+                l.rows, l.sides, l.rejects, l.stats
+            ),
             Err(e) => format!("error: {e}"),
         };
         let mut windowed = 0;
