@@ -662,40 +662,63 @@ impl Households {
 /// the household's head, and its household number. Exports list a
 /// household's members together, so a row with the same number as the
 /// row before it joins that household without a lookup.
-pub fn group_households<'a>(ids: impl Iterator<Item = (bool, &'a str)>) -> Households {
-    // Sized up front: growing the index rehashed every household id
-    // again at each doubling (1.7 % of a 1 M household run's CPU, on one
-    // thread; issue #7). A household holds about three rows.
-    let rows = ids.size_hint().0;
-    let mut index: rustc_hash::FxHashMap<&str, usize> =
-        rustc_hash::FxHashMap::with_capacity_and_hasher(rows / 3 + 1, Default::default());
-    let mut list: Vec<Household> = Vec::with_capacity(rows / 3 + 1);
-    let mut has_head: Vec<bool> = Vec::with_capacity(rows / 3 + 1);
-    let mut row_household: Vec<u32> = Vec::with_capacity(rows);
+pub fn group_households<'a>(ids: impl Iterator<Item = (bool, &'a str)> + Clone) -> Households {
+    use std::hash::BuildHasher;
+    // Sized once, for as many households as there are runs of one number
+    // (exports list a household's rows together, so nearly always the
+    // households themselves): sized for "about three rows a household"
+    // the list and the index outgrew it at 2.8, and the index's growth to
+    // twice its slots was the read's peak memory at 10 M households
+    // (issue #7). The index holds household indices only (4 bytes a
+    // slot), hashed and compared through the households' numbers.
+    let runs = {
+        let mut last: Option<&str> = None;
+        ids.clone()
+            .filter(|&(_, id)| last.replace(id) != Some(id))
+            .count()
+    };
+    let hasher = rustc_hash::FxBuildHasher;
+    let mut index: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(runs);
+    let mut list: Vec<Household> = Vec::with_capacity(runs);
+    let mut has_head: Vec<bool> = Vec::with_capacity(runs);
+    let mut row_household: Vec<u32> = Vec::with_capacity(ids.size_hint().0);
     let mut last: Option<(&str, usize)> = None;
     for (row, (is_head, id)) in ids.enumerate() {
         let h = match last {
             Some((last_id, h)) if last_id == id => h,
-            _ => *index.entry(id).or_insert_with(|| {
-                list.push(Household {
-                    id: id.into(),
-                    first: 0,
-                    members: 0,
-                    value_row: row,
-                });
-                has_head.push(false);
-                list.len() - 1
-            }),
+            _ => {
+                let hash = hasher.hash_one(id);
+                let found = index.find(hash, |&h| list[h as usize].id.as_str() == id);
+                match found {
+                    Some(&h) => h as usize,
+                    None => {
+                        list.push(Household {
+                            id: id.into(),
+                            first: 0,
+                            members: 0,
+                            value_row: row,
+                        });
+                        has_head.push(false);
+                        let h = list.len() - 1;
+                        // Households are fewer than rows, and rows fewer
+                        // than 2^30 (MAX_ROWS_PER_ROLL).
+                        index.insert_unique(hash, h as u32, |&h| {
+                            hasher.hash_one(list[h as usize].id.as_str())
+                        });
+                        h
+                    }
+                }
+            }
         };
         last = Some((id, h));
         list[h].members += 1;
-        // Rows and households are fewer than 2^30 (MAX_ROWS_PER_ROLL).
         row_household.push(h as u32);
         if is_head && !has_head[h] {
             list[h].value_row = row;
             has_head[h] = true;
         }
     }
+    drop(index);
     // Each household's stretch of the list, then its rows put in it in
     // row order.
     let mut next = Vec::with_capacity(list.len());
@@ -711,7 +734,6 @@ pub fn group_households<'a>(ids: impl Iterator<Item = (bool, &'a str)>) -> House
         member_rows[*slot as usize] = row as u32;
         *slot += 1;
     }
-    list.shrink_to_fit();
     Households {
         list,
         member_rows,
@@ -823,6 +845,40 @@ mod tests {
         let of_rows: Vec<&str> = (0..5).map(|r| hs.of_row(r).id.as_str()).collect();
         assert_eq!(of_rows, ["A", "A", "B", "B", "A"]);
         assert_eq!(hs.index_of_row(3), 1);
+    }
+
+    /// Many households, some rows listed apart from their household's
+    /// others: the grouping is that of a plain map from number to rows.
+    #[test]
+    fn households_are_grouped_as_a_map_of_their_numbers_would() {
+        let mut ids: Vec<(bool, String)> = Vec::new();
+        for h in 0..5000 {
+            for k in 0..(1 + h % 4) {
+                ids.push((k == 1, format!("H{h}")));
+            }
+            if h % 7 == 0 {
+                // A member of an earlier household, listed apart.
+                ids.push((false, format!("H{}", h / 2)));
+            }
+        }
+        let hs = group_households(ids.iter().map(|(head, id)| (*head, id.as_str())));
+        let mut expected: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut at: std::collections::HashMap<&str, usize> = Default::default();
+        for (row, (_, id)) in ids.iter().enumerate() {
+            let h = *at.entry(id.as_str()).or_insert_with(|| {
+                expected.push((id.clone(), Vec::new()));
+                expected.len() - 1
+            });
+            expected[h].1.push(row);
+        }
+        assert_eq!(hs.len(), expected.len());
+        for (hh, (id, rows)) in hs.iter().zip(&expected) {
+            assert_eq!(hh.id.as_str(), id);
+            assert_eq!(&hs.members(hh).collect::<Vec<_>>(), rows);
+            let head = rows.iter().find(|&&r| ids[r].0).unwrap_or(&rows[0]);
+            assert_eq!(hh.value_row, *head);
+            assert!(rows.iter().all(|&r| hs.of_row(r).id.as_str() == id));
+        }
     }
 
     #[test]
