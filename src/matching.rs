@@ -13,7 +13,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use rayon::prelude::*;
 
 use crate::identity::{TypoKind, one_typo_apart};
-use crate::model::{DibaoRoll, Households, IdKey, IdText, PoorRoll, Region, Text};
+use crate::model::{DibaoRoll, IdKey, IdText, PoorRoll, Region, Text};
 use crate::rowlists::RowLists;
 
 /// Why two different numbers are taken for one person.
@@ -87,9 +87,6 @@ fn excel_copy(damaged: &str, whole: &str) -> bool {
 /// a set per household took 1.3 GB at the end of matching (issue #7).
 #[derive(Debug, Default)]
 pub struct Matching {
-    /// Household index of each row.
-    pub dibao_row_household: Vec<u32>,
-    pub poor_row_household: Vec<u32>,
     /// Distinct person keys on both rolls.
     pub exact_persons: usize,
     pub probable: Vec<ProbablePair>,
@@ -102,16 +99,6 @@ pub struct Matching {
     /// For each row, the rows of the other roll that are the same person.
     pub dibao_partner: RowLists,
     pub poor_partner: RowLists,
-}
-
-fn row_households(households: &Households, rows: usize) -> Vec<u32> {
-    let mut out = vec![0; rows];
-    for (h, hh) in households.iter().enumerate() {
-        for r in households.members(hh) {
-            out[r] = h as u32;
-        }
-    }
-    out
 }
 
 /// One person on one side among those left unmatched: every row with the
@@ -368,23 +355,23 @@ fn excel_damaged<'a>(
 pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let started = std::time::Instant::now();
     let step = |name: &str| crate::memory::debug_step(started, &format!("matching: {name}"));
-    let dibao_row_household = row_households(&dibao.households, dibao.rows.len());
-    let poor_row_household = row_households(&poor.households, poor.rows.len());
 
     // 1. Exact: same person key. Both sides' (key, row) lists are sorted
     // and merged: no hash table of millions of keys, each with a vector.
-    let keyed = |rows: Vec<Option<u64>>| -> Vec<(u64, usize)> {
-        let mut keys: Vec<(u64, usize)> = rows
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, k)| k.map(|k| (k, i)))
+    // The lists are collected on every core straight from the rows (a
+    // vector of every row's key first, then a walk of it on one thread,
+    // held a core idle for seconds at 10 M households; issue #7).
+    fn keyed(rows: usize, key: impl Fn(usize) -> Option<u64> + Sync) -> Vec<(u64, usize)> {
+        let mut keys: Vec<(u64, usize)> = (0..rows)
+            .into_par_iter()
+            .filter_map(|i| key(i).map(|k| (k, i)))
             .collect();
         keys.par_sort_unstable();
         keys
-    };
+    }
     let (dibao_keys, poor_keys) = rayon::join(
-        || keyed(dibao.rows.par_iter().map(|r| r.member.id.key()).collect()),
-        || keyed(poor.rows.par_iter().map(|r| r.member.id.key()).collect()),
+        || keyed(dibao.rows.len(), |r| dibao.rows[r].member.id.key()),
+        || keyed(poor.rows.len(), |r| poor.rows[r].member.id.key()),
     );
     // (低保 row, poor row) of each pair of rows taken for one person.
     let mut pairs: Vec<(u32, u32)> = Vec::new();
@@ -546,8 +533,8 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         .par_iter()
         .map(|&(d, p)| {
             (
-                dibao_row_household[d as usize],
-                poor_row_household[p as usize],
+                dibao.households.index_of_row(d as usize) as u32,
+                poor.households.index_of_row(p as usize) as u32,
             )
         })
         .collect();
@@ -572,8 +559,6 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     step("households linked");
 
     Matching {
-        dibao_row_household,
-        poor_row_household,
         exact_persons: keys_in_both,
         probable,
         links,

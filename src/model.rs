@@ -658,67 +658,82 @@ impl Households {
 }
 
 /// Group rows by household number, households in order of first
-/// appearance. `ids` gives every row of the roll in order: whether it is
-/// the household's head, and its household number. Exports list a
-/// household's members together, so a row with the same number as the
-/// row before it joins that household without a lookup.
-pub fn group_households<'a>(ids: impl Iterator<Item = (bool, &'a str)> + Clone) -> Households {
-    use std::hash::BuildHasher;
-    // Sized once, for as many households as there are runs of one number
-    // (exports list a household's rows together, so nearly always the
-    // households themselves): sized for "about three rows a household"
-    // the list and the index outgrew it at 2.8, and the index's growth to
-    // twice its slots was the read's peak memory at 10 M households
-    // (issue #7). The index holds household indices only (4 bytes a
-    // slot), hashed and compared through the households' numbers.
-    let runs = {
-        let mut last: Option<&str> = None;
-        ids.clone()
-            .filter(|&(_, id)| last.replace(id) != Some(id))
-            .count()
+/// appearance: `ids[i]` is row `i`'s household number, `is_head(i)`
+/// whether it is the household's head.
+///
+/// Exports list a household's rows together, so the rows are first cut
+/// into runs of one number, on every core, and only each run's number is
+/// looked up, in a map built on every core
+/// ([`crate::sharded::ShardedMap`]), to find the
+/// first run of its household (nearly always itself). Grouped on one
+/// thread through one table of every household, Q's poor roll held a
+/// core idle for about six seconds at the end of the read at 10 M
+/// households, its inserts missing the cache (issue #7).
+pub fn group_households(ids: &[ShortText], is_head: impl Fn(usize) -> bool + Sync) -> Households {
+    use crate::sharded::ShardedMap;
+    use rayon::prelude::*;
+    let rows = ids.len();
+    // Each run's first row.
+    let starts: Vec<u32> = (0..rows)
+        .into_par_iter()
+        .filter(|&i| i == 0 || ids[i] != ids[i - 1])
+        .map(|i| i as u32)
+        .collect();
+    let runs = starts.len();
+    let run_rows =
+        |r: usize| starts[r] as usize..starts.get(r + 1).map_or(rows, |&next| next as usize);
+    let number = |r: usize| ids[starts[r] as usize].as_str();
+    // Each run's household's first run: the map keeps the earliest run of
+    // each number (entries are merged in run order).
+    let first_run: Vec<u32> = {
+        let map = ShardedMap::build(runs, |r| Some((number(r), r as u32)), |_, _| {});
+        (0..runs)
+            .into_par_iter()
+            .map(|r| map.get(number(r)).map_or(r as u32, |&first| first))
+            .collect()
     };
-    let hasher = rustc_hash::FxBuildHasher;
-    let mut index: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(runs);
-    let mut list: Vec<Household> = Vec::with_capacity(runs);
-    let mut has_head: Vec<bool> = Vec::with_capacity(runs);
-    let mut row_household: Vec<u32> = Vec::with_capacity(ids.size_hint().0);
-    let mut last: Option<(&str, usize)> = None;
-    for (row, (is_head, id)) in ids.enumerate() {
-        let h = match last {
-            Some((last_id, h)) if last_id == id => h,
-            _ => {
-                let hash = hasher.hash_one(id);
-                let found = index.find(hash, |&h| list[h as usize].id.as_str() == id);
-                match found {
-                    Some(&h) => h as usize,
-                    None => {
-                        list.push(Household {
-                            id: id.into(),
-                            first: 0,
-                            members: 0,
-                            value_row: row,
-                        });
-                        has_head.push(false);
-                        let h = list.len() - 1;
-                        // Households are fewer than rows, and rows fewer
-                        // than 2^30 (MAX_ROWS_PER_ROLL).
-                        index.insert_unique(hash, h as u32, |&h| {
-                            hasher.hash_one(list[h as usize].id.as_str())
-                        });
-                        h
-                    }
-                }
-            }
+    // Each run's first head row, if it has one.
+    let run_head: Vec<u32> = (0..runs)
+        .into_par_iter()
+        .map(|r| {
+            run_rows(r)
+                .find(|&i| is_head(i))
+                .map_or(u32::MAX, |i| i as u32)
+        })
+        .collect();
+    // Households in order of their first run; counts, the head row (else
+    // the first row) and each row's household, run by run.
+    let households = (0..runs).filter(|&r| first_run[r] as usize == r).count();
+    let mut list: Vec<Household> = Vec::with_capacity(households);
+    let mut has_head: Vec<bool> = Vec::with_capacity(households);
+    let mut household_of_run: Vec<u32> = Vec::with_capacity(runs);
+    let mut row_household: Vec<u32> = vec![0; rows];
+    for r in 0..runs {
+        let first = first_run[r] as usize;
+        let h = if first == r {
+            list.push(Household {
+                id: ids[starts[r] as usize].clone(),
+                first: 0,
+                members: 0,
+                value_row: starts[r] as usize,
+            });
+            has_head.push(false);
+            list.len() - 1
+        } else {
+            household_of_run[first] as usize
         };
-        last = Some((id, h));
-        list[h].members += 1;
-        row_household.push(h as u32);
-        if is_head && !has_head[h] {
-            list[h].value_row = row;
+        // Households are fewer than rows, and rows fewer than 2^30
+        // (MAX_ROWS_PER_ROLL).
+        household_of_run.push(h as u32);
+        let span = run_rows(r);
+        list[h].members += span.len() as u32;
+        row_household[span].fill(h as u32);
+        if run_head[r] != u32::MAX && !has_head[h] {
+            list[h].value_row = run_head[r] as usize;
             has_head[h] = true;
         }
     }
-    drop(index);
+    drop((first_run, run_head, household_of_run));
     // Each household's stretch of the list, then its rows put in it in
     // row order.
     let mut next = Vec::with_capacity(list.len());
@@ -728,7 +743,7 @@ pub fn group_households<'a>(ids: impl Iterator<Item = (bool, &'a str)> + Clone) 
         next.push(start);
         start += hh.members;
     }
-    let mut member_rows = vec![0u32; row_household.len()];
+    let mut member_rows = vec![0u32; rows];
     for (row, &h) in row_household.iter().enumerate() {
         let slot = &mut next[h as usize];
         member_rows[*slot as usize] = row as u32;
@@ -756,11 +771,7 @@ impl DibaoRoll {
             household_ids.len(),
             "a household number per row"
         );
-        let households = group_households(
-            rows.iter()
-                .zip(&household_ids)
-                .map(|(r, id)| (r.member.is_head(), id.as_str())),
-        );
+        let households = group_households(&household_ids, |r| rows[r].member.is_head());
         DibaoRoll { rows, households }
     }
     /// The household number of row `r`.
@@ -798,11 +809,7 @@ impl PoorRoll {
             household_ids.len(),
             "a household number per row"
         );
-        let households = group_households(
-            rows.iter()
-                .zip(&household_ids)
-                .map(|(r, id)| (r.member.is_head(), id.as_str())),
-        );
+        let households = group_households(&household_ids, |r| rows[r].member.is_head());
         PoorRoll { rows, households }
     }
     /// The household number of row `r`.
@@ -827,14 +834,9 @@ mod tests {
 
     #[test]
     fn household_values_come_from_the_head_else_the_first_row() {
-        let rows = vec![
-            (false, "A"),
-            (true, "A"),
-            (false, "B"),
-            (false, "B"),
-            (true, "A"),
-        ];
-        let hs = group_households(rows.into_iter());
+        let ids: Vec<ShortText> = ["A", "A", "B", "B", "A"].map(ShortText::new).to_vec();
+        let heads = [false, true, false, false, true];
+        let hs = group_households(&ids, |r| heads[r]);
         assert_eq!(hs.len(), 2);
         assert_eq!(hs[0].value_row, 1);
         assert_eq!(hs[1].value_row, 2);
@@ -861,7 +863,8 @@ mod tests {
                 ids.push((false, format!("H{}", h / 2)));
             }
         }
-        let hs = group_households(ids.iter().map(|(head, id)| (*head, id.as_str())));
+        let numbers: Vec<ShortText> = ids.iter().map(|(_, id)| ShortText::new(id)).collect();
+        let hs = group_households(&numbers, |r| ids[r].0);
         let mut expected: Vec<(String, Vec<usize>)> = Vec::new();
         let mut at: std::collections::HashMap<&str, usize> = Default::default();
         for (row, (_, id)) in ids.iter().enumerate() {

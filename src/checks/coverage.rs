@@ -116,7 +116,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                     .poor_partner
                     .get(p)
                     .iter()
-                    .any(|&d| q.matching.dibao_row_household[d as usize] as usize == dh)
+                    .any(|&d| q.dibao.households.index_of_row(d as usize) == dh)
             })
             .count();
         let shared_by_dibao = d_rows
@@ -126,7 +126,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                     .dibao_partner
                     .get(d)
                     .iter()
-                    .any(|&p| q.matching.poor_row_household[p as usize] as usize == ph)
+                    .any(|&p| q.poor.households.index_of_row(p as usize) == ph)
             })
             .count();
         let poor_only = p_rows.len() - shared_by_poor;

@@ -135,8 +135,8 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
             for &p in &pair.poor_rows {
                 by_households
                     .entry((
-                        m.dibao_row_household[d] as usize,
-                        m.poor_row_household[p] as usize,
+                        q.dibao.households.index_of_row(d),
+                        q.poor.households.index_of_row(p),
                     ))
                     .or_default()
                     .push(i);
