@@ -662,13 +662,13 @@ impl Households {
 /// whether it is the household's head.
 ///
 /// Exports list a household's rows together, so the rows are first cut
-/// into runs of one number, on every core, and only each run's number is
-/// looked up, in a map built on every core
-/// ([`crate::sharded::ShardedMap`]), to find the
-/// first run of its household (nearly always itself). Grouped on one
-/// thread through one table of every household, Q's poor roll held a
-/// core idle for about six seconds at the end of the read at 10 M
-/// households, its inserts missing the cache (issue #7).
+/// into runs of one number, on every core; the runs' numbers then go into
+/// a map built on every core ([`crate::sharded::ShardedMap`]), which
+/// names the few runs whose number an earlier run has (rows listed apart
+/// from their household's others). Grouped on one thread through one
+/// table of every household, Q's poor roll held a core idle for about six
+/// seconds at the end of the read at 10 M households, its inserts missing
+/// the cache (issue #7).
 pub fn group_households(ids: &[ShortText], is_head: impl Fn(usize) -> bool + Sync) -> Households {
     use crate::sharded::ShardedMap;
     use rayon::prelude::*;
@@ -682,16 +682,25 @@ pub fn group_households(ids: &[ShortText], is_head: impl Fn(usize) -> bool + Syn
     let runs = starts.len();
     let run_rows =
         |r: usize| starts[r] as usize..starts.get(r + 1).map_or(rows, |&next| next as usize);
-    let number = |r: usize| ids[starts[r] as usize].as_str();
-    // Each run's household's first run: the map keeps the earliest run of
-    // each number (entries are merged in run order).
-    let first_run: Vec<u32> = {
-        let map = ShardedMap::build(runs, |r| Some((number(r), r as u32)), |_, _| {});
-        (0..runs)
-            .into_par_iter()
-            .map(|r| map.get(number(r)).map_or(r as u32, |&first| first))
-            .collect()
+    // The runs whose number an earlier run has (rows listed apart from
+    // their household's others: rare), each with that earlier run. The
+    // numbers are the keys themselves (16 bytes, compared and hashed in
+    // place): keys pointing into `ids` sent every insert to a random
+    // place in hundreds of megabytes.
+    let mut repeats: Vec<(u32, u32)> = {
+        let repeats = std::sync::Mutex::new(Vec::new());
+        ShardedMap::build(
+            runs,
+            |r| Some((ids[starts[r] as usize].clone(), r as u32)),
+            |first: &mut u32, later: u32| {
+                // A poisoned lock still holds every pair pushed.
+                let mut list = repeats.lock().unwrap_or_else(|e| e.into_inner());
+                list.push((later, *first));
+            },
+        );
+        repeats.into_inner().unwrap_or_else(|e| e.into_inner())
     };
+    repeats.sort_unstable();
     // Each run's first head row, if it has one.
     let run_head: Vec<u32> = (0..runs)
         .into_par_iter()
@@ -702,38 +711,39 @@ pub fn group_households(ids: &[ShortText], is_head: impl Fn(usize) -> bool + Syn
         })
         .collect();
     // Households in order of their first run; counts, the head row (else
-    // the first row) and each row's household, run by run.
-    let households = (0..runs).filter(|&r| first_run[r] as usize == r).count();
+    // the first row) and each row's household, run by run. A repeated
+    // run's household is that of its earlier run's first row.
+    let households = runs - repeats.len();
     let mut list: Vec<Household> = Vec::with_capacity(households);
     let mut has_head: Vec<bool> = Vec::with_capacity(households);
-    let mut household_of_run: Vec<u32> = Vec::with_capacity(runs);
     let mut row_household: Vec<u32> = vec![0; rows];
+    let mut repeats = repeats.into_iter().peekable();
     for r in 0..runs {
-        let first = first_run[r] as usize;
-        let h = if first == r {
-            list.push(Household {
-                id: ids[starts[r] as usize].clone(),
-                first: 0,
-                members: 0,
-                value_row: starts[r] as usize,
-            });
-            has_head.push(false);
-            list.len() - 1
-        } else {
-            household_of_run[first] as usize
+        let earlier = repeats.next_if(|&(later, _)| later as usize == r);
+        let h = match earlier {
+            Some((_, first)) => row_household[starts[first as usize] as usize] as usize,
+            None => {
+                list.push(Household {
+                    id: ids[starts[r] as usize].clone(),
+                    first: 0,
+                    members: 0,
+                    value_row: starts[r] as usize,
+                });
+                has_head.push(false);
+                list.len() - 1
+            }
         };
-        // Households are fewer than rows, and rows fewer than 2^30
-        // (MAX_ROWS_PER_ROLL).
-        household_of_run.push(h as u32);
         let span = run_rows(r);
         list[h].members += span.len() as u32;
+        // Households are fewer than rows, and rows fewer than 2^30
+        // (MAX_ROWS_PER_ROLL).
         row_household[span].fill(h as u32);
         if run_head[r] != u32::MAX && !has_head[h] {
             list[h].value_row = run_head[r] as usize;
             has_head[h] = true;
         }
     }
-    drop((first_run, run_head, household_of_run));
+    drop((starts, run_head));
     // Each household's stretch of the list, then its rows put in it in
     // row order.
     let mut next = Vec::with_capacity(list.len());

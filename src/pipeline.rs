@@ -122,9 +122,14 @@ pub fn read_quarter(
     }
     // Each roll's household index is one thread's work: the two side by
     // side.
+    let grouping = std::time::Instant::now();
     let (dibao, poor) = rayon::join(
         || DibaoRoll::new(dibao_rows.0, dibao_rows.1),
         || PoorRoll::new(poor_rows.0, poor_rows.1),
+    );
+    crate::memory::debug_step(
+        grouping,
+        &format!("{quarter}: rows grouped into households"),
     );
     Ok(QuarterInputs {
         dibao,
