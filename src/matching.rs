@@ -358,15 +358,21 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
 
     // 1. Exact: same person key. Both sides' (key, row) lists are sorted
     // and merged: no hash table of millions of keys, each with a vector.
-    // The lists are collected on every core straight from the rows (a
-    // vector of every row's key first, then a walk of it on one thread,
-    // held a core idle for seconds at 10 M households; issue #7).
+    // The lists are made on every core straight from the rows, a row
+    // without a key given the key no number has (keys are below 2^61),
+    // which sorts last and is cut off: a vector of every row's key walked
+    // on one thread held a core idle for seconds at 10 M households, and
+    // a filtered parallel collect holds its pieces and the whole at once
+    // (issue #7).
     fn keyed(rows: usize, key: impl Fn(usize) -> Option<u64> + Sync) -> Vec<(u64, usize)> {
+        const NONE: u64 = u64::MAX;
         let mut keys: Vec<(u64, usize)> = (0..rows)
             .into_par_iter()
-            .filter_map(|i| key(i).map(|k| (k, i)))
+            .map(|i| (key(i).unwrap_or(NONE), i))
             .collect();
         keys.par_sort_unstable();
+        let keyed = keys.partition_point(|e| e.0 != NONE);
+        keys.truncate(keyed);
         keys
     }
     let (dibao_keys, poor_keys) = rayon::join(
