@@ -1,11 +1,12 @@
 //! A text of 16 bytes: up to 15 bytes inline, longer on the heap.
 //!
-//! Every roll row holds two texts of its own, the person's name and the
-//! household's number. Both are nearly always short (a name of two to
-//! four characters is 6 to 12 bytes of UTF-8; a household number is a
-//! dozen digits), and a `CompactString` spent 24 bytes on each: at 10 M
-//! households, 76 M rows of two quarters, 16 bytes fewer a row is 1.2 GB
-//! of peak memory (issue #7).
+//! Every roll row holds the person's name, and every household its
+//! number (on every row too, until the late night of 2026-12-01). Both
+//! are nearly always short (a name of two to four characters is 6 to 12
+//! bytes of UTF-8; a household number is a dozen digits), and a
+//! `CompactString` spent 24 bytes on each: at 10 M households, 76 M rows
+//! of two quarters, 16 bytes fewer a row is 1.2 GB of peak memory
+//! (issue #7).
 
 use std::borrow::Borrow;
 use std::fmt;
