@@ -73,6 +73,19 @@ fn take<T, S>(
     (loaded.rows, loaded.sides)
 }
 
+/// A register's rows (it has no side values), if it is to be read.
+fn read_register<T>(
+    path: Option<PathBuf>,
+    read: impl FnOnce(&std::path::Path) -> Result<Loaded<T>>,
+    stats: &mut Vec<InputStats>,
+    rejects: &mut Vec<Reject>,
+) -> Result<Option<Vec<T>>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    Ok(Some(take(read(&path)?, stats, rejects).0))
+}
+
 /// Read every input of `job` for `quarter`, the rolls in parallel.
 /// Limits (empty roll, reject ratio) are not enforced here, so that
 /// `check` can print the rejects before it fails.
@@ -96,32 +109,27 @@ pub fn read_quarter(
     let mut rejects = Vec::new();
     let dibao_rows = take(dibao, &mut stats, &mut rejects);
     let poor_rows = take(poor, &mut stats, &mut rejects);
-    let mut deaths = None;
-    let mut employees = None;
-    if registers {
-        if let Some(t) = &job.inputs.deaths {
-            deaths = Some(
-                take(
-                    ingest::read_deaths(&t.for_quarter(quarter), v)?,
-                    &mut stats,
-                    &mut rejects,
-                )
-                .0,
-            );
-        }
-        if let Some(t) = &job.inputs.public_employees {
-            employees = Some(
-                take(
-                    ingest::read_employees(&t.for_quarter(quarter), v)?,
-                    &mut stats,
-                    &mut rejects,
-                )
-                .0,
-            );
-        }
-    }
-    // Each roll's household index is one thread's work: the two side by
-    // side.
+    // A register is read when the run reads registers and the job gives it.
+    let register_path = |given: &Option<crate::job::PathTemplate>| {
+        given
+            .as_ref()
+            .filter(|_| registers)
+            .map(|t| t.for_quarter(quarter))
+    };
+    let deaths = read_register(
+        register_path(&job.inputs.deaths),
+        |p| ingest::read_deaths(p, v),
+        &mut stats,
+        &mut rejects,
+    )?;
+    let employees = read_register(
+        register_path(&job.inputs.public_employees),
+        |p| ingest::read_employees(p, v),
+        &mut stats,
+        &mut rejects,
+    )?;
+    // The two rolls' households are grouped side by side (each on every
+    // core as well).
     let grouping = std::time::Instant::now();
     let (dibao, poor) = rayon::join(
         || DibaoRoll::new(dibao_rows.0, dibao_rows.1),

@@ -10,7 +10,7 @@ use crate::columns::{self as col, InputColumn};
 use crate::error::Result;
 use crate::model::*;
 
-use super::sink::{Filled, Sink, append_in_order, fill_in_order};
+use super::sink::{Filled, Sink, append_in_order, fill_in_order, try_reserve};
 use super::values::{self, clean};
 use super::{InputStats, Loaded, Reject, Validation, match_headers};
 use crate::vocab::Shared;
@@ -330,9 +330,7 @@ fn read_csv_by_windows<T: Send, S: Send>(
             // (a file of millions of empty lines), the rows grow as read.
             let records = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
             let guess = (file_len as f64 / end.max(1) as f64 * records as f64 * 1.25) as usize;
-            let guess = guess.min(crate::model::MAX_ROWS_PER_ROLL) + 1024;
-            let _ = rows.0.try_reserve_exact(guess);
-            let _ = rows.1.try_reserve_exact(guess);
+            try_reserve(&mut rows, guess.min(crate::model::MAX_ROWS_PER_ROLL) + 1024);
             (start, next_line) = (header_end, line);
         }
         let Some(rules) = rules.as_ref() else {
@@ -491,8 +489,7 @@ fn parse_parts<T: Send, S: Send>(
         let mut rows: Filled<T, S> = (Vec::new(), Vec::new());
         // Reserved once for the whole file: the stretches are appended
         // without the vectors ever moving.
-        rows.0.reserve_exact(height);
-        rows.1.reserve_exact(height);
+        try_reserve(&mut rows, height);
         let mut stretches = stretches.into_iter();
         let Some(first) = stretches.next() else {
             return Ok((

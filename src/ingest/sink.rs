@@ -42,6 +42,13 @@ impl<T, S> Sink<'_, T, S> {
 /// Rows and their side values, index for index.
 pub type Filled<T, S> = (Vec<T>, Vec<S>);
 
+/// Room for `rows` more rows and side values, reserved exactly; if the
+/// system refuses it, the vectors grow as they are filled.
+pub fn try_reserve(filled: &mut Filled<impl Sized, impl Sized>, rows: usize) {
+    let _ = filled.0.try_reserve_exact(rows);
+    let _ = filled.1.try_reserve_exact(rows);
+}
+
 /// What one chunk gave: its result, how many rows it wrote in its
 /// stretch, and the rows past its bound.
 type ChunkDone<R, T, S> = (R, usize, Vec<(T, S)>);
