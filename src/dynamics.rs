@@ -15,12 +15,12 @@ use crate::short_text::ShortText;
 
 use crate::checks::QuarterData;
 use crate::flags::{Flag, FlagDef, Kind, Severity};
-use crate::model::{DibaoRoll, IdKey, PoorRoll, Status, zh};
+use crate::model::{IdKey, PreviousDibaoRoll, PreviousPoorRoll, RollRow, Status, zh};
 
 /// The rolls of Q-1 and where they came from.
 pub struct Previous {
-    pub dibao: DibaoRoll,
-    pub poor: PoorRoll,
+    pub dibao: PreviousDibaoRoll,
+    pub poor: PreviousPoorRoll,
     /// `"state"` or `"files"`.
     pub source: &'static str,
 }
@@ -174,8 +174,8 @@ fn percent(change: i64, base: i64) -> String {
 }
 
 /// The normalized numbers of a 低保 roll's rows.
-fn ids(rows: &[crate::model::DibaoRow]) -> ShardedSet<IdKey<'_>> {
-    ShardedSet::of(rows.len(), |r| rows[r].member.id.normalized_key())
+fn ids<R: RollRow>(rows: &[R]) -> ShardedSet<IdKey<'_>> {
+    ShardedSet::of(rows.len(), |r| rows[r].member().id.normalized_key())
 }
 
 /// A household's members' normalized IDs, sorted and once each.
@@ -800,7 +800,7 @@ mod tests {
         let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/luoyang.toml"));
         let job = crate::job::Job::load(file, &Default::default()).unwrap();
         let now = crate::pipeline::read_quarter(&job, job.quarter, true).unwrap();
-        let before = crate::pipeline::read_quarter(&job, job.quarter.previous(), false).unwrap();
+        let before = crate::pipeline::read_quarter_as(&job, job.quarter.previous(), false).unwrap();
         let prev = Previous {
             dibao: before.dibao,
             poor: before.poor,

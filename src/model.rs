@@ -766,75 +766,131 @@ pub fn group_households(ids: &[ShortText], is_head: impl Fn(usize) -> bool + Syn
     }
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct DibaoRoll {
-    pub rows: Vec<DibaoRow>,
+/// A roll row: its person fields, whatever else it holds.
+pub trait RollRow: Sync {
+    fn member(&self) -> &Member;
+}
+
+impl RollRow for DibaoRow {
+    fn member(&self) -> &Member {
+        &self.member
+    }
+}
+
+impl RollRow for PoorRow {
+    fn member(&self) -> &Member {
+        &self.member
+    }
+}
+
+/// Q-1's 低保 row as the movement checks read it: the person and the
+/// monthly benefit, 40 bytes where Q's rows are 64. Q-1 is held beside Q
+/// through matching and the movements, the run's peak memory (issue #7).
+#[derive(Clone, Debug)]
+pub struct PreviousDibaoRow {
+    pub member: Member,
+    pub monthly_benefit: Cents,
+}
+
+impl From<DibaoRow> for PreviousDibaoRow {
+    fn from(row: DibaoRow) -> Self {
+        PreviousDibaoRow {
+            member: row.member,
+            monthly_benefit: row.monthly_benefit,
+        }
+    }
+}
+
+impl RollRow for PreviousDibaoRow {
+    fn member(&self) -> &Member {
+        &self.member
+    }
+}
+
+/// Q-1's poor row as the movement checks read it: the person, the
+/// household's status and income, 48 bytes where Q's rows are 64.
+#[derive(Clone, Debug)]
+pub struct PreviousPoorRow {
+    pub member: Member,
+    pub annual_income: Cents,
+    pub status: Status,
+}
+
+impl From<PoorRow> for PreviousPoorRow {
+    fn from(row: PoorRow) -> Self {
+        PreviousPoorRow {
+            member: row.member,
+            annual_income: row.annual_income,
+            status: row.status,
+        }
+    }
+}
+
+impl RollRow for PreviousPoorRow {
+    fn member(&self) -> &Member {
+        &self.member
+    }
+}
+
+/// A roll: its rows in file order and its households.
+#[derive(Clone, Debug)]
+pub struct Roll<R> {
+    pub rows: Vec<R>,
     pub households: Households,
+}
+
+// Not derived: a derived `Default` would ask `R: Default`.
+impl<R> Default for Roll<R> {
+    fn default() -> Self {
+        Roll {
+            rows: Vec::new(),
+            households: Households::default(),
+        }
+    }
+}
+
+/// Q's 低保 roll, every column read.
+pub type DibaoRoll = Roll<DibaoRow>;
+/// Q's 建档立卡 roll, every column read.
+pub type PoorRoll = Roll<PoorRow>;
+/// Q-1's 低保 roll, as the movement checks read it.
+pub type PreviousDibaoRoll = Roll<PreviousDibaoRow>;
+/// Q-1's 建档立卡 roll, as the movement checks read it.
+pub type PreviousPoorRoll = Roll<PreviousPoorRow>;
+
+impl<R: RollRow> Roll<R> {
+    /// The roll of `rows`, `household_ids[i]` the household number of
+    /// row `i` (read beside the rows, and dropped here once grouped).
+    pub fn new(rows: Vec<R>, household_ids: Vec<ShortText>) -> Roll<R> {
+        assert_eq!(
+            rows.len(),
+            household_ids.len(),
+            "a household number per row"
+        );
+        let households = group_households(&household_ids, |r| rows[r].member().is_head());
+        Roll { rows, households }
+    }
+    /// The household number of row `r`.
+    pub fn household_id(&self, r: usize) -> &ShortText {
+        &self.households.of_row(r).id
+    }
+    /// The row a household's values come from.
+    pub fn head(&self, h: &Household) -> &R {
+        &self.rows[h.value_row]
+    }
+    /// The person fields of a household's rows, in roll order.
+    pub fn members_of<'a>(
+        &'a self,
+        h: &'a Household,
+    ) -> impl ExactSizeIterator<Item = &'a Member> + Clone + 'a {
+        self.households.members(h).map(|r| self.rows[r].member())
+    }
 }
 
 impl DibaoRoll {
-    /// The roll of `rows`, `household_ids[i]` the household number of
-    /// row `i` (read beside the rows, and dropped here once grouped).
-    pub fn new(rows: Vec<DibaoRow>, household_ids: Vec<ShortText>) -> DibaoRoll {
-        assert_eq!(
-            rows.len(),
-            household_ids.len(),
-            "a household number per row"
-        );
-        let households = group_households(&household_ids, |r| rows[r].member.is_head());
-        DibaoRoll { rows, households }
-    }
-    /// The household number of row `r`.
-    pub fn household_id(&self, r: usize) -> &ShortText {
-        &self.households.of_row(r).id
-    }
-    pub fn head(&self, h: &Household) -> &DibaoRow {
-        &self.rows[h.value_row]
-    }
-    /// The person fields of a household's rows, in roll order.
-    pub fn members_of<'a>(
-        &'a self,
-        h: &'a Household,
-    ) -> impl ExactSizeIterator<Item = &'a Member> + Clone + 'a {
-        self.households.members(h).map(|r| &self.rows[r].member)
-    }
     /// Household's annual per-capita income: monthly × 12.
     pub fn annual_income(&self, h: &Household) -> Cents {
         Cents(self.head(h).monthly_income.0 * 12)
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct PoorRoll {
-    pub rows: Vec<PoorRow>,
-    pub households: Households,
-}
-
-impl PoorRoll {
-    /// The roll of `rows`, `household_ids[i]` the household number of
-    /// row `i` (read beside the rows, and dropped here once grouped).
-    pub fn new(rows: Vec<PoorRow>, household_ids: Vec<ShortText>) -> PoorRoll {
-        assert_eq!(
-            rows.len(),
-            household_ids.len(),
-            "a household number per row"
-        );
-        let households = group_households(&household_ids, |r| rows[r].member.is_head());
-        PoorRoll { rows, households }
-    }
-    /// The household number of row `r`.
-    pub fn household_id(&self, r: usize) -> &ShortText {
-        &self.households.of_row(r).id
-    }
-    pub fn head(&self, h: &Household) -> &PoorRow {
-        &self.rows[h.value_row]
-    }
-    /// The person fields of a household's rows, in roll order.
-    pub fn members_of<'a>(
-        &'a self,
-        h: &'a Household,
-    ) -> impl ExactSizeIterator<Item = &'a Member> + Clone + 'a {
-        self.households.members(h).map(|r| &self.rows[r].member)
     }
 }
 
@@ -1073,6 +1129,8 @@ mod size_tests {
             // One cache line each.
             ("DibaoRow", size_of::<DibaoRow>(), 64),
             ("PoorRow", size_of::<PoorRow>(), 64),
+            ("PreviousDibaoRow", size_of::<PreviousDibaoRow>(), 40),
+            ("PreviousPoorRow", size_of::<PreviousPoorRow>(), 48),
             ("PersonId", size_of::<PersonId>(), 8),
             ("IdKey", size_of::<IdKey>(), 16),
             // 12 M flags at 10 M households, held until the reports.

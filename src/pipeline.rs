@@ -14,7 +14,7 @@ use crate::flags::{Flag, sort_flags};
 use crate::ingest::{self, InputStats, Loaded, Reject, Validation};
 use crate::job::Job;
 use crate::matching::{Matching, match_rolls};
-use crate::model::{DeathRow, DibaoRoll, EmployeeRow, PoorRoll};
+use crate::model::{DeathRow, DibaoRow, EmployeeRow, PoorRow, Roll, RollRow};
 use crate::scoring::{HouseholdRow, household_rows};
 use crate::{history, report};
 
@@ -51,10 +51,11 @@ fn log_stage(stage: &'static str, secs: f64) {
     }
 }
 
-/// Everything read for one quarter.
-pub struct QuarterInputs {
-    pub dibao: DibaoRoll,
-    pub poor: PoorRoll,
+/// Everything read for one quarter: Q's rolls with every column, or
+/// Q-1's with what the movement checks read (`D`, `P`).
+pub struct QuarterInputs<D = DibaoRow, P = PoorRow> {
+    pub dibao: Roll<D>,
+    pub poor: Roll<P>,
     pub deaths: Option<Vec<DeathRow>>,
     pub employees: Option<Vec<EmployeeRow>>,
     pub stats: Vec<InputStats>,
@@ -94,6 +95,19 @@ pub fn read_quarter(
     quarter: crate::calendar::Quarter,
     registers: bool,
 ) -> Result<QuarterInputs> {
+    read_quarter_as(job, quarter, registers)
+}
+
+/// [`read_quarter`], each roll row kept as `D` or `P`.
+pub fn read_quarter_as<D, P>(
+    job: &Job,
+    quarter: crate::calendar::Quarter,
+    registers: bool,
+) -> Result<QuarterInputs<D, P>>
+where
+    D: From<DibaoRow> + RollRow + Send,
+    P: From<PoorRow> + RollRow + Send,
+{
     let v = Validation {
         quarter_end: quarter.last_day(),
         hash_files: quarter == job.quarter,
@@ -132,8 +146,8 @@ pub fn read_quarter(
     // core as well).
     let grouping = std::time::Instant::now();
     let (dibao, poor) = rayon::join(
-        || DibaoRoll::new(dibao_rows.0, dibao_rows.1),
-        || PoorRoll::new(poor_rows.0, poor_rows.1),
+        || Roll::new(dibao_rows.0, dibao_rows.1),
+        || Roll::new(poor_rows.0, poor_rows.1),
     );
     crate::memory::debug_step(
         grouping,
@@ -150,7 +164,7 @@ pub fn read_quarter(
 }
 
 /// Stop on an empty roll or too many rejects in any file.
-pub fn enforce_limits(job: &Job, inputs: &QuarterInputs) -> Result<()> {
+pub fn enforce_limits<D, P>(job: &Job, inputs: &QuarterInputs<D, P>) -> Result<()> {
     for s in &inputs.stats {
         ingest::enforce_limits(
             s,
@@ -189,7 +203,9 @@ pub fn find_previous(job: &Job) -> Result<PreviousSource> {
             "no saved state for {prev_q} and no input files for it"
         )));
     }
-    let inputs = read_quarter(job, prev_q, false)?;
+    // Q-1's rows are kept as the movement checks read them, each as it is
+    // parsed.
+    let inputs = read_quarter_as(job, prev_q, false)?;
     enforce_limits(job, &inputs)?;
     info!(quarter = %prev_q, source = "files", "previous quarter found");
     Ok(PreviousSource::Found(Previous {

@@ -240,8 +240,24 @@ fn read_file<T: Send, S: Send>(
     }
 }
 
-/// The saved rolls of quarter `q`, if a run for `q` saved them.
+/// The saved rolls of quarter `q`, if a run for `q` saved them, as Q-1:
+/// each row kept as the movement checks read it.
 pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
+    Ok(load_as(dir, q)?.map(|(dibao, poor)| Previous {
+        dibao,
+        poor,
+        source: "state",
+    }))
+}
+
+/// The saved rolls of quarter `q`, each row kept as `D` or `P` (whole,
+/// or what Q-1 needs): each block of rows is decoded whole and kept so
+/// before the next, so the whole rows are never all held.
+pub fn load_as<D, P>(dir: &Path, q: Quarter) -> Result<Option<(Roll<D>, Roll<P>)>>
+where
+    D: From<DibaoRow> + RollRow + Send,
+    P: From<PoorRow> + RollRow + Send,
+{
     let mark = marker(dir, q);
     let Ok(text) = std::fs::read_to_string(&mark) else {
         return Ok(None);
@@ -279,28 +295,31 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
             sha("dibao"),
             rows("dibao"),
             format3::DIBAO_SCHEMA,
-            |r| format3::decode_dibao(r, q),
+            |r| format3::decode_dibao(r, q).map(kept_as),
         )?;
         let poor = read_file(
             &file("poor"),
             sha("poor"),
             rows("poor"),
             format3::POOR_SCHEMA,
-            |r| format3::decode_poor(r, q),
+            |r| format3::decode_poor(r, q).map(kept_as),
         )?;
         (dibao, poor)
     } else {
         parquet::load(&file("dibao"), &file("poor"), q)?
     };
     let (dibao, poor) = rayon::join(
-        || DibaoRoll::new(dibao_rows.0, dibao_rows.1),
-        || PoorRoll::new(poor_rows.0, poor_rows.1),
+        || Roll::new(dibao_rows.0, dibao_rows.1),
+        || Roll::new(poor_rows.0, poor_rows.1),
     );
-    Ok(Some(Previous {
-        dibao,
-        poor,
-        source: "state",
-    }))
+    Ok(Some((dibao, poor)))
+}
+
+/// Decoded rows, each kept as `R`.
+fn kept_as<T, R: From<T>, S>(rows: Vec<(T, S)>) -> Vec<(R, S)> {
+    rows.into_iter()
+        .map(|(row, side)| (R::from(row), side))
+        .collect()
 }
 
 #[cfg(test)]
@@ -353,7 +372,8 @@ mod tests {
             quarter_end: q.last_day(),
             hash_files: false,
         };
-        let mut dibao = crate::ingest::read_dibao(&fixtures.join("dibao.csv"), v).unwrap();
+        let mut dibao =
+            crate::ingest::read_dibao::<DibaoRow>(&fixtures.join("dibao.csv"), v).unwrap();
         for (i, r) in dibao.rows.iter_mut().enumerate().step_by(3) {
             r.enrolled_on =
                 crate::calendar::Date::new(2010 + (i % 8) as i32, 1 + (i % 12) as u32, 28);
@@ -364,6 +384,11 @@ mod tests {
         assert!(dibao.rows.iter().any(|r| r.enrolled_on.is_some()));
         assert!(dibao.rows.iter().any(|r| r.enrolled_on.is_none()));
         (dibao, poor)
+    }
+
+    /// The saved rolls of `q` in `dir`, every column.
+    fn whole(dir: &Path, q: Quarter) -> (DibaoRoll, PoorRoll) {
+        load_as(dir, q).unwrap().expect("a saved state")
     }
 
     /// The rows, each with its household number.
@@ -393,8 +418,26 @@ mod tests {
     fn state_round_trips_row_for_row() {
         let q: Quarter = "2018Q2".parse().unwrap();
         let (dir, dibao, poor) = saved_fixture_state(q);
-        let saved = load(dir.path(), q).unwrap().unwrap();
-        assert_eq!(shown(&saved.dibao, &saved.poor), shown(&dibao, &poor));
+        let saved = whole(dir.path(), q);
+        assert_eq!(shown(&saved.0, &saved.1), shown(&dibao, &poor));
+        // As Q-1, the rows keep what the movement checks read of them.
+        let previous = load(dir.path(), q).unwrap().unwrap();
+        assert_eq!(previous.dibao.rows.len(), dibao.rows.len());
+        for (r, (kept, row)) in previous.dibao.rows.iter().zip(&dibao.rows).enumerate() {
+            assert_eq!(format!("{:?}", kept.member), format!("{:?}", row.member));
+            assert_eq!(kept.monthly_benefit, row.monthly_benefit);
+            assert_eq!(previous.dibao.household_id(r), dibao.household_id(r));
+        }
+        assert_eq!(previous.poor.rows.len(), poor.rows.len());
+        for (r, (kept, row)) in previous.poor.rows.iter().zip(&poor.rows).enumerate() {
+            assert_eq!(format!("{:?}", kept.member), format!("{:?}", row.member));
+            assert_eq!(
+                (kept.status, kept.annual_income),
+                (row.status, row.annual_income)
+            );
+            assert_eq!(previous.poor.household_id(r), poor.household_id(r));
+        }
+        assert!(poor.rows.iter().any(|r| r.status != poor.rows[0].status));
     }
 
     #[test]
@@ -442,8 +485,8 @@ mod tests {
         let read = shown(&dibao, &poor);
         let dir = tempfile::tempdir().unwrap();
         parquet::writer::save_format2(dir.path(), q, &dibao, &poor);
-        let saved = load(dir.path(), q).unwrap().unwrap();
-        assert_eq!(shown(&saved.dibao, &saved.poor), read);
+        let saved = whole(dir.path(), q);
+        assert_eq!(shown(&saved.0, &saved.1), read);
 
         // The same state as format 1 wrote it: dates and enumerations as
         // text.
@@ -465,7 +508,7 @@ mod tests {
             .unwrap()
             .replace("\"format_version\": 2", "\"format_version\": 1");
         std::fs::write(&mark, text).unwrap();
-        let saved = load(dir.path(), q).unwrap().unwrap();
-        assert_eq!(shown(&saved.dibao, &saved.poor), read);
+        let saved = whole(dir.path(), q);
+        assert_eq!(shown(&saved.0, &saved.1), read);
     }
 }

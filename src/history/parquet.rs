@@ -24,14 +24,16 @@ use crate::vocab::Shared;
 /// Rows and their household numbers, index for index.
 type RowsAndHouseholds<T> = (Vec<T>, Vec<ShortText>);
 
-pub fn load(
+/// Each row kept as `D` or `P`, stretch by stretch (see
+/// [`super::load_as`]).
+pub fn load<D: From<DibaoRow>, P: From<PoorRow>>(
     dibao: &Path,
     poor: &Path,
     q: Quarter,
-) -> Result<(RowsAndHouseholds<DibaoRow>, RowsAndHouseholds<PoorRow>)> {
+) -> Result<(RowsAndHouseholds<D>, RowsAndHouseholds<P>)> {
     Ok((
-        Frame::read_rows(dibao, |f| dibao_rows(f, q))?,
-        Frame::read_rows(poor, |f| poor_rows(f, q))?,
+        Frame::read_rows(dibao, |f| dibao_rows(f, q).map(super::kept_as))?,
+        Frame::read_rows(poor, |f| poor_rows(f, q).map(super::kept_as))?,
     ))
 }
 

@@ -593,9 +593,20 @@ fn count_invalid<'a>(stats: &mut InputStats, ids: impl Iterator<Item = &'a Perso
     stats.invalid_ids = counts;
 }
 
-pub fn read_dibao(path: &Path, v: Validation) -> Result<Loaded<DibaoRow, ShortText>> {
-    let mut loaded = read_input("dibao", path, v, col::DIBAO_COLUMNS, |c| dibao_row(c, v))?;
-    count_invalid(&mut loaded.stats, loaded.rows.iter().map(|r| &r.member.id));
+/// A 低保 roll's rows, each kept as `R`: the whole row, or what Q-1's
+/// movement checks read of it (made row by row, so the whole rows are
+/// never all held).
+pub fn read_dibao<R: From<DibaoRow> + RollRow + Send>(
+    path: &Path,
+    v: Validation,
+) -> Result<Loaded<R, ShortText>> {
+    let mut loaded = read_input("dibao", path, v, col::DIBAO_COLUMNS, |c| {
+        dibao_row(c, v).map(|(row, household_id)| (R::from(row), household_id))
+    })?;
+    count_invalid(
+        &mut loaded.stats,
+        loaded.rows.iter().map(|r| &r.member().id),
+    );
     Ok(loaded)
 }
 
@@ -625,7 +636,11 @@ fn dibao_row(c: &mut Cells, v: Validation) -> Result<(DibaoRow, ShortText), Faul
     Ok((row, household_id))
 }
 
-pub fn read_poor(path: &Path, v: Validation) -> Result<Loaded<PoorRow, ShortText>> {
+/// A poor roll's rows, each kept as `R` (see [`read_dibao`]).
+pub fn read_poor<R: From<PoorRow> + RollRow + Send>(
+    path: &Path,
+    v: Validation,
+) -> Result<Loaded<R, ShortText>> {
     let mut loaded = read_input("poor", path, v, col::POOR_COLUMNS, |c| {
         let (member, household_id) = c.member(v)?;
         let row = PoorRow {
@@ -652,9 +667,12 @@ pub fn read_poor(path: &Path, v: Validation) -> Result<Loaded<PoorRow, ShortText
                 .optional_text(&col::SCHOOLING)
                 .map(|s| Shared::new(&clean(&s))),
         };
-        Ok((row, household_id))
+        Ok((R::from(row), household_id))
     })?;
-    count_invalid(&mut loaded.stats, loaded.rows.iter().map(|r| &r.member.id));
+    count_invalid(
+        &mut loaded.stats,
+        loaded.rows.iter().map(|r| &r.member().id),
+    );
     Ok(loaded)
 }
 
