@@ -785,7 +785,8 @@ impl RollRow for PoorRow {
 
 /// Q-1's 低保 row as the movement checks read it: the person and the
 /// monthly benefit, 40 bytes where Q's rows are 64. Q-1 is held beside Q
-/// through matching and the movements, the run's peak memory (issue #7).
+/// through matching and the movements, where the run's memory peaked at
+/// 10 M households until these rows were made smaller (issue #7).
 #[derive(Clone, Debug)]
 pub struct PreviousDibaoRow {
     pub member: Member,
