@@ -233,10 +233,14 @@ fn group_leftovers_by_parts<'a>(
         (r.3.county(), &r.4)
     }
     let wanted = |k: &(u64, u64, usize)| only.is_none_or(|o| o.contains(&k.0));
+    // Each list reserved for the most it can hold (a person and a block
+    // per row): a page is resident only once written, and lists grown by
+    // doubling held the old copy beside the new one, the run's peak at
+    // 10 M households (issue #7).
     let mut grouped = Grouped {
         rows: Vec::with_capacity(keyed.len()),
-        persons: Vec::new(),
-        blocks: Vec::new(),
+        persons: Vec::with_capacity(keyed.len()),
+        blocks: Vec::with_capacity(keyed.len()),
     };
     // The rows are taken a part of the block hashes at a time, so that
     // the 56-byte rows of at most about `part_rows` are held at once

@@ -97,24 +97,35 @@ pub static ELDERLY_ONLY: FlagDef = FlagDef {
     example: "全部 2 名成员年龄均在 60 岁及以上,未纳入低保",
 };
 
-pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
+/// Poor households whose risk flags make one list.
+const HOUSEHOLDS_PER_LIST: usize = 16_384;
+
+/// The risk flags, in household order: a list for each stretch of
+/// [`HOUSEHOLDS_PER_LIST`] poor households, then the 低保 households'.
+///
+/// The stretches are shared among the workers (one thread walked 10 M
+/// households here) and their lists are kept apart: the flags of every
+/// household collected into one list (`par_extend`) held the workers'
+/// pieces beside the list they were moved into, and [`crate::flags::join`]
+/// moves the flags into one list once anyway (issue #7).
+pub fn check(q: &QuarterData) -> Vec<Vec<Flag>> {
     let policy = &q.job.policy;
     let line = policy.poverty_line;
     let watch = policy.watch_line();
-    // Each household on its own, shared among the workers; flags come out
-    // in household order. One thread walked 10 M households here (issue
-    // #7).
-    out.par_extend(
-        q.poor
-            .households
-            .par_iter()
-            .enumerate()
-            .flat_map_iter(|(h, hh)| {
-                let mut found = Vec::new();
-                poor_household_flags(q, h, hh, &mut found);
-                found
-            }),
-    );
+    let mut lists: Vec<Vec<Flag>> = q
+        .poor
+        .households
+        .par_chunks(HOUSEHOLDS_PER_LIST)
+        .enumerate()
+        .map(|(chunk, households)| {
+            let mut found = Vec::new();
+            for (i, hh) in households.iter().enumerate() {
+                poor_household_flags(q, chunk * HOUSEHOLDS_PER_LIST + i, hh, &mut found);
+            }
+            found
+        })
+        .collect();
+    let mut out = Vec::new();
     out.par_extend(
         q.dibao
             .households
@@ -130,6 +141,8 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                     })
             }),
     );
+    lists.push(out);
+    lists
 }
 
 /// The risk flags of poor household `h`.
