@@ -109,18 +109,22 @@ const HOUSEHOLDS_PER_LIST: usize = 16_384;
 /// pieces beside the list they were moved into, and [`crate::flags::join`]
 /// moves the flags into one list once anyway (issue #7).
 pub fn check(q: &QuarterData) -> Vec<Vec<Flag>> {
+    check_in_stretches(q, HOUSEHOLDS_PER_LIST)
+}
+
+fn check_in_stretches(q: &QuarterData, households_per_list: usize) -> Vec<Vec<Flag>> {
     let policy = &q.job.policy;
     let line = policy.poverty_line;
     let watch = policy.watch_line();
     let mut lists: Vec<Vec<Flag>> = q
         .poor
         .households
-        .par_chunks(HOUSEHOLDS_PER_LIST)
+        .par_chunks(households_per_list)
         .enumerate()
         .map(|(chunk, households)| {
             let mut found = Vec::new();
             for (i, hh) in households.iter().enumerate() {
-                poor_household_flags(q, chunk * HOUSEHOLDS_PER_LIST + i, hh, &mut found);
+                poor_household_flags(q, chunk * households_per_list + i, hh, &mut found);
             }
             found
         })
@@ -233,5 +237,42 @@ fn poor_household_flags(q: &QuarterData, h: usize, hh: &Household, out: &mut Vec
             members.len(),
             policy.elderly_age
         )));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// However many households a list holds, the flags are the same, in
+    /// the same order (the bundled fixtures).
+    #[test]
+    fn risk_flags_do_not_depend_on_the_stretches() {
+        let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/luoyang.toml"));
+        let job = crate::job::Job::load(file, &Default::default()).unwrap();
+        let now = crate::pipeline::read_quarter(&job, job.quarter, true).unwrap();
+        let matching = crate::matching::match_rolls(&now.dibao, &now.poor);
+        let q = QuarterData {
+            job: &job,
+            dibao: &now.dibao,
+            poor: &now.poor,
+            matching: &matching,
+            deaths: None,
+            employees: None,
+        };
+        let whole: Vec<Flag> = check_in_stretches(&q, usize::MAX)
+            .into_iter()
+            .flatten()
+            .collect();
+        assert!(whole.len() > 100, "{} risk flags", whole.len());
+        for households_per_list in [1, 7, 1000] {
+            let lists = check_in_stretches(&q, households_per_list);
+            assert_eq!(
+                lists.len(),
+                q.poor.households.len().div_ceil(households_per_list) + 1
+            );
+            let flags: Vec<Flag> = lists.into_iter().flatten().collect();
+            assert_eq!(flags, whole, "{households_per_list}");
+        }
     }
 }
