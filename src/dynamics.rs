@@ -797,23 +797,14 @@ mod tests {
     /// a single share gives (the bundled fixtures, Q-1 from files).
     #[test]
     fn transitions_counted_in_shares_are_those_of_one_share() {
-        let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/luoyang.toml"));
-        let job = crate::job::Job::load(file, &Default::default()).unwrap();
-        let now = crate::pipeline::read_quarter(&job, job.quarter, true).unwrap();
-        let before = crate::pipeline::read_quarter_as(&job, job.quarter.previous(), false).unwrap();
+        let fixture = crate::checks::FixtureQuarter::read();
+        let q = fixture.data();
+        let before =
+            crate::pipeline::read_quarter_as(q.job, q.job.quarter.previous(), false).unwrap();
         let prev = Previous {
             dibao: before.dibao,
             poor: before.poor,
             source: "files",
-        };
-        let matching = crate::matching::match_rolls(&now.dibao, &now.poor);
-        let q = QuarterData {
-            job: &job,
-            dibao: &now.dibao,
-            poor: &now.poor,
-            matching: &matching,
-            deaths: None,
-            employees: None,
         };
         let one = transitions_in_shares(&prev, &q, usize::MAX);
         let persons: u64 = one.values().flat_map(|m| m.values()).sum();

@@ -127,6 +127,42 @@ impl<'a> QuarterData<'a> {
     }
 }
 
+/// The bundled fixtures' quarter (`jobs/luoyang.toml`), read and matched,
+/// for the tests of the checks that read a whole quarter.
+#[cfg(test)]
+pub(crate) struct FixtureQuarter {
+    pub job: Job,
+    pub inputs: crate::pipeline::QuarterInputs,
+    pub matching: Matching,
+}
+
+#[cfg(test)]
+impl FixtureQuarter {
+    pub fn read() -> FixtureQuarter {
+        let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/luoyang.toml"));
+        let job = Job::load(file, &Default::default()).unwrap();
+        let inputs = crate::pipeline::read_quarter(&job, job.quarter, true).unwrap();
+        let matching = crate::matching::match_rolls(&inputs.dibao, &inputs.poor);
+        FixtureQuarter {
+            job,
+            inputs,
+            matching,
+        }
+    }
+
+    /// The quarter as the checks read it, without its registers.
+    pub fn data(&self) -> QuarterData<'_> {
+        QuarterData {
+            job: &self.job,
+            dibao: &self.inputs.dibao,
+            poor: &self.inputs.poor,
+            matching: &self.matching,
+            deaths: None,
+            employees: None,
+        }
+    }
+}
+
 /// All quarter-Q flags (movement flags come from `dynamics`).
 pub fn run_all(q: &QuarterData) -> Vec<Vec<Flag>> {
     // The families read the same rolls and write their own lists, so they

@@ -248,18 +248,8 @@ mod tests {
     /// the same order (the bundled fixtures).
     #[test]
     fn risk_flags_do_not_depend_on_the_stretches() {
-        let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/luoyang.toml"));
-        let job = crate::job::Job::load(file, &Default::default()).unwrap();
-        let now = crate::pipeline::read_quarter(&job, job.quarter, true).unwrap();
-        let matching = crate::matching::match_rolls(&now.dibao, &now.poor);
-        let q = QuarterData {
-            job: &job,
-            dibao: &now.dibao,
-            poor: &now.poor,
-            matching: &matching,
-            deaths: None,
-            employees: None,
-        };
+        let fixture = crate::checks::FixtureQuarter::read();
+        let q = fixture.data();
         let whole: Vec<Flag> = check_in_stretches(&q, usize::MAX)
             .into_iter()
             .flatten()
