@@ -599,16 +599,23 @@ impl Member {
     }
 }
 
-/// One roll household: where its members' row indices are in its roll's
-/// [`Households`], and the row its household values come from (the 户主,
+/// One roll household: where its members' rows are (see
+/// [`Households`]), and the row its household values come from (the 户主,
 /// else the first row).
 #[derive(Clone, Debug)]
 pub struct Household {
     pub id: ShortText,
+    /// Its first row when its rows are one stretch of the roll; else,
+    /// marked by [`LISTED`], where its rows start in the roll's list of
+    /// the households listed apart.
     first: u32,
     members: u32,
     pub value_row: usize,
 }
+
+/// The mark of a household whose rows are not one stretch. Rows are fewer
+/// than 2^30 (MAX_ROWS_PER_ROLL), so the mark never meets a row index.
+const LISTED: u32 = 1 << 31;
 
 impl Household {
     /// How many rows the household has.
@@ -617,16 +624,49 @@ impl Household {
     }
 }
 
-/// A roll's households in order of first appearance, and their members'
-/// row indices end to end: one list for the roll, 4 bytes per row, where
-/// a `Vec` per household cost 56 bytes and an allocation (issue #7); and
-/// each row's household, 4 bytes per row.
+/// A roll's households in order of first appearance, and each row's
+/// household, 4 bytes per row.
+///
+/// Exports list a household's rows together, so nearly every household's
+/// rows are one stretch of the roll, named by its first row and count.
+/// Only the households some of whose rows are listed apart have their
+/// rows listed, end to end in one list. A list of every household's rows
+/// took 4 bytes a row, 300 MB at 10 M households, held with both quarters
+/// through the run's highest points (issue #7); a `Vec` per household
+/// had cost 56 bytes and an allocation.
 #[derive(Clone, Debug, Default)]
 pub struct Households {
     list: Vec<Household>,
-    member_rows: Vec<u32>,
+    listed_rows: Vec<u32>,
     row_household: Vec<u32>,
 }
+
+/// The row indices of one household, in file order.
+#[derive(Clone, Debug)]
+pub enum MemberRows<'a> {
+    Stretch(std::ops::Range<usize>),
+    Listed(std::slice::Iter<'a, u32>),
+}
+
+impl Iterator for MemberRows<'_> {
+    type Item = usize;
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            MemberRows::Stretch(rows) => rows.next(),
+            MemberRows::Listed(rows) => rows.next().map(|&r| r as usize),
+        }
+    }
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            MemberRows::Stretch(rows) => rows.size_hint(),
+            MemberRows::Listed(rows) => rows.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for MemberRows<'_> {}
 
 impl std::ops::Deref for Households {
     type Target = [Household];
@@ -637,13 +677,20 @@ impl std::ops::Deref for Households {
 
 impl Households {
     /// The row indices of `hh`, one of these households, in file order.
-    pub fn members(&self, hh: &Household) -> impl ExactSizeIterator<Item = usize> + Clone + '_ {
-        let start = hh.first as usize;
-        self.member_rows
-            .get(start..start + hh.member_count())
-            .unwrap_or(&[])
-            .iter()
-            .map(|&r| r as usize)
+    pub fn members(&self, hh: &Household) -> MemberRows<'_> {
+        let count = hh.member_count();
+        if hh.first & LISTED == 0 {
+            let start = hh.first as usize;
+            MemberRows::Stretch(start..start + count)
+        } else {
+            let start = (hh.first & !LISTED) as usize;
+            MemberRows::Listed(
+                self.listed_rows
+                    .get(start..start + count)
+                    .unwrap_or(&[])
+                    .iter(),
+            )
+        }
     }
 
     /// The household of row `row`.
@@ -716,20 +763,27 @@ pub fn group_households(ids: &[ShortText], is_head: impl Fn(usize) -> bool + Syn
     let households = runs - repeats.len();
     let mut list: Vec<Household> = Vec::with_capacity(households);
     let mut has_head: Vec<bool> = Vec::with_capacity(households);
+    // Whether a household has rows listed apart from its first run's.
+    let mut apart: Vec<bool> = Vec::with_capacity(households);
     let mut row_household: Vec<u32> = vec![0; rows];
     let mut repeats = repeats.into_iter().peekable();
     for r in 0..runs {
         let earlier = repeats.next_if(|&(later, _)| later as usize == r);
         let h = match earlier {
-            Some((_, first)) => row_household[starts[first as usize] as usize] as usize,
+            Some((_, first)) => {
+                let h = row_household[starts[first as usize] as usize] as usize;
+                apart[h] = true;
+                h
+            }
             None => {
                 list.push(Household {
                     id: ids[starts[r] as usize].clone(),
-                    first: 0,
+                    first: starts[r],
                     members: 0,
                     value_row: starts[r] as usize,
                 });
                 has_head.push(false);
+                apart.push(false);
                 list.len() - 1
             }
         };
@@ -743,25 +797,34 @@ pub fn group_households(ids: &[ShortText], is_head: impl Fn(usize) -> bool + Syn
             has_head[h] = true;
         }
     }
-    drop((starts, run_head));
-    // Each household's stretch of the list, then its rows put in it in
+    drop(run_head);
+    // A household of one run is that stretch of rows. Those of more than
+    // one get a stretch of the list each, filled with their runs' rows in
     // row order.
-    let mut next = Vec::with_capacity(list.len());
-    let mut start = 0u32;
-    for hh in &mut list {
-        hh.first = start;
-        next.push(start);
-        start += hh.members;
+    let mut listed_rows: Vec<u32> = Vec::new();
+    let mut next: rustc_hash::FxHashMap<u32, u32> = Default::default();
+    for (h, hh) in list.iter_mut().enumerate() {
+        if apart[h] {
+            let start = listed_rows.len() as u32;
+            next.insert(h as u32, start);
+            hh.first = start | LISTED;
+            listed_rows.resize(listed_rows.len() + hh.member_count(), 0);
+        }
     }
-    let mut member_rows = vec![0u32; rows];
-    for (row, &h) in row_household.iter().enumerate() {
-        let slot = &mut next[h as usize];
-        member_rows[*slot as usize] = row as u32;
-        *slot += 1;
+    if !next.is_empty() {
+        for r in 0..runs {
+            let span = run_rows(r);
+            if let Some(slot) = next.get_mut(&row_household[span.start]) {
+                for row in span {
+                    listed_rows[*slot as usize] = row as u32;
+                    *slot += 1;
+                }
+            }
+        }
     }
     Households {
         list,
-        member_rows,
+        listed_rows,
         row_household,
     }
 }
