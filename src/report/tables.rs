@@ -7,7 +7,6 @@ use crate::columns::{FLAG_COLUMNS, HOUSEHOLD_COLUMNS, PERSON_TOKEN, REJECT_COLUM
 use crate::flags::Flag;
 use crate::identity::mask_id;
 use crate::ingest::Reject;
-use crate::model::Text;
 use crate::scoring::HouseholdRow;
 use rayon::prelude::*;
 
@@ -67,10 +66,6 @@ pub struct IdPolicy {
 }
 
 impl IdPolicy {
-    pub fn shown(&self, id: &str) -> Text {
-        if self.mask { mask_id(id) } else { id.into() }
-    }
-
     /// HMAC-SHA256 of the normalized number under the job's key, hex.
     pub fn token(&self, id: &str) -> Option<String> {
         use hmac::{Hmac, Mac};
@@ -84,10 +79,13 @@ impl IdPolicy {
     }
 }
 
-pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &IdPolicy) -> TextTable<'a> {
+pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &'a IdPolicy) -> TextTable<'a> {
     let mut columns: Vec<&'static str> = FLAG_COLUMNS.to_vec();
-    // Masking and tokens are computed once per flag, not once per writer.
-    let shown: Vec<Text> = flags.par_iter().map(|f| ids.shown(&f.person_id)).collect();
+    // A masked number is made when its cell is written, by each writer
+    // (a few characters starred): a masked copy of every flag's number,
+    // made once for the three writers, was 24 bytes a flag held through
+    // the write stage, the run's peak at 10 M households (issue #7).
+    // A token (a keyed hash) is computed once per flag.
     let tokens: Option<Vec<String>> = ids.token_key.is_some().then(|| {
         flags
             .par_iter()
@@ -113,7 +111,8 @@ pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &IdPolicy) -> Te
                 7 => Cow::Borrowed(f.region.village()),
                 8 => Cow::Borrowed(f.dibao_household_id.as_str()),
                 9 => Cow::Borrowed(f.poor_household_id.as_str()),
-                10 => Cow::Owned(shown[r].to_string()),
+                10 if f.person_id.is_empty() || !ids.mask => Cow::Borrowed(f.person_id.as_str()),
+                10 => Cow::Owned(mask_id(&f.person_id).to_string()),
                 11 => Cow::Borrowed(f.name.as_str()),
                 12 => Cow::Borrowed(&*f.detail),
                 _ => Cow::Owned(tokens.as_ref().map(|t| t[r].clone()).unwrap_or_default()),
