@@ -159,12 +159,21 @@ fn block_hash(m: &crate::model::Member) -> u64 {
     h.finish()
 }
 
-fn id_hash(id: &str) -> u64 {
+/// A hash of a normalized number, in 32 bits: it only orders a block's
+/// rows so that one person's rows lie together, and numbers that share
+/// it are told apart by their strings (see [`group_leftovers`]).
+fn id_hash(id: &str) -> u32 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
     h.write(id.as_bytes());
-    h.finish()
+    (h.finish() >> 32) as u32
 }
+
+/// An unmatched row as grouping sorts it: (block hash, ID hash, row), 16
+/// bytes. With the row as a `usize` and a 64-bit ID hash it took 24, held
+/// for 18 M unmatched rows at 10 M households through matching's highest
+/// point (issue #7). Rolls stay below 2^30 rows.
+type KeyedRow = (u64, u32, u32);
 
 /// A roll's rows' person fields, by row: a function rather than a vector
 /// of references, which took 8 bytes a row (300 MB at 10 M households).
@@ -178,7 +187,7 @@ fn keyed_leftovers(
     members: Members,
     matched: &[bool],
     only: Option<&FxHashSet<u64>>,
-) -> Vec<(u64, u64, usize)> {
+) -> Vec<KeyedRow> {
     (0..matched.len())
         .into_par_iter()
         .filter(|&i| !matched[i])
@@ -188,12 +197,12 @@ fn keyed_leftovers(
             if only.is_some_and(|o| !o.contains(&block)) {
                 return None;
             }
-            Some((block, id_hash(&m.id.normalized()), i))
+            Some((block, id_hash(&m.id.normalized()), i as u32))
         })
         .collect()
 }
 
-fn block_hashes(keyed: &[(u64, u64, usize)]) -> FxHashSet<u64> {
+fn block_hashes(keyed: &[KeyedRow]) -> FxHashSet<u64> {
     keyed.par_iter().map(|k| k.0).collect()
 }
 
@@ -214,7 +223,7 @@ const PART_ROWS: usize = 2_000_000;
 /// by their ID strings).
 fn group_leftovers<'a>(
     members: Members<'_, 'a>,
-    keyed: &[(u64, u64, usize)],
+    keyed: &[KeyedRow],
     only: Option<&FxHashSet<u64>>,
 ) -> Grouped<'a> {
     group_leftovers_by_parts(members, keyed, only, PART_ROWS)
@@ -222,17 +231,17 @@ fn group_leftovers<'a>(
 
 fn group_leftovers_by_parts<'a>(
     members: Members<'_, 'a>,
-    keyed: &[(u64, u64, usize)],
+    keyed: &[KeyedRow],
     only: Option<&FxHashSet<u64>>,
     part_rows: usize,
 ) -> Grouped<'a> {
     // (block hash, ID hash, row, region, normalized name, ID): 56 bytes,
     // the county read off the region's shared code when compared.
-    type Row<'a> = (u64, u64, u32, Region, Text, &'a crate::model::PersonId);
+    type Row<'a> = (u64, u32, u32, Region, Text, &'a crate::model::PersonId);
     fn block<'r>(r: &'r Row) -> (&'static str, &'r Text) {
         (r.3.county(), &r.4)
     }
-    let wanted = |k: &(u64, u64, usize)| only.is_none_or(|o| o.contains(&k.0));
+    let wanted = |k: &KeyedRow| only.is_none_or(|o| o.contains(&k.0));
     // Each list reserved for the most it can hold (a person and a block
     // per row): a page is resident only once written, and lists grown by
     // doubling held the old copy beside the new one. The grouping is one
@@ -253,8 +262,8 @@ fn group_leftovers_by_parts<'a>(
             .par_iter()
             .filter(|k| k.0 % parts == part && wanted(k))
             .map(|&(bh, ih, i)| {
-                let m = members(i);
-                (bh, ih, i as u32, m.region, m.name_norm(), &m.id)
+                let m = members(i as usize);
+                (bh, ih, i, m.region, m.name_norm(), &m.id)
             })
             .collect();
         rows.par_sort_unstable_by_key(|r| (r.0, r.1, r.2));
@@ -626,20 +635,20 @@ mod tests {
                 .or_default()
                 .push(i);
         }
-        let hashings: [&dyn Fn(usize) -> (u64, u64); 3] = [
+        let hashings: [&dyn Fn(usize) -> (u64, u32); 3] = [
             &|_| (0, 0),
             &|i| {
                 let m = refs[i];
                 let id = m.id.normalized();
-                (m.name_norm().len() as u64 % 2, id.ends_with('X') as u64)
+                (m.name_norm().len() as u64 % 2, id.ends_with('X') as u32)
             },
             &|i| (block_hash(refs[i]), id_hash(&refs[i].id.normalized())),
         ];
         for (hashing, part_rows) in hashings.iter().flat_map(|h| [(h, 1), (h, 7), (h, 1000)]) {
-            let keyed: Vec<(u64, u64, usize)> = (0..refs.len())
+            let keyed: Vec<KeyedRow> = (0..refs.len())
                 .map(|i| {
                     let (b, h) = hashing(i);
-                    (b, h, i)
+                    (b, h, i as u32)
                 })
                 .collect();
             let grouped = group_leftovers_by_parts(&|i| refs[i], &keyed, None, part_rows);
@@ -666,8 +675,8 @@ mod tests {
             assert_eq!(got, expected);
         }
         // Blocks the filter does not name are left out.
-        let keyed: Vec<(u64, u64, usize)> = (0..refs.len())
-            .map(|i| (block_hash(refs[i]), 0, i))
+        let keyed: Vec<KeyedRow> = (0..refs.len())
+            .map(|i| (block_hash(refs[i]), 0, i as u32))
             .collect();
         let only: FxHashSet<u64> = [block_hash(refs[0])].into_iter().collect();
         let grouped = group_leftovers(&|i| refs[i], &keyed, Some(&only));

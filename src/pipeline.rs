@@ -309,8 +309,10 @@ pub fn analyze(
     let mut lists = timings.time("flag", || checks::run_all(&q));
     lists.push(moved);
     let flags = timings.time("sort", || {
-        let mut flags = crate::flags::join(lists);
-        sort_flags(&mut flags, job.output.mask_ids);
+        let mut flags = debug_timed("flags: lists joined", || crate::flags::join(lists));
+        debug_timed("flags: sorted", || {
+            sort_flags(&mut flags, job.output.mask_ids)
+        });
         flags
     });
     let households = timings.time("score", || household_rows(&q, &flags));
