@@ -6,6 +6,7 @@
 //! the same; each quarter was validated against its own end.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -264,15 +265,19 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
         step("movement: dibao exits found");
     }
     {
+        // Each Q-1 household is marked when a Q household finds it: the
+        // unmarked ones are the removals. An index of Q's households for
+        // them was the movement checks' highest point at 10 M households
+        // (issue #7).
+        let found_in_q: Vec<AtomicBool> = (0..prev.poor.households.len())
+            .map(|_| AtomicBool::new(false))
+            .collect();
         let prev_poor = by_id(&prev.poor.households);
         step("movement: Q-1 poor households indexed");
-        poor_changes(prev, q, &prev_poor, out);
+        poor_changes(prev, q, &prev_poor, &found_in_q, out);
         step("movement: poor changes found");
-    }
-    {
-        let now_poor = by_id(&q.poor.households);
-        step("movement: Q poor households indexed");
-        poor_removals(prev, &now_poor, out);
+        drop(prev_poor);
+        poor_removals(prev, &found_in_q, out);
         step("movement: poor removals found");
     }
     {
@@ -389,6 +394,7 @@ fn poor_changes(
     prev: &Previous,
     q: &QuarterData,
     prev_poor: &ShardedMap<ShortText, usize>,
+    found_in_q: &[AtomicBool],
     out: &mut Vec<Flag>,
 ) {
     let policy = &q.job.policy;
@@ -407,6 +413,7 @@ fn poor_changes(
                     );
                     return found;
                 };
+                found_in_q[ph].store(true, Ordering::Relaxed);
                 let prev_hh = &prev.poor.households[ph];
                 let before = prev.poor.head(prev_hh);
                 let status_change = || {
@@ -454,13 +461,17 @@ fn poor_changes(
     );
 }
 
-/// poor_removed: a Q-1 household number that is not on Q's roll.
-fn poor_removals(prev: &Previous, now_poor: &ShardedMap<ShortText, usize>, out: &mut Vec<Flag>) {
+/// poor_removed: a Q-1 household number that is not on Q's roll, that is
+/// one no Q household found in [`poor_changes`] (household numbers are
+/// unique in a roll: they group its rows).
+fn poor_removals(prev: &Previous, found_in_q: &[AtomicBool], out: &mut Vec<Flag>) {
     out.par_extend(
         prev.poor
             .households
             .par_iter()
-            .filter(|hh| !now_poor.contains_key(hh.id.as_str()))
+            .zip(found_in_q.par_iter())
+            .filter(|(_, found)| !found.load(Ordering::Relaxed))
+            .map(|(hh, _)| hh)
             .map(|hh| {
                 let head = prev.poor.head(hh);
                 let flag = Flag::new(&POOR_REMOVED)
