@@ -57,7 +57,10 @@ fn write_record<F: AsRef<str>>(out: &mut Vec<u8>, fields: impl Iterator<Item = F
 }
 
 fn write_field(out: &mut Vec<u8>, field: &[u8]) {
-    if !field.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+    if !field
+        .iter()
+        .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
         out.extend_from_slice(field);
         return;
     }
