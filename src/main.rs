@@ -29,7 +29,7 @@ unsafe extern "C" {
 /// joined into one, matching's grouping, the movement indexes one after
 /// another): with a second's delay the freed gigabyte stayed resident
 /// beside the new one. 100 ms took the 10 M run's peak from 7,075 to
-/// 6,782 MiB, and the 1 M run's from about 935 to 825 MiB, for more
+/// 6,782 MiB, and the 1 M run's from about 955 to 825 MiB, for more
 /// system time: about 1.5 % of the CPU time at 10 M, 3–4 % at 1 M, which
 /// the wall time did not show (issue #7). Left alone when the
 /// option is not at its known default: set by `MIMALLOC_PURGE_DELAY`, or
