@@ -1203,7 +1203,7 @@ mod size_tests {
             (
                 "HouseholdRow",
                 size_of::<crate::scoring::HouseholdRow>(),
-                72,
+                48,
             ),
         ];
         for (name, size, budget) in sizes {

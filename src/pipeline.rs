@@ -15,7 +15,7 @@ use crate::ingest::{self, InputStats, Loaded, Reject, Validation};
 use crate::job::Job;
 use crate::matching::{Matching, match_rolls};
 use crate::model::{DeathRow, DibaoRow, EmployeeRow, PoorRow, Roll, RollRow};
-use crate::scoring::{HouseholdRow, household_rows};
+use crate::scoring::{HouseholdRows, household_rows};
 use crate::{history, report};
 
 /// Per-stage wall times, in the order they ran.
@@ -218,7 +218,7 @@ pub fn find_previous(job: &Job) -> Result<PreviousSource> {
 /// The findings of one quarter: what the reports are made of.
 pub struct Analysis {
     pub flags: Vec<Flag>,
-    pub households: Vec<HouseholdRow>,
+    pub households: HouseholdRows,
     pub exact_persons: usize,
     /// Probable pairs by the contract's rule.
     pub probable_pairs: usize,
@@ -473,12 +473,12 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     let state_secs = state_secs + commit_started.elapsed().as_secs_f64();
     log_stage("state", state_secs);
     timings.0.push(("state", state_secs));
-    info!(flags = analysis.flags.len(), households = analysis.households.len(), out = %publish_dir.display(), "run finished");
+    info!(flags = analysis.flags.len(), households = analysis.households.rows.len(), out = %publish_dir.display(), "run finished");
 
     let outcome = RunOutcome {
         out_dir: publish_dir,
         flags: analysis.flags.len(),
-        households: analysis.households.len(),
+        households: analysis.households.rows.len(),
     };
     free_in_background((inputs, analysis));
     Ok(outcome)

@@ -21,7 +21,10 @@ use crate::short_text::ShortText;
 /// status, the type and the tier are kept as what they are and named when
 /// written, and the number is a 16-byte text. The row was 144 bytes (three
 /// names as `&str`, a 24-byte number) and 10 M of them made the score
-/// stage the run's peak at 10 M households (issue #7).
+/// stage the run's peak at 10 M households (issue #7); the linked 低保
+/// households, which about a quarter of the households have, are listed
+/// apart ([`HouseholdRows`]) instead of a 24-byte text in every row (72 →
+/// 48 bytes).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HouseholdRow {
     pub poor_household_id: ShortText,
@@ -32,10 +35,33 @@ pub struct HouseholdRow {
     pub household_type: HouseholdType,
     pub members: u32,
     pub annual_income: Cents,
-    pub dibao_household_ids: Text,
+    /// Where its linked 低保 households' numbers are in
+    /// [`HouseholdRows::linked_dibao_ids`]; [`NOT_LINKED`] when it has none.
+    pub linked: u32,
     /// Its flag codes, written `;`-joined in code order.
     pub flags: CodeSet,
     pub score: u32,
+}
+
+/// [`HouseholdRow::linked`] of a household linked to no 低保 household.
+pub const NOT_LINKED: u32 = u32::MAX;
+
+/// The households' rows in report order, and the `;`-joined numbers of
+/// the 低保 households linked to each row that has any, in row order.
+#[derive(Debug, Default)]
+pub struct HouseholdRows {
+    pub rows: Vec<HouseholdRow>,
+    pub linked_dibao_ids: Vec<Text>,
+}
+
+impl HouseholdRows {
+    /// The linked 低保 households' numbers of `row`, `;`-joined (empty
+    /// when it has none).
+    pub fn dibao_household_ids(&self, row: &HouseholdRow) -> &str {
+        self.linked_dibao_ids
+            .get(row.linked as usize)
+            .map_or("", |ids| ids.as_str())
+    }
 }
 
 impl HouseholdRow {
@@ -62,7 +88,7 @@ pub fn tier(score: u32) -> &'static str {
 }
 
 /// One row per poor household, sorted by score descending then id.
-pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
+pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> HouseholdRows {
     let started = std::time::Instant::now();
     let households = &q.poor.households;
     // Each household's codes, looked up once by its number and then read
@@ -116,11 +142,11 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
         .into_par_iter()
         .map(|(std::cmp::Reverse(score), _, h)| (score, h))
         .collect();
-    order
+    let is_linked = |h: u32| !q.matching.poor_linked.get(h as usize).is_empty();
+    let mut rows: Vec<HouseholdRow> = order
         .par_iter()
         .map(|&(score, h)| {
-            let h = h as usize;
-            let hh = &households[h];
+            let hh = &households[h as usize];
             let head = q.poor.head(hh);
             HouseholdRow {
                 poor_household_id: hh.id.clone(),
@@ -129,12 +155,30 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> Vec<HouseholdRow> {
                 household_type: head.household_type,
                 members: hh.member_count() as u32,
                 annual_income: head.annual_income,
-                dibao_household_ids: linked_dibao_ids(q, h).into(),
-                flags: codes_of[h],
+                linked: if is_linked(h) { 0 } else { NOT_LINKED },
+                flags: codes_of[h as usize],
                 score,
             }
         })
-        .collect()
+        .collect();
+    // The linked rows numbered in row order, then their numbers made in
+    // that order.
+    let mut next = 0;
+    for row in &mut rows {
+        if row.linked != NOT_LINKED {
+            row.linked = next;
+            next += 1;
+        }
+    }
+    let linked_dibao_ids: Vec<Text> = order
+        .par_iter()
+        .filter(|&&(_, h)| is_linked(h))
+        .map(|&(_, h)| linked_dibao_ids(q, h as usize).into())
+        .collect();
+    HouseholdRows {
+        rows,
+        linked_dibao_ids,
+    }
 }
 
 /// The flag codes of every definition in code order: a [`CodeSet`]'s bit

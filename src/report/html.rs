@@ -220,7 +220,13 @@ th{{background:#ddebf7}} td.n{{text-align:right}} .figs td:first-child{{backgrou
         let _ = write!(h, "<th>{}</th>", zh::header(c));
     }
     h.push_str("</tr>");
-    for row in analysis.households.iter().filter(|r| r.score > 0).take(50) {
+    for row in analysis
+        .households
+        .rows
+        .iter()
+        .filter(|r| r.score > 0)
+        .take(50)
+    {
         let labels: Vec<&str> = row.flags.defs().map(|d| d.label).collect();
         let _ = write!(
             h,

@@ -64,7 +64,7 @@ pub fn summary(job: &Job, inputs: &QuarterInputs, analysis: &Analysis) -> Value 
     let tier_names = ["高", "中", "低"];
     let mut tier_counts = [0u64; 3];
     let mut bucket_counts = [0u64; 10];
-    for h in &analysis.households {
+    for h in &analysis.households.rows {
         if let Some(t) = tier_names.iter().position(|&n| n == h.tier()) {
             tier_counts[t] += 1;
         }
@@ -111,7 +111,7 @@ pub fn summary(job: &Job, inputs: &QuarterInputs, analysis: &Analysis) -> Value 
             "by_severity": by_severity,
             "by_county": by_county,
         },
-        "risk": { "households": analysis.households.len(), "tiers": tiers, "score_histogram": histogram },
+        "risk": { "households": analysis.households.rows.len(), "tiers": tiers, "score_histogram": histogram },
         "rejects": inputs.rejects.len(),
     });
     match &analysis.movements {

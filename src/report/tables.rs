@@ -7,7 +7,7 @@ use crate::columns::{FLAG_COLUMNS, HOUSEHOLD_COLUMNS, PERSON_TOKEN, REJECT_COLUM
 use crate::flags::Flag;
 use crate::identity::mask_id;
 use crate::ingest::Reject;
-use crate::scoring::HouseholdRow;
+use crate::scoring::HouseholdRows;
 use rayon::prelude::*;
 
 /// A cell's text: borrowed from the findings where it can be.
@@ -121,12 +121,12 @@ pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &'a IdPolicy) ->
     }
 }
 
-pub fn household_table<'a>(quarter: &'a str, households: &'a [HouseholdRow]) -> TextTable<'a> {
+pub fn household_table<'a>(quarter: &'a str, households: &'a HouseholdRows) -> TextTable<'a> {
     TextTable {
         columns: HOUSEHOLD_COLUMNS.to_vec(),
-        len: households.len(),
+        len: households.rows.len(),
         cell: Box::new(move |r, c| {
-            let h = &households[r];
+            let h = &households.rows[r];
             match c {
                 0 => Cow::Borrowed(quarter),
                 1 => Cow::Borrowed(h.poor_household_id.as_str()),
@@ -137,7 +137,7 @@ pub fn household_table<'a>(quarter: &'a str, households: &'a [HouseholdRow]) -> 
                 6 => Cow::Borrowed(h.household_type_name()),
                 7 => Cow::Owned(h.members.to_string()),
                 8 => Cow::Owned(h.annual_income.to_string()),
-                9 => Cow::Borrowed(h.dibao_household_ids.as_str()),
+                9 => Cow::Borrowed(households.dibao_household_ids(h)),
                 10 => Cow::Owned(h.flags.joined()),
                 11 => Cow::Owned(h.score.to_string()),
                 _ => Cow::Borrowed(h.tier()),
