@@ -45,14 +45,12 @@ impl Reject {
                 c.clone()
             }
         });
-        let mut w = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_writer(Vec::new());
-        // Writing into memory cannot fail.
-        let _ = w.write_record(cells);
-        let mut line = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+        // Quoted as the CSV reports quote their fields.
+        let mut line = Vec::new();
+        crate::report::csv_out::write_record(&mut line, cells);
         line.pop();
-        line
+        // Whole UTF-8 cells, commas and quotes: UTF-8.
+        String::from_utf8(line).unwrap_or_default()
     }
 }
 

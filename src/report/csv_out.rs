@@ -35,8 +35,9 @@ fn write_table(out: &mut impl Write, table: &TextTable) -> std::io::Result<()> {
     out.flush()
 }
 
-/// One record and its `\n` appended to `out`.
-fn write_record<F: AsRef<str>>(out: &mut Vec<u8>, fields: impl Iterator<Item = F>) {
+/// One record and its `\n` appended to `out` (also a reject's raw record,
+/// [`crate::ingest::Reject::record`]).
+pub(crate) fn write_record<F: AsRef<str>>(out: &mut Vec<u8>, fields: impl Iterator<Item = F>) {
     let mut count = 0;
     let mut only_empty = true;
     for field in fields {
