@@ -290,7 +290,7 @@ pub mod writer {
     fn write_frame(
         path: &Path,
         rows: usize,
-        columns: impl Fn(std::ops::Range<usize>) -> Vec<Column>,
+        columns: impl Fn(std::ops::Range<usize>) -> Vec<Column> + Sync,
     ) {
         let mut out = std::fs::File::create(path).unwrap();
         crate::parquet_batches::write(

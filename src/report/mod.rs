@@ -1,6 +1,7 @@
 //! The only code that writes report files (contract §5). Everything is
 //! written into a staging directory; [`publish`] swaps it into place.
 
+pub mod blocks;
 pub mod csv_out;
 pub mod html;
 pub mod labels;

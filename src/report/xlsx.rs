@@ -63,6 +63,64 @@ fn widths(table: &TextTable) -> Vec<f64> {
         .collect()
 }
 
+/// Columns whose texts come from short fixed lists (the catalog's codes
+/// and labels, kinds, severities, statuses, types, tiers, the quarter):
+/// their cells are written as shared strings ([`RowXml::shared`]).
+const VOCABULARY_COLUMNS: [&str; 8] = [
+    "quarter",
+    "flag",
+    "label",
+    "kind",
+    "severity",
+    "status",
+    "household_type",
+    "tier",
+];
+
+/// The workbook's shared strings: every text a [`VOCABULARY_COLUMNS`]
+/// cell can hold, each once. A cell whose text is not here (a quarter
+/// other than the job's, say) is written inline as any other.
+pub struct Vocabulary<'q> {
+    texts: Vec<&'q str>,
+    places: rustc_hash::FxHashMap<&'q str, u32>,
+}
+
+impl<'q> Vocabulary<'q> {
+    /// The quarter is the one text not known when the program is built.
+    pub fn new(quarter: &'q str) -> Vocabulary<'q> {
+        let mut texts: Vec<&'q str> = vec![quarter];
+        for def in crate::checks::CATALOG {
+            texts.extend([def.code, def.label]);
+        }
+        texts.extend(Kind::ALL.iter().map(|k| k.code()));
+        texts.extend(crate::flags::Severity::ALL.iter().map(|s| s.code()));
+        texts.extend(crate::model::Status::ALL.iter().map(|(_, zh, _)| *zh));
+        texts.extend(
+            crate::model::HouseholdType::ALL
+                .iter()
+                .map(|(_, zh, _)| *zh),
+        );
+        texts.extend(["高", "中", "低"]);
+        let mut places = rustc_hash::FxHashMap::default();
+        texts.retain(|t| {
+            let fresh = !t.is_empty() && !places.contains_key(t);
+            if fresh {
+                places.insert(*t, places.len() as u32);
+            }
+            fresh
+        });
+        Vocabulary { texts, places }
+    }
+
+    pub fn texts(&self) -> &[&'q str] {
+        &self.texts
+    }
+
+    fn place(&self, text: &str) -> Option<u32> {
+        self.places.get(text).copied()
+    }
+}
+
 /// The sheets a table needs (`name`, `name(2)`, …, each under Excel's
 /// row limit), each with its header, frozen row and filter.
 fn table_sheets<'a, 't: 'a>(
@@ -71,6 +129,7 @@ fn table_sheets<'a, 't: 'a>(
     rows: &'a [usize],
     tiered: bool,
     rows_per_sheet: usize,
+    vocabulary: &'a Vocabulary<'a>,
 ) -> Vec<Sheet<'a>> {
     let widths = widths(table);
     let chunks: Vec<&[usize]> = if rows.is_empty() {
@@ -80,12 +139,18 @@ fn table_sheets<'a, 't: 'a>(
     };
     // What each column is, decided once per table rather than per cell.
     let numeric: Vec<bool> = table.columns.iter().map(|c| NUMERIC.contains(c)).collect();
+    let shared: Vec<bool> = table
+        .columns
+        .iter()
+        .map(|c| VOCABULARY_COLUMNS.contains(c))
+        .collect();
     let tier_column = table.position("tier").filter(|_| tiered);
     chunks
         .into_iter()
         .enumerate()
         .map(|(n, chunk)| {
             let numeric = numeric.clone();
+            let shared = shared.clone();
             Sheet {
                 name: if n == 0 {
                     name.to_owned()
@@ -115,7 +180,10 @@ fn table_sheets<'a, 't: 'a>(
                         } else {
                             Style::Normal
                         };
-                        row.text(c, &cell, style);
+                        match shared[c].then(|| vocabulary.place(&cell)).flatten() {
+                            Some(place) => row.shared(c, place, style),
+                            None => row.text(c, &cell, style),
+                        }
                     }
                 }),
             }
@@ -357,6 +425,8 @@ pub fn write_workbook<'t>(
         }
     }
 
+    let quarter = job.quarter.to_string();
+    let vocabulary = Vocabulary::new(&quarter);
     let mut sheets = vec![overview(job, summary, county)?];
     sheets.extend(table_sheets(
         zh::SHEET_HOUSEHOLDS,
@@ -364,6 +434,7 @@ pub fn write_workbook<'t>(
         &household_rows,
         true,
         ROWS_PER_SHEET,
+        &vocabulary,
     ));
     for (kind, rows) in Kind::ALL.iter().zip(&kind_rows) {
         sheets.extend(table_sheets(
@@ -372,6 +443,7 @@ pub fn write_workbook<'t>(
             rows,
             false,
             ROWS_PER_SHEET,
+            &vocabulary,
         ));
     }
     let end = job.quarter.last_day();
@@ -381,7 +453,7 @@ pub fn write_workbook<'t>(
     };
     let started = std::time::Instant::now();
     let mut out = Durable::create(path)?;
-    spreadsheet::write(&mut out.writer, &properties, &sheets)
+    spreadsheet::write(&mut out.writer, &properties, &sheets, vocabulary.texts())
         .map_err(|e| Error::output(path, e))?;
     out.finish()?;
     tracing::debug!(
@@ -456,16 +528,22 @@ mod tests {
         let table = TextTable::of_rows(vec!["household_id", "score", "tier"], &cells);
         // Rows 1..7 without row 4 (as if of another county), 3 to a sheet.
         let rows = [1, 2, 3, 5, 6];
-        let sheets = table_sheets(zh::SHEET_HOUSEHOLDS, &table, &rows, true, 3);
+        let vocabulary = Vocabulary::new("2018Q3");
+        let sheets = table_sheets(zh::SHEET_HOUSEHOLDS, &table, &rows, true, 3, &vocabulary);
         let names: Vec<&str> = sheets.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["风险户", "风险户(2)"]);
         let properties = Properties {
             title: "t",
             created: (2018, 9, 30),
         };
-        let bytes = spreadsheet::write(std::io::Cursor::new(Vec::new()), &properties, &sheets)
-            .unwrap()
-            .into_inner();
+        let bytes = spreadsheet::write(
+            std::io::Cursor::new(Vec::new()),
+            &properties,
+            &sheets,
+            vocabulary.texts(),
+        )
+        .unwrap()
+        .into_inner();
         let mut wb = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
         let mut rows_of = |name: &str| -> Vec<Vec<Data>> {
             let range = wb.worksheet_range(name).unwrap();
