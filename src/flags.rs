@@ -85,6 +85,9 @@ pub struct FlagDef {
     pub example: &'static str,
 }
 
+/// [`Flag::poor_household`] of a flag not placed in Q's poor roll.
+pub const NOT_PLACED: u32 = u32::MAX;
+
 /// One raised flag: a row of `flags.csv`. `person_id` is the whole number
 /// here; masking happens when the report is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +100,12 @@ pub struct Flag {
     /// fit inline; the ID number (18 characters) does in a `Text`.
     pub dibao_household_id: ShortText,
     pub poor_household_id: ShortText,
+    /// The place of that household in Q's poor roll, when the flag was
+    /// raised on it there ([`Flag::poor_at`]); [`NOT_PLACED`] otherwise
+    /// (a household named by its number alone, or one of Q-1's). The score
+    /// stage reads a household's codes by this place instead of looking
+    /// every flag's number up (issue #7); it fits in the flag's padding.
+    pub poor_household: u32,
     pub person_id: Text,
     pub name: ShortText,
     /// Exactly as long as its text: a formatted `String` kept the spare
@@ -111,6 +120,7 @@ impl Flag {
             region: Region::default(),
             dibao_household_id: ShortText::default(),
             poor_household_id: ShortText::default(),
+            poor_household: NOT_PLACED,
             person_id: Text::default(),
             name: ShortText::default(),
             detail: Box::default(),
@@ -135,6 +145,14 @@ impl Flag {
 
     pub fn poor(mut self, household_id: &str) -> Flag {
         self.poor_household_id = household_id.into();
+        self.poor_household = NOT_PLACED;
+        self
+    }
+
+    /// On household `h` of Q's poor roll, whose number is `household_id`.
+    pub fn poor_at(mut self, household_id: &str, h: usize) -> Flag {
+        self.poor_household_id = household_id.into();
+        self.poor_household = u32::try_from(h).unwrap_or(NOT_PLACED);
         self
     }
 

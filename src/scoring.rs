@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use crate::checks::coverage::linked_dibao_ids;
 use crate::checks::{CATALOG, QuarterData};
-use crate::flags::{Flag, FlagDef};
+use crate::flags::{Flag, FlagDef, NOT_PLACED};
 use crate::job::RiskWeights;
 use crate::model::{HouseholdType, Status, zh};
 use crate::model::{Region, Text};
@@ -91,15 +91,37 @@ pub fn tier(score: u32) -> &'static str {
 pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> HouseholdRows {
     let started = std::time::Instant::now();
     let households = &q.poor.households;
-    // Each household's codes, looked up once by its number and then read
-    // by index: the ordering and the rows each looked them up by number,
-    // and at 10 M households those lookups miss the cache (the stage grew
-    // 20 × from 1 M to 10 M; issue #7).
+    // Each household's codes, found once and then read by index: the
+    // ordering and the rows each looked them up by number, and at 10 M
+    // households those lookups miss the cache (the stage grew 20 × from
+    // 1 M to 10 M; issue #7). A flag raised on a household of Q's roll
+    // knows its place there and sets its code at that place; only flags
+    // that name a household by its number alone (a few percent) are
+    // mapped by number, and every household is looked up in that smaller
+    // map. A map of every flag by number was 1.8 s of this stage's 4.5 at
+    // 10 M households.
     let codes_of: Vec<CodeSet> = {
+        use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+        let placed: Vec<AtomicU32> = (0..households.len())
+            .into_par_iter()
+            .map(|_| AtomicU32::new(0))
+            .collect();
+        flags.par_iter().for_each(|f| {
+            if let Some(codes) = placed.get(f.poor_household as usize) {
+                codes.fetch_or(CodeSet::of(f.def).0, Relaxed);
+            }
+        });
         let by_number = codes_by_household(flags);
         households
             .par_iter()
-            .map(|hh| by_number.get(hh.id.as_str()).copied().unwrap_or_default())
+            .zip(placed.into_par_iter())
+            .map(|(hh, codes)| {
+                let by_place = CodeSet(codes.into_inner());
+                match by_number.get(hh.id.as_str()) {
+                    Some(more) => CodeSet(by_place.0 | more.0),
+                    None => by_place,
+                }
+            })
             .collect()
     };
     crate::memory::debug_step(started, "scoring: codes by household");
@@ -260,9 +282,10 @@ impl CodeWeights {
     }
 }
 
-/// The flag codes of each poor household number, built on every core
-/// (12 M flags at 10 M households; one map built on one thread took 3.9 s
-/// of the score stage's 10.1 s there; issue #7).
+/// The flag codes of each poor household number, of the flags not placed
+/// in Q's poor roll ([`Flag::poor_household`]), built on every core (a map
+/// of all 12 M flags at 10 M households built on one thread took 3.9 s of
+/// the score stage's 10.1 s there; issue #7).
 ///
 /// The map holds each number as a copy (16 bytes, inline when it is 15
 /// bytes or shorter): a lookup by a household's number then reads the map
@@ -272,7 +295,7 @@ fn codes_by_household(flags: &[Flag]) -> ShardedMap<ShortText, CodeSet> {
         flags.len(),
         |i| {
             let f = &flags[i];
-            (!f.poor_household_id.is_empty())
+            (f.poor_household == NOT_PLACED && !f.poor_household_id.is_empty())
                 .then(|| (f.poor_household_id.clone(), CodeSet::of(f.def)))
         },
         |set, more| set.0 |= more.0,
@@ -339,6 +362,32 @@ mod tests {
         assert!(codes.get("户999").is_none());
         assert!(codes.get("").is_none());
         assert_eq!(codes.len(), expected.len());
+    }
+
+    /// A household's codes are the same whether its flags know its place
+    /// in the roll or name it by number alone (the bundled fixtures).
+    #[test]
+    fn placed_flags_score_as_flags_named_by_number() {
+        let fixture = crate::checks::FixtureQuarter::read();
+        let q = fixture.data();
+        let flags: Vec<Flag> = crate::checks::run_all(&q).into_iter().flatten().collect();
+        let placed = flags
+            .iter()
+            .filter(|f| f.poor_household != NOT_PLACED)
+            .count();
+        assert!(placed > 100, "{placed} flags placed");
+        let by_number: Vec<Flag> = flags
+            .iter()
+            .map(|f| {
+                let id = f.poor_household_id.clone();
+                f.clone().poor(&id)
+            })
+            .collect();
+        assert!(by_number.iter().all(|f| f.poor_household == NOT_PLACED));
+        let (a, b) = (household_rows(&q, &flags), household_rows(&q, &by_number));
+        assert!(a.rows.iter().any(|r| !r.flags.is_empty()));
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.linked_dibao_ids, b.linked_dibao_ids);
     }
 
     #[test]

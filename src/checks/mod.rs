@@ -81,7 +81,7 @@ impl<'a> QuarterData<'a> {
         let head = &self.poor.head(hh).member;
         Flag::new(def)
             .at(&head.region)
-            .poor(&hh.id)
+            .poor_at(&hh.id, h)
             .named(&head.name)
     }
 

@@ -166,7 +166,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
             Flag::new(&ID_CONFLICT)
                 .at(&dm.region)
                 .dibao(&q.dibao.households[dh].id)
-                .poor(&q.poor.households[ph].id)
+                .poor_at(&q.poor.households[ph].id, ph)
                 .person(&first.dibao_id, &dm.name)
                 .detail(sentences.join(";")),
         );
