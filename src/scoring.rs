@@ -79,11 +79,14 @@ impl HouseholdRow {
     }
 }
 
+/// The risk tiers as the reports name them, highest first.
+pub const TIERS: [&str; 3] = ["高", "中", "低"];
+
 pub fn tier(score: u32) -> &'static str {
     match score {
-        60.. => "高",
-        30.. => "中",
-        _ => "低",
+        60.. => TIERS[0],
+        30.. => TIERS[1],
+        _ => TIERS[2],
     }
 }
 
@@ -106,11 +109,14 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> HouseholdRows {
             .into_par_iter()
             .map(|_| AtomicU32::new(0))
             .collect();
-        flags.par_iter().for_each(|f| {
-            if let Some(codes) = placed.get(f.poor_household as usize) {
-                codes.fetch_or(CodeSet::of(f.def).0, Relaxed);
-            }
-        });
+        flags
+            .par_iter()
+            .filter(|f| f.poor_household != NOT_PLACED)
+            .for_each(|f| {
+                if let Some(codes) = placed.get(f.poor_household as usize) {
+                    codes.fetch_or(CodeSet::of(f.def).0, Relaxed);
+                }
+            });
         let by_number = codes_by_household(flags);
         households
             .par_iter()

@@ -61,7 +61,7 @@ pub fn summary(job: &Job, inputs: &QuarterInputs, analysis: &Analysis) -> Value 
         })
         .collect();
     // Counted in arrays, then named: a bucket's name was made per household.
-    let tier_names = ["高", "中", "低"];
+    let tier_names = crate::scoring::TIERS;
     let mut tier_counts = [0u64; 3];
     let mut bucket_counts = [0u64; 10];
     for h in &analysis.households.rows {

@@ -100,7 +100,7 @@ impl<'q> Vocabulary<'q> {
                 .iter()
                 .map(|(_, zh, _)| *zh),
         );
-        texts.extend(["高", "中", "低"]);
+        texts.extend(crate::scoring::TIERS);
         let mut places = rustc_hash::FxHashMap::default();
         texts.retain(|t| {
             let fresh = !t.is_empty() && !places.contains_key(t);
