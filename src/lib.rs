@@ -13,6 +13,7 @@ pub mod dynamics;
 pub mod error;
 pub mod faults;
 pub mod files;
+pub mod flag_order;
 pub mod flags;
 pub mod history;
 pub mod identity;

@@ -10,7 +10,7 @@ use tracing::info;
 use crate::checks::{self, QuarterData};
 use crate::dynamics::{self, Previous, Transitions};
 use crate::error::{Error, Result};
-use crate::flags::{Flag, sort_flags};
+use crate::flags::Flag;
 use crate::ingest::{self, InputStats, Loaded, Reject, Validation};
 use crate::job::Job;
 use crate::matching::{Matching, match_rolls};
@@ -309,11 +309,7 @@ pub fn analyze(
     let mut lists = timings.time("flag", || checks::run_all(&q));
     lists.push(moved);
     let flags = timings.time("sort", || {
-        let mut flags = debug_timed("flags: lists joined", || crate::flags::join(lists));
-        debug_timed("flags: sorted", || {
-            sort_flags(&mut flags, job.output.mask_ids)
-        });
-        flags
+        crate::flag_order::sorted(lists, job.output.mask_ids)
     });
     let households = timings.time("score", || household_rows(&q, &flags));
     Ok(Analysis {

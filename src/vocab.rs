@@ -106,6 +106,12 @@ impl Shared {
     }
 }
 
+/// Every handle made so far, in the order they were made.
+pub fn all() -> impl Iterator<Item = Shared> {
+    let made = u32::try_from(table().index.len()).unwrap_or(u32::MAX);
+    (1..=made).filter_map(NonZeroU32::new).map(Shared)
+}
+
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(self.as_str(), f)
@@ -144,5 +150,7 @@ mod tests {
                 .join()
                 .unwrap();
         assert_eq!(read, texts);
+        let all: Vec<&str> = super::all().map(|h| h.as_str()).collect();
+        assert!(texts.iter().all(|t| all.contains(&t.as_str())));
     }
 }

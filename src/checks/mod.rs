@@ -169,7 +169,7 @@ pub fn run_all(q: &QuarterData) -> Vec<Vec<Flag>> {
     // run side by side. Their lists are returned as they are, in this
     // fixed order: joining them here, and then adding the movement flags,
     // held every flag twice and left the joined vector at twice its
-    // length (issue #7); [`crate::flags::join`] makes one vector, once.
+    // length (issue #7); [`crate::flag_order::sorted`] makes one vector, once.
     //
     // The risk checks, most of the flags, give theirs as lists of a stretch
     // of households each (see [`risk::check`]).

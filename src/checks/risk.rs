@@ -106,7 +106,7 @@ const HOUSEHOLDS_PER_LIST: usize = 16_384;
 /// The stretches are shared among the workers (one thread walked 10 M
 /// households here) and their lists are kept apart: the flags of every
 /// household collected into one list (`par_extend`) held the workers'
-/// pieces beside the list they were moved into, and [`crate::flags::join`]
+/// pieces beside the list they were moved into, and [`crate::flag_order::sorted`]
 /// moves the flags into one list once anyway (issue #7).
 pub fn check(q: &QuarterData) -> Vec<Vec<Flag>> {
     check_in_stretches(q, HOUSEHOLDS_PER_LIST)

@@ -1,0 +1,536 @@
+//! The run's flags in one vector, in the contract's order (§5: severity,
+//! flag, county_code, poor_household_id, dibao_household_id, person_id).
+//!
+//! The checks' lists are moved into the vector bucket by bucket, where
+//! the lists were concatenated: a bucket is one definition's flags in a
+//! stretch of counties, and the buckets lie in the contract's order, so
+//! each is then put in order on its own, side by side. Within a bucket a
+//! sort of small keys decides the order and the flags are then moved into
+//! place, in the cache. One sort of all 12.4 M flags at 10 M households
+//! (104 bytes each, every pass of the sort over 1.3 GB, household numbers
+//! compared as texts) took 3.3–4.1 s with the concatenation, 6.5–7.7
+//! CPU-s, and grew 18 × from 1 M, faster than the rows; this takes
+//! 2.2–2.6 s, 4.2–4.9 CPU-s (issue #7). A sort of keys across all the
+//! flags was tried too: moving 12.4 M flags into their places, one cache
+//! miss after another on one core, took 2.1 s by itself.
+
+use std::cmp::Ordering;
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use crate::flags::{Flag, FlagDef};
+use crate::model::{Region, Text};
+
+/// Counties are grouped into at most this many stretches of consecutive
+/// counties for the buckets, so that the buckets (definitions × groups)
+/// stay few whatever the number of counties (a nation has about 3,000).
+const COUNTY_GROUPS: usize = 64;
+
+/// A bucket holding more flags than this is sorted on every core.
+const PARALLEL_BUCKET: usize = 1 << 16;
+
+/// Flags counted and moved by one task.
+const PIECE: usize = 1 << 16;
+
+/// The flags of `lists` as one vector of exactly their number, in the
+/// contract's order, the person ID compared as written (masked when
+/// `mask`), then every other field, so that the order is total and the
+/// same on every run. Each list is freed as soon as its flags are moved.
+pub fn sorted(lists: Vec<Vec<Flag>>, mask: bool) -> Vec<Flag> {
+    let started = std::time::Instant::now();
+    let buckets = Buckets::of_lists(&lists);
+    // The lists cut into pieces (a list shorter than a piece is one), in
+    // list order: each piece's flags are counted, then moved, on their
+    // own, so that a long list is moved on every core.
+    let pieces: Vec<(usize, std::ops::Range<usize>)> = lists
+        .iter()
+        .enumerate()
+        .flat_map(|(l, list)| {
+            (0..list.len())
+                .step_by(PIECE)
+                .map(move |from| (l, from..(from + PIECE).min(list.len())))
+        })
+        .collect();
+    let sizes: Vec<Vec<usize>> = pieces
+        .par_iter()
+        .map(|(l, flags)| {
+            let mut sizes = vec![0; buckets.count()];
+            let mut last = None;
+            for f in &lists[*l][flags.clone()] {
+                sizes[buckets.of(f, &mut last)] += 1;
+            }
+            sizes
+        })
+        .collect();
+    let total: usize = sizes.iter().flatten().sum();
+    let bucket_sizes: Vec<usize> = (0..buckets.count())
+        .map(|b| sizes.iter().map(|s| s[b]).sum())
+        .collect();
+    crate::memory::debug_step(started, "flags: counted by bucket");
+
+    let mut all: Vec<Flag> = Vec::with_capacity(total);
+    // Each piece's own stretch of each bucket, cut from the spare capacity
+    // bucket by bucket, the pieces' stretches in piece order within each.
+    let mut stretches: Vec<Vec<&mut [MaybeUninit<Flag>]>> = (0..pieces.len())
+        .map(|_| Vec::with_capacity(buckets.count()))
+        .collect();
+    let mut rest = &mut all.spare_capacity_mut()[..total];
+    for b in 0..buckets.count() {
+        for (piece, piece_sizes) in sizes.iter().enumerate() {
+            let (stretch, after) = std::mem::take(&mut rest).split_at_mut(piece_sizes[b]);
+            stretches[piece].push(stretch);
+            rest = after;
+        }
+    }
+    // One list at a time, its pieces side by side, and the list freed
+    // before the next: as a concatenation would, the flags are held about
+    // once. Lists moved side by side held two whole lists beside the
+    // vector they were moved into (7,176 MiB at 10 M households against
+    // 6,804; issue #7).
+    let mut stretches = stretches.into_iter();
+    let mut filled = true;
+    for mut list in lists {
+        let list_stretches: Vec<_> = stretches
+            .by_ref()
+            .take(list.len().div_ceil(PIECE))
+            .collect();
+        filled &= list
+            .par_chunks_mut(PIECE)
+            .zip(list_stretches)
+            .all(|(piece, mut stretches)| {
+                let mut at = vec![0; stretches.len()];
+                let mut last = None;
+                // Each flag is moved out, an empty flag left in its place
+                // (no allocation: its texts are empty).
+                let empty = Flag::new(piece[0].def);
+                for slot in piece {
+                    let f = std::mem::replace(slot, empty.clone());
+                    let b = buckets.of(&f, &mut last);
+                    stretches[b][at[b]].write(f);
+                    at[b] += 1;
+                }
+                stretches.iter().zip(&at).all(|(s, &n)| s.len() == n)
+            });
+    }
+    assert!(filled, "every flag went to the bucket it was counted in");
+    // SAFETY: the stretches cover the first `total` slots of the spare
+    // capacity, each exactly once, and every stretch was filled, slot by
+    // slot, to its length (checked above): the slots are initialized.
+    unsafe { all.set_len(total) };
+    crate::memory::debug_step(started, "flags: moved into their buckets");
+
+    let counties = &buckets.counties;
+    let mut rest = all.as_mut_slice();
+    let mut bucket_slices = Vec::with_capacity(bucket_sizes.len());
+    for &size in &bucket_sizes {
+        let (bucket, after) = std::mem::take(&mut rest).split_at_mut(size);
+        bucket_slices.push(bucket);
+        rest = after;
+    }
+    bucket_slices
+        .into_par_iter()
+        .for_each(|bucket| sort_bucket(bucket, counties, mask));
+    crate::memory::debug_step(started, "flags: buckets sorted");
+    all
+}
+
+/// One bucket in order: its flags' keys sorted, then the flags moved into
+/// their places. The keys compare integers where the flags compared
+/// household numbers as texts, and move 24 bytes where the flags moved
+/// 104; moving the flags into place one after the other is cheap within
+/// a bucket (a few megabytes, in the cache), as it was not across all
+/// the flags (issue #7).
+fn sort_bucket(bucket: &mut [Flag], counties: &CountyRanks, mask: bool) {
+    let by_fields = |a: &Flag, b: &Flag| compare(a, b, counties, mask);
+    if u32::try_from(bucket.len()).is_err() {
+        bucket.par_sort_unstable_by(by_fields);
+        return;
+    }
+    let mut keys: Vec<SortKey> = bucket
+        .iter()
+        .enumerate()
+        .map(|(i, f)| SortKey::new(f, counties.rank(f.region), i as u32))
+        .collect();
+    let flags = &*bucket;
+    let by_key = |a: &SortKey, b: &SortKey| {
+        a.cmp_leading(b)
+            .then_with(|| by_fields(&flags[a.place()], &flags[b.place()]))
+    };
+    if keys.len() > PARALLEL_BUCKET {
+        keys.par_sort_unstable_by(by_key);
+    } else {
+        keys.sort_unstable_by(by_key);
+    }
+    let mut places: Vec<u32> = keys.iter().map(|k| k.place() as u32).collect();
+    drop(keys);
+    permute(bucket, &mut places);
+}
+
+/// Put `flags[places[i]]` at `i` for every `i`, cycle by cycle; `places`
+/// is a permutation, and is left as the identity.
+fn permute(flags: &mut [Flag], places: &mut [u32]) {
+    for start in 0..flags.len() {
+        let mut at = start;
+        loop {
+            let from = places[at] as usize;
+            places[at] = at as u32;
+            if from == start {
+                break;
+            }
+            flags.swap(at, from);
+            at = from;
+        }
+    }
+}
+
+/// A flag's county and household part as three words, ordered as
+/// [`compare`] orders two flags of one definition (two flags with
+/// different keys compare as their keys do; equal keys say nothing), with
+/// the flag's place in its bucket in the low 32 bits of the last word,
+/// which the comparison skips.
+///
+/// `head`: the county's rank, then four bytes of the household part;
+/// `middle` and the top 24 bits of `tail`: eleven more. The household
+/// part is a tag byte and 14 bytes of a number, zero-padded: tag 1 and
+/// the poor household's number, or, where a flag has none (which orders
+/// first), tag 0 and the 低保 household's number, the next field in order.
+struct SortKey {
+    head: u64,
+    middle: u64,
+    tail: u64,
+}
+
+impl SortKey {
+    const PLACE_BITS: u32 = 32;
+
+    fn new(flag: &Flag, county_rank: u32, place: u32) -> SortKey {
+        let mut bytes = [0u8; 15];
+        let number = if flag.poor_household_id.is_empty() {
+            flag.dibao_household_id.as_bytes()
+        } else {
+            bytes[0] = 1;
+            flag.poor_household_id.as_bytes()
+        };
+        let n = number.len().min(14);
+        bytes[1..=n].copy_from_slice(&number[..n]);
+        let word = |range: std::ops::Range<usize>| {
+            range.fold(0u64, |word, i| (word << 8) | u64::from(bytes[i]))
+        };
+        SortKey {
+            head: u64::from(county_rank) << 32 | word(0..4),
+            middle: word(4..12),
+            tail: word(12..15) << 40 | u64::from(place),
+        }
+    }
+
+    fn place(&self) -> usize {
+        (self.tail & u64::from(u32::MAX)) as usize
+    }
+
+    fn cmp_leading(&self, other: &SortKey) -> Ordering {
+        (self.head, self.middle, self.tail >> Self::PLACE_BITS).cmp(&(
+            other.head,
+            other.middle,
+            other.tail >> Self::PLACE_BITS,
+        ))
+    }
+}
+
+/// The contract's order of two flags, field by field.
+fn compare(a: &Flag, b: &Flag, counties: &CountyRanks, mask: bool) -> Ordering {
+    // The masked ID is computed only for the few comparisons that reach
+    // it; an ID number's masked form fits in 24 bytes and so does not
+    // allocate.
+    let written = |id: &str| {
+        if mask {
+            crate::identity::mask_id(id)
+        } else {
+            Text::default()
+        }
+    };
+    // Flags compared mostly share their definition (a bucket holds one):
+    // one definition has one severity and one code, so those are compared
+    // only when the definitions differ.
+    let by_def = || {
+        a.def
+            .severity
+            .cmp(&b.def.severity)
+            .then_with(|| a.def.code.cmp(b.def.code))
+    };
+    (if std::ptr::eq(a.def, b.def) {
+        Ordering::Equal
+    } else {
+        by_def()
+    })
+    .then_with(|| counties.rank(a.region).cmp(&counties.rank(b.region)))
+    .then_with(|| a.poor_household_id.cmp(&b.poor_household_id))
+    .then_with(|| a.dibao_household_id.cmp(&b.dibao_household_id))
+    .then_with(|| written(&a.person_id).cmp(&written(&b.person_id)))
+    .then_with(|| a.person_id.cmp(&b.person_id))
+    .then_with(|| a.detail.cmp(&b.detail))
+    .then_with(|| a.region.cmp(&b.region))
+    .then_with(|| a.name.cmp(&b.name))
+}
+
+/// The bucket of a flag: its definition's rank, then its county's group
+/// (consecutive counties in county order). A flag in an earlier bucket
+/// comes earlier in the contract's order.
+struct Buckets {
+    defs: DefRanks,
+    counties: CountyRanks,
+    /// Counties per group, rounded up.
+    counties_per_group: u32,
+    groups: usize,
+}
+
+impl Buckets {
+    fn of_lists(lists: &[Vec<Flag>]) -> Buckets {
+        let defs = DefRanks::of_lists(lists);
+        let counties = CountyRanks::of_shared_texts();
+        let county_count = counties.count().max(1);
+        let counties_per_group = county_count.div_ceil(COUNTY_GROUPS);
+        Buckets {
+            defs,
+            counties,
+            counties_per_group: counties_per_group as u32,
+            groups: county_count.div_ceil(counties_per_group),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.defs.count() * self.groups
+    }
+
+    /// The bucket of `f`; `last` holds the last definition seen and its
+    /// rank, as a list's flags come in runs of one definition.
+    #[inline]
+    fn of(&self, f: &Flag, last: &mut Option<(&'static FlagDef, usize)>) -> usize {
+        let def_rank = match *last {
+            Some((def, rank)) if std::ptr::eq(def, f.def) => rank,
+            _ => {
+                let rank = self.defs.rank(f.def);
+                *last = Some((f.def, rank));
+                rank
+            }
+        };
+        let group = (self.counties.rank(f.region) / self.counties_per_group) as usize;
+        def_rank * self.groups + group.min(self.groups - 1)
+    }
+}
+
+/// Each definition's rank in the order of severity, then code, among the
+/// definitions of the run's flags (a few dozen); definitions with the
+/// same severity and code share a rank.
+struct DefRanks {
+    ranked: Vec<(&'static FlagDef, usize)>,
+    count: usize,
+}
+
+impl DefRanks {
+    fn of_lists(lists: &[Vec<Flag>]) -> DefRanks {
+        let mut defs: Vec<&'static FlagDef> = Vec::new();
+        for list in lists {
+            // The checks raise a definition's flags in runs, so a
+            // definition is looked for in the list only where a run starts.
+            let mut last: Option<&'static FlagDef> = None;
+            for f in list {
+                if last.is_some_and(|d| std::ptr::eq(d, f.def)) {
+                    continue;
+                }
+                last = Some(f.def);
+                if !defs.iter().any(|d| std::ptr::eq(*d, f.def)) {
+                    defs.push(f.def);
+                }
+            }
+        }
+        defs.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.code.cmp(b.code)));
+        let mut ranked = Vec::with_capacity(defs.len());
+        let mut rank = 0;
+        for (i, def) in defs.iter().enumerate() {
+            if i > 0 && (defs[i - 1].severity, defs[i - 1].code) != (def.severity, def.code) {
+                rank += 1;
+            }
+            ranked.push((*def, rank));
+        }
+        DefRanks {
+            count: if defs.is_empty() { 0 } else { rank + 1 },
+            ranked,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The rank of `def`, one of the definitions the ranks were made of.
+    #[inline]
+    fn rank(&self, def: &'static FlagDef) -> usize {
+        self.ranked
+            .iter()
+            .find(|(d, _)| std::ptr::eq(*d, def))
+            .map_or(0, |(_, rank)| *rank)
+    }
+}
+
+/// The county of each flag's region as its rank in county order, by
+/// region handle: the sort compares two numbers where it looked both
+/// codes up in the run's table of shared texts, which at 600,000 villages
+/// (the national world) missed the cache at nearly every lookup (the
+/// sort of its 12 M flags took 19.6 s at 10 M households; issue #7).
+struct CountyRanks {
+    by_handle: Vec<u32>,
+    count: usize,
+}
+
+impl CountyRanks {
+    /// Ranks for every code of the run's table of shared texts, which
+    /// holds every flag's region (and other texts, ranked as if they were
+    /// codes: that orders the flags' counties the same). Found from the
+    /// flags, the regions took two passes over the 1.3 GB of flags at
+    /// 10 M households; the table holds a few thousand texts there, and
+    /// about 600,000 villages for a nation (issue #7).
+    fn of_shared_texts() -> CountyRanks {
+        let mut regions: Vec<Region> = crate::vocab::all().map(Region::from_shared).collect();
+        regions.par_sort_unstable_by(|a, b| a.county().cmp(b.county()));
+        let handles = regions.iter().map(|r| r.shared().index() + 1).max();
+        let mut by_handle = vec![0; handles.unwrap_or(0)];
+        let mut current = 0;
+        for (i, region) in regions.iter().enumerate() {
+            if i > 0 && regions[i - 1].county() != region.county() {
+                current += 1;
+            }
+            by_handle[region.shared().index()] = current;
+        }
+        CountyRanks {
+            by_handle,
+            count: if regions.is_empty() {
+                0
+            } else {
+                current as usize + 1
+            },
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The rank of `region`'s county; `region` is a flag's of those the
+    /// ranks were made of.
+    #[inline]
+    fn rank(&self, region: Region) -> u32 {
+        self.by_handle
+            .get(region.shared().index())
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The flags of `lists` sorted by [`compare`] alone, in one sort.
+    fn expected(lists: &[Vec<Flag>], mask: bool) -> Vec<Flag> {
+        let counties = CountyRanks::of_shared_texts();
+        let mut all: Vec<Flag> = lists.iter().flatten().cloned().collect();
+        all.sort_by(|a, b| compare(a, b, &counties, mask));
+        all
+    }
+
+    #[test]
+    fn flags_sort_by_county_text_whatever_the_order_regions_were_shared_in() {
+        // Codes shared in the reverse of their counties' order, several
+        // villages to a county, and two definitions.
+        let codes = [
+            "990009001001",
+            "990009001002",
+            "990005002001",
+            "990005",
+            "99000",
+            "990001003001",
+            "990001003002",
+        ];
+        let defs = [crate::checks::CATALOG[0], crate::checks::CATALOG[3]];
+        let mut flags: Vec<Flag> = Vec::new();
+        for i in 0..140usize {
+            let region = Region::new(codes[i * 5 % codes.len()]);
+            flags.push(
+                Flag::new(defs[i % 2])
+                    .at(&region)
+                    .poor(&format!("P{:03}", i * 37 % 101))
+                    .detail(format!("{i}")),
+            );
+        }
+        let mut by_fields = flags.clone();
+        by_fields.sort_by(|a, b| {
+            a.def
+                .severity
+                .cmp(&b.def.severity)
+                .then_with(|| a.def.code.cmp(b.def.code))
+                .then_with(|| a.region.county().cmp(b.region.county()))
+                .then_with(|| a.poor_household_id.cmp(&b.poor_household_id))
+                .then_with(|| a.detail.cmp(&b.detail))
+        });
+        let (first, second) = flags.split_at(60);
+        let all = sorted(vec![second.to_vec(), Vec::new(), first.to_vec()], true);
+        let key = |f: &Flag| (f.def.code, f.region.as_str(), f.detail.to_string());
+        assert_eq!(
+            all.iter().map(key).collect::<Vec<_>>(),
+            by_fields.iter().map(key).collect::<Vec<_>>()
+        );
+        // Exactly as long as the flags: spare capacity is not carried.
+        assert_eq!(all.capacity(), all.len());
+        assert!(sorted(Vec::new(), true).is_empty());
+        assert!(sorted(vec![Vec::new(), Vec::new()], false).is_empty());
+    }
+
+    /// One flag from drawn fields: household numbers and IDs from a few
+    /// shapes (empty, sharing long prefixes), counties from more than
+    /// [`COUNTY_GROUPS`], so that groups hold several counties.
+    fn flag_of(def: usize, county: usize, poor: usize, dibao: usize, person: usize) -> Flag {
+        const NUMBERS: [&str; 6] = [
+            "",
+            "P1000727380320",
+            "P1000727380321",
+            "P10007273803200",
+            "P1",
+            "户号十二",
+        ];
+        const PEOPLE: [&str; 4] = ["", "410328194703229694", "410328194703229600", "4103281947"];
+        let defs = &crate::checks::CATALOG;
+        let county = format!("{}", 410000 + county * 7 % 150);
+        Flag::new(defs[def % defs.len()])
+            .at(&Region::new(&county))
+            .poor(NUMBERS[poor % NUMBERS.len()])
+            .dibao(NUMBERS[dibao % NUMBERS.len()])
+            .person(PEOPLE[person % PEOPLE.len()], "名")
+    }
+
+    proptest! {
+        /// Bucket by bucket, the order is that of one sort of all flags
+        /// by their fields, masked or not, however the flags were listed.
+        #[test]
+        fn bucketed_order_is_one_sorts_order(
+            drawn in proptest::collection::vec(
+                proptest::collection::vec((0..40usize, 0..150usize, 0..6usize, 0..6usize, 0..4usize), 0..60),
+                0..5,
+            ),
+            mask in any::<bool>(),
+        ) {
+            let lists: Vec<Vec<Flag>> = drawn
+                .iter()
+                .map(|list| {
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, &(d, c, p, b, n))| flag_of(d, c, p, b, n).detail(format!("{}", i % 3)))
+                        .collect()
+                })
+                .collect();
+            let want = expected(&lists, mask);
+            prop_assert_eq!(sorted(lists, mask), want);
+        }
+    }
+}
