@@ -241,6 +241,37 @@ fn by_id(households: &[crate::model::Household]) -> ShardedMap<ShortText, usize>
     )
 }
 
+/// The Q-1 household with a Q household's number, found by [`by_id`]'s
+/// map or, first, by a guess: rolls are exported in the same order
+/// quarter after quarter (by region, then number), so a household's
+/// counterpart is most often the one after the last counterpart found,
+/// and reading that one costs less than a lookup in a map of millions of
+/// numbers, which missed the cache at nearly every lookup at 10 M
+/// households (issue #7). A guess is taken only when its number is the
+/// same, and a number is one household in a roll: the result is the
+/// map's either way.
+struct Counterparts<'a> {
+    households: &'a [crate::model::Household],
+    by_id: &'a ShardedMap<ShortText, usize>,
+}
+
+impl Counterparts<'_> {
+    /// The Q-1 household numbered `id`; `last` is the last one found
+    /// before it in a walk over Q's households in order.
+    fn find(&self, id: &str, last: &mut Option<usize>) -> Option<usize> {
+        let next = last.map(|l| l + 1);
+        let is_next = |g: usize| self.households.get(g).is_some_and(|hh| hh.id == id);
+        let found = match next {
+            Some(g) if is_next(g) => Some(g),
+            _ => self.by_id.get(id).copied(),
+        };
+        if found.is_some() {
+            *last = found;
+        }
+        found
+    }
+}
+
 /// Every movement flag. Each household is looked at on its own, so the
 /// households are shared among the workers; flags come out in household
 /// order, as a sequential pass would make them.
@@ -274,7 +305,11 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
             .collect();
         let prev_poor = by_id(&prev.poor.households);
         step("movement: Q-1 poor households indexed");
-        poor_changes(prev, q, &prev_poor, &found_in_q, out);
+        let counterparts = Counterparts {
+            households: &prev.poor.households,
+            by_id: &prev_poor,
+        };
+        poor_changes(prev, q, &counterparts, &found_in_q, out);
         step("movement: poor changes found");
         drop(prev_poor);
         poor_removals(prev, &found_in_q, out);
@@ -283,7 +318,11 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
     {
         let prev_dibao = by_id(&prev.dibao.households);
         step("movement: Q-1 dibao households indexed");
-        dibao_changes(prev, q, &prev_dibao, out);
+        let counterparts = Counterparts {
+            households: &prev.dibao.households,
+            by_id: &prev_dibao,
+        };
+        dibao_changes(prev, q, &counterparts, out);
         step("movement: dibao changes found");
     }
 }
@@ -393,7 +432,7 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &ShardedSet<IdKey>, ou
 fn poor_changes(
     prev: &Previous,
     q: &QuarterData,
-    prev_poor: &ShardedMap<ShortText, usize>,
+    prev_poor: &Counterparts,
     found_in_q: &[AtomicBool],
     out: &mut Vec<Flag>,
 ) {
@@ -403,10 +442,14 @@ fn poor_changes(
             .households
             .par_iter()
             .enumerate()
-            .flat_map_iter(|(h, hh)| {
+            .map_init(
+                || None,
+                |last, (h, hh)| (h, hh, prev_poor.find(hh.id.as_str(), last)),
+            )
+            .flat_map_iter(|(h, hh, ph)| {
                 let mut found = Vec::new();
                 let now = q.poor.head(hh);
-                let Some(&ph) = prev_poor.get(hh.id.as_str()) else {
+                let Some(ph) = ph else {
                     found.push(
                         q.poor_flag(&POOR_ENTRY, h)
                             .detail("户编号上季度不在建档立卡名册".into()),
@@ -487,21 +530,20 @@ fn poor_removals(prev: &Previous, found_in_q: &[AtomicBool], out: &mut Vec<Flag>
 }
 
 /// household_changed and benefit_changed on the 低保 roll, by household id.
-fn dibao_changes(
-    prev: &Previous,
-    q: &QuarterData,
-    prev_dibao: &ShardedMap<ShortText, usize>,
-    out: &mut Vec<Flag>,
-) {
+fn dibao_changes(prev: &Previous, q: &QuarterData, prev_dibao: &Counterparts, out: &mut Vec<Flag>) {
     let policy = &q.job.policy;
     out.par_extend(
         q.dibao
             .households
             .par_iter()
             .enumerate()
-            .flat_map_iter(|(h, hh)| {
+            .map_init(
+                || None,
+                |last, (h, hh)| (h, hh, prev_dibao.find(hh.id.as_str(), last)),
+            )
+            .flat_map_iter(|(h, hh, ph)| {
                 let mut found = Vec::new();
-                let Some(&ph) = prev_dibao.get(hh.id.as_str()) else {
+                let Some(ph) = ph else {
                     return found;
                 };
                 let prev_hh = &prev.dibao.households[ph];
@@ -803,6 +845,39 @@ fn mark<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Q-1 household is found by its number whatever the order Q's
+    /// households come in: the guesses change no answer.
+    #[test]
+    fn counterparts_are_the_households_of_the_same_number() {
+        let numbers = |ids: &[&str]| ids.iter().map(|&id| ShortText::new(id)).collect::<Vec<_>>();
+        let before = crate::model::group_households(&numbers(&["A", "B", "C", "D", "E"]), |_| true);
+        let map = by_id(&before);
+        let counterparts = Counterparts {
+            households: &before,
+            by_id: &map,
+        };
+        let walks: [&[&str]; 4] = [
+            &["A", "B", "C", "D", "E"],
+            // An entry, an exit (C), and a household that moved up.
+            &["A", "X", "B", "E", "D"],
+            &["E", "D", "C", "B", "A"],
+            &["B", "B", "Y", "Z", "A"],
+        ];
+        for walk in walks {
+            let mut last = None;
+            let found: Vec<Option<usize>> = walk
+                .iter()
+                .map(|id| counterparts.find(id, &mut last))
+                .collect();
+            let by_map: Vec<Option<usize>> = walk.iter().map(|id| map.get(*id).copied()).collect();
+            assert_eq!(found, by_map, "{walk:?}");
+        }
+        // A guess past the end of the roll is no household.
+        let mut last = Some(4);
+        assert_eq!(counterparts.find("F", &mut last), None);
+        assert_eq!(last, Some(4));
+    }
 
     /// However many shares the keys are counted in, the table is the one
     /// a single share gives (the bundled fixtures, Q-1 from files).
