@@ -38,6 +38,11 @@ const PIECE: usize = 1 << 16;
 /// `mask`), then every other field, so that the order is total and the
 /// same on every run. Each list is freed as soon as its flags are moved.
 pub fn sorted(lists: Vec<Vec<Flag>>, mask: bool) -> Vec<Flag> {
+    sorted_by_pieces(lists, mask, PIECE)
+}
+
+/// [`sorted`], `piece` flags counted and moved by a task.
+fn sorted_by_pieces(lists: Vec<Vec<Flag>>, mask: bool, piece: usize) -> Vec<Flag> {
     let started = std::time::Instant::now();
     let buckets = Buckets::of_lists(&lists);
     // The lists cut into pieces (a list shorter than a piece is one), in
@@ -48,8 +53,8 @@ pub fn sorted(lists: Vec<Vec<Flag>>, mask: bool) -> Vec<Flag> {
         .enumerate()
         .flat_map(|(l, list)| {
             (0..list.len())
-                .step_by(PIECE)
-                .map(move |from| (l, from..(from + PIECE).min(list.len())))
+                .step_by(piece)
+                .map(move |from| (l, from..(from + piece).min(list.len())))
         })
         .collect();
     let sizes: Vec<Vec<usize>> = pieces
@@ -91,12 +96,11 @@ pub fn sorted(lists: Vec<Vec<Flag>>, mask: bool) -> Vec<Flag> {
     let mut stretches = stretches.into_iter();
     let mut filled = true;
     for mut list in lists {
-        let list_stretches: Vec<_> = stretches
-            .by_ref()
-            .take(list.len().div_ceil(PIECE))
-            .collect();
+        let pieces = list.len().div_ceil(piece);
+        let list_stretches: Vec<_> = stretches.by_ref().take(pieces).collect();
+        filled &= list_stretches.len() == pieces;
         filled &= list
-            .par_chunks_mut(PIECE)
+            .par_chunks_mut(piece)
             .zip(list_stretches)
             .all(|(piece, mut stretches)| {
                 let mut at = vec![0; stretches.len()];
@@ -113,10 +117,13 @@ pub fn sorted(lists: Vec<Vec<Flag>>, mask: bool) -> Vec<Flag> {
                 stretches.iter().zip(&at).all(|(s, &n)| s.len() == n)
             });
     }
+    filled &= stretches.next().is_none();
     assert!(filled, "every flag went to the bucket it was counted in");
     // SAFETY: the stretches cover the first `total` slots of the spare
-    // capacity, each exactly once, and every stretch was filled, slot by
-    // slot, to its length (checked above): the slots are initialized.
+    // capacity, each exactly once; every piece had its own stretches and
+    // every stretch was handed out (checked above), and each was filled,
+    // slot by slot, to its length (checked above): the slots are
+    // initialized.
     unsafe { all.set_len(total) };
     crate::memory::debug_step(started, "flags: moved into their buckets");
 
@@ -530,6 +537,8 @@ mod tests {
                 })
                 .collect();
             let want = expected(&lists, mask);
+            // Pieces short enough that lists are cut into several.
+            prop_assert_eq!(sorted_by_pieces(lists.clone(), mask, 7), want.clone());
             prop_assert_eq!(sorted(lists, mask), want);
         }
     }
