@@ -519,7 +519,7 @@ fn poor_removals(prev: &Previous, found_in_q: &[AtomicBool], out: &mut Vec<Flag>
                 let head = prev.poor.head(hh);
                 let flag = Flag::new(&POOR_REMOVED)
                     .at(&head.member.region)
-                    .poor(&hh.id)
+                    .poor_of_previous(&hh.id)
                     .named(&head.member.name);
                 flag.detail(format!(
                     "户编号本季度不在建档立卡名册(上季度状态:{})",

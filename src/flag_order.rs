@@ -8,11 +8,12 @@
 //! sort of small keys decides the order and the flags are then moved into
 //! place, in the cache. One sort of all 12.4 M flags at 10 M households
 //! (104 bytes each, every pass of the sort over 1.3 GB, household numbers
-//! compared as texts) took 3.3–4.1 s with the concatenation, 6.5–7.7
-//! CPU-s, and grew 18 × from 1 M, faster than the rows; this takes
-//! 2.2–2.6 s, 4.2–4.9 CPU-s (issue #7). A sort of keys across all the
-//! flags was tried too: moving 12.4 M flags into their places, one cache
-//! miss after another on one core, took 2.1 s by itself.
+//! compared as texts), after the concatenation, made a sort stage of
+//! 3.3–4.1 s in three runs there, 15–19 × its time at 1 M, faster than the
+//! rows grow; bucket by bucket it took 2.2–3.2 s in five (issue #7). A
+//! sort of keys across all the flags was tried too: moving 12.4 M flags
+//! into their places, one cache miss after another on one core, took
+//! 2.1 s by itself.
 
 use std::cmp::Ordering;
 use std::mem::MaybeUninit;

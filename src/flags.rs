@@ -88,6 +88,11 @@ pub struct FlagDef {
 /// [`Flag::poor_household`] of a flag not placed in Q's poor roll.
 pub const NOT_PLACED: u32 = u32::MAX;
 
+/// [`Flag::poor_household`] of a flag on a household of Q-1's poor roll
+/// that is not on Q's ([`Flag::poor_of_previous`]): no Q household has
+/// its number, so the score stage passes it by.
+pub const PREVIOUS_ONLY: u32 = u32::MAX - 1;
+
 /// One raised flag: a row of `flags.csv`. `person_id` is the whole number
 /// here; masking happens when the report is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,10 +106,11 @@ pub struct Flag {
     pub dibao_household_id: ShortText,
     pub poor_household_id: ShortText,
     /// The place of that household in Q's poor roll, when the flag was
-    /// raised on it there ([`Flag::poor_at`]); [`NOT_PLACED`] otherwise
-    /// (a household named by its number alone, or one of Q-1's). The score
-    /// stage reads a household's codes by this place instead of looking
-    /// every flag's number up (issue #7); it fits in the flag's padding.
+    /// raised on it there ([`Flag::poor_at`]); [`PREVIOUS_ONLY`] for a
+    /// household of Q-1's only; [`NOT_PLACED`] otherwise (a household
+    /// named by its number alone). The score stage reads a household's
+    /// codes by this place instead of looking every flag's number up
+    /// (issue #7); it fits in the flag's padding.
     pub poor_household: u32,
     pub person_id: Text,
     pub name: ShortText,
@@ -146,6 +152,13 @@ impl Flag {
     pub fn poor(mut self, household_id: &str) -> Flag {
         self.poor_household_id = household_id.into();
         self.poor_household = NOT_PLACED;
+        self
+    }
+
+    /// On a household of Q-1's poor roll that is not on Q's.
+    pub fn poor_of_previous(mut self, household_id: &str) -> Flag {
+        self.poor_household_id = household_id.into();
+        self.poor_household = PREVIOUS_ONLY;
         self
     }
 

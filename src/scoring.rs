@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use crate::checks::coverage::linked_dibao_ids;
 use crate::checks::{CATALOG, QuarterData};
-use crate::flags::{Flag, FlagDef, NOT_PLACED};
+use crate::flags::{Flag, FlagDef, NOT_PLACED, PREVIOUS_ONLY};
 use crate::job::RiskWeights;
 use crate::model::{HouseholdType, Status, zh};
 use crate::model::{Region, Text};
@@ -100,9 +100,10 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> HouseholdRows {
     // 1 M to 10 M; issue #7). A flag raised on a household of Q's roll
     // knows its place there and sets its code at that place; only flags
     // that name a household by its number alone are mapped by number, and
-    // every household is looked up in that smaller map. A map of every
-    // flag by number, built and looked up, was 1.8 s of this stage's 4.5
-    // at 10 M households (0.97 s now).
+    // every household is looked up in that smaller map, if there are any.
+    // A flag on a household of Q-1's only counts for none of Q's. A map of
+    // every flag by number, built and looked up, was 1.8 s of this stage's
+    // 4.5 at 10 M households.
     let codes_of: Vec<CodeSet> = {
         use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
         let placed: Vec<AtomicU32> = (0..households.len())
@@ -111,24 +112,32 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> HouseholdRows {
             .collect();
         flags
             .par_iter()
-            .filter(|f| f.poor_household != NOT_PLACED)
+            .filter(|f| f.poor_household != NOT_PLACED && f.poor_household != PREVIOUS_ONLY)
             .for_each(|f| {
                 if let Some(codes) = placed.get(f.poor_household as usize) {
                     codes.fetch_or(CodeSet::of(f.def).0, Relaxed);
                 }
             });
         let by_number = codes_by_household(flags);
-        households
-            .par_iter()
-            .zip(placed.into_par_iter())
-            .map(|(hh, codes)| {
-                let by_place = CodeSet(codes.into_inner());
-                match by_number.get(hh.id.as_str()) {
+        // Every check that raises a flag on a household of Q's roll places
+        // it, so the map is empty unless a flag names one by number alone;
+        // the lookup of every household in it took 0.45 s at 10 M
+        // households when it held the flags on rows (issue #7).
+        let placed = placed
+            .into_par_iter()
+            .map(|codes| CodeSet(codes.into_inner()));
+        if by_number.is_empty() {
+            placed.collect()
+        } else {
+            households
+                .par_iter()
+                .zip(placed)
+                .map(|(hh, by_place)| match by_number.get(hh.id.as_str()) {
                     Some(more) => CodeSet(by_place.0 | more.0),
                     None => by_place,
-                }
-            })
-            .collect()
+                })
+                .collect()
+        }
     };
     crate::memory::debug_step(started, "scoring: codes by household");
     let weights = CodeWeights::of(&q.job.weights);
@@ -389,6 +398,13 @@ mod tests {
             .filter(|f| f.poor_household != NOT_PLACED)
             .count();
         assert!(placed > 100, "{placed} flags placed");
+        // Every check places the flags it raises on Q's poor households,
+        // so the map by number is left empty.
+        assert!(
+            flags
+                .iter()
+                .all(|f| f.poor_household_id.is_empty() || f.poor_household != NOT_PLACED)
+        );
         let by_number: Vec<Flag> = flags
             .iter()
             .map(|f| {

@@ -85,6 +85,16 @@ impl<'a> QuarterData<'a> {
             .named(&head.name)
     }
 
+    /// `flag` on the household of row `r` of Q's poor roll, with the
+    /// household's place there ([`Flag::poor_at`]), so that the score
+    /// stage finds the household without looking its number up.
+    pub fn on_poor_row(&self, flag: Flag, r: usize) -> Flag {
+        flag.poor_at(
+            self.poor.household_id(r),
+            self.poor.households.index_of_row(r),
+        )
+    }
+
     /// The person fields of every row of roll `roll`, in file order, for
     /// a walk on every core.
     pub fn members(&self, roll: RollKind) -> impl IndexedParallelIterator<Item = &'a Member> {

@@ -221,8 +221,7 @@ fn shared_key_flags(
         if let Some((d, p)) = name_pair {
             let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
             out.push(
-                person_flag(&NAME_CONFLICT, q, d, &id())
-                    .poor(q.poor.household_id(p))
+                q.on_poor_row(person_flag(&NAME_CONFLICT, q, d, &id()), p)
                     .detail(format!(
                         "低保名册姓名“{}”,建档立卡名册姓名“{}”",
                         dm.name, pm.name
@@ -232,8 +231,7 @@ fn shared_key_flags(
         if let Some((d, p)) = county_pair {
             let (dm, pm) = (&q.dibao.rows[d].member, &q.poor.rows[p].member);
             out.push(
-                person_flag(&REGION_MISMATCH, q, d, &id())
-                    .poor(q.poor.household_id(p))
+                q.on_poor_row(person_flag(&REGION_MISMATCH, q, d, &id()), p)
                     .detail(format!(
                         "低保名册县区 {},建档立卡名册县区 {}",
                         dm.region.county(),
@@ -274,7 +272,14 @@ fn shared_key_flags(
             ));
         }
         if ph.len() >= 2 {
-            flag = flag.poor(ph.iter().next().map(ShortText::as_str).unwrap_or(""));
+            // The first household by number, placed by one of its rows.
+            let first_row = ps
+                .iter()
+                .map(row_of)
+                .min_by(|&a, &b| q.poor.household_id(a).cmp(q.poor.household_id(b)));
+            if let Some(r) = first_row {
+                flag = q.on_poor_row(flag, r);
+            }
             parts.push(format!(
                 "在建档立卡名册 {} 个户中出现(户编号 {})",
                 ph.len(),
@@ -320,7 +325,7 @@ fn invalid_ids(q: &QuarterData, roll: RollKind, out: &mut Vec<Flag>) {
             .detail(detail);
         out.push(match roll {
             RollKind::Dibao => flag.dibao(household),
-            RollKind::Poor => flag.poor(household),
+            RollKind::Poor => q.on_poor_row(flag, i),
         });
     }
 }

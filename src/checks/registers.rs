@@ -79,10 +79,9 @@ pub fn check<'a>(q: &QuarterData<'a>, out: &mut Vec<Flag>) {
                         "死亡人员名单登记死亡日期 {date},仍在{}中",
                         roll.label()
                     ));
-                let household = q.household_id(roll, r);
                 out.push(match roll {
-                    RollKind::Dibao => flag.dibao(household),
-                    RollKind::Poor => flag.poor(household),
+                    RollKind::Dibao => flag.dibao(q.household_id(roll, r)),
+                    RollKind::Poor => q.on_poor_row(flag, r),
                 });
             }
         }
