@@ -17,9 +17,11 @@
 
 use std::cmp::Ordering;
 use std::mem::MaybeUninit;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use crate::checks::CATALOG;
 use crate::flags::{Flag, FlagDef};
 use crate::model::{Region, Text};
 
@@ -45,7 +47,7 @@ pub fn sorted(lists: Vec<Vec<Flag>>, mask: bool) -> Vec<Flag> {
 /// [`sorted`], `piece` flags counted and moved by a task.
 fn sorted_by_pieces(lists: Vec<Vec<Flag>>, mask: bool, piece: usize) -> Vec<Flag> {
     let started = std::time::Instant::now();
-    let buckets = Buckets::of_lists(&lists);
+    let buckets = Buckets::new();
     // The lists cut into pieces (a list shorter than a piece is one), in
     // list order: each piece's flags are counted, then moved, on their
     // own, so that a long list is moved on every core.
@@ -285,7 +287,6 @@ fn compare(a: &Flag, b: &Flag, counties: &CountyRanks, mask: bool) -> Ordering {
 /// (consecutive counties in county order). A flag in an earlier bucket
 /// comes earlier in the contract's order.
 struct Buckets {
-    defs: DefRanks,
     counties: CountyRanks,
     /// Counties per group, rounded up.
     counties_per_group: u32,
@@ -293,13 +294,11 @@ struct Buckets {
 }
 
 impl Buckets {
-    fn of_lists(lists: &[Vec<Flag>]) -> Buckets {
-        let defs = DefRanks::of_lists(lists);
+    fn new() -> Buckets {
         let counties = CountyRanks::of_shared_texts();
         let county_count = counties.count().max(1);
         let counties_per_group = county_count.div_ceil(COUNTY_GROUPS);
         Buckets {
-            defs,
             counties,
             counties_per_group: counties_per_group as u32,
             groups: county_count.div_ceil(counties_per_group),
@@ -307,7 +306,7 @@ impl Buckets {
     }
 
     fn count(&self) -> usize {
-        self.defs.count() * self.groups
+        CATALOG.len() * self.groups
     }
 
     /// The bucket of `f`; `last` holds the last definition seen and its
@@ -317,7 +316,7 @@ impl Buckets {
         let def_rank = match *last {
             Some((def, rank)) if std::ptr::eq(def, f.def) => rank,
             _ => {
-                let rank = self.defs.rank(f.def);
+                let rank = def_rank(f.def);
                 *last = Some((f.def, rank));
                 rank
             }
@@ -327,58 +326,20 @@ impl Buckets {
     }
 }
 
-/// Each definition's rank in the order of severity, then code, among the
-/// definitions of the run's flags (a few dozen); definitions with the
-/// same severity and code share a rank.
-struct DefRanks {
-    ranked: Vec<(&'static FlagDef, usize)>,
-    count: usize,
-}
-
-impl DefRanks {
-    fn of_lists(lists: &[Vec<Flag>]) -> DefRanks {
-        let mut defs: Vec<&'static FlagDef> = Vec::new();
-        for list in lists {
-            // The checks raise a definition's flags in runs, so a
-            // definition is looked for in the list only where a run starts.
-            let mut last: Option<&'static FlagDef> = None;
-            for f in list {
-                if last.is_some_and(|d| std::ptr::eq(d, f.def)) {
-                    continue;
-                }
-                last = Some(f.def);
-                if !defs.iter().any(|d| std::ptr::eq(*d, f.def)) {
-                    defs.push(f.def);
-                }
-            }
-        }
-        defs.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.code.cmp(b.code)));
-        let mut ranked = Vec::with_capacity(defs.len());
-        let mut rank = 0;
-        for (i, def) in defs.iter().enumerate() {
-            if i > 0 && (defs[i - 1].severity, defs[i - 1].code) != (def.severity, def.code) {
-                rank += 1;
-            }
-            ranked.push((*def, rank));
-        }
-        DefRanks {
-            count: if defs.is_empty() { 0 } else { rank + 1 },
-            ranked,
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.count
-    }
-
-    /// The rank of `def`, one of the definitions the ranks were made of.
-    #[inline]
-    fn rank(&self, def: &'static FlagDef) -> usize {
-        self.ranked
-            .iter()
-            .find(|(d, _)| std::ptr::eq(*d, def))
-            .map_or(0, |(_, rank)| *rank)
-    }
+/// A definition's place in the catalog ordered by severity, then code:
+/// the order of the flags' first two fields.
+fn def_rank(def: &FlagDef) -> usize {
+    static ORDER: OnceLock<[&'static FlagDef; CATALOG.len()]> = OnceLock::new();
+    let order = ORDER.get_or_init(|| {
+        let mut order = CATALOG;
+        order.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.code.cmp(b.code)));
+        order
+    });
+    order
+        .iter()
+        .position(|d| std::ptr::eq(*d, def))
+        .or_else(|| order.iter().position(|d| d.code == def.code))
+        .expect("every flag's definition is in the catalog")
 }
 
 /// The county of each flag's region as its rank in county order, by
