@@ -16,7 +16,7 @@ use crate::short_text::ShortText;
 
 use crate::checks::QuarterData;
 use crate::flags::{Flag, FlagDef, Kind, Severity};
-use crate::model::{IdKey, PreviousDibaoRoll, PreviousPoorRoll, RollRow, Status, zh};
+use crate::model::{IdKey, PersonId, PreviousDibaoRoll, PreviousPoorRoll, RollRow, Status, zh};
 
 /// The rolls of Q-1 and where they came from.
 pub struct Previous {
@@ -176,7 +176,7 @@ fn percent(change: i64, base: i64) -> String {
 
 /// The normalized numbers of a 低保 roll's rows.
 fn ids<R: RollRow>(rows: &[R]) -> ShardedSet<IdKey<'_>> {
-    ShardedSet::of(rows.len(), |r| rows[r].member().id.normalized_key())
+    ShardedSet::of(rows.len(), |r| rows[r].id().normalized_key())
 }
 
 /// A household's members' normalized IDs, sorted and once each.
@@ -185,18 +185,18 @@ fn ids<R: RollRow>(rows: &[R]) -> ShardedSet<IdKey<'_>> {
 /// alike, as nearly all are, are equal without sorting two lists of
 /// numbers per household (most of the movement checks' time; issue #7).
 fn changed_members<'a>(
-    was: impl Iterator<Item = &'a crate::model::Member> + Clone,
-    is: impl Iterator<Item = &'a crate::model::Member> + Clone,
+    was: impl Iterator<Item = &'a PersonId> + Clone,
+    is: impl Iterator<Item = &'a PersonId> + Clone,
 ) -> Option<(Vec<IdKey<'a>>, Vec<IdKey<'a>>)> {
     if was
         .clone()
-        .map(|m| m.id.normalized_key())
-        .eq(is.clone().map(|m| m.id.normalized_key()))
+        .map(PersonId::normalized_key)
+        .eq(is.clone().map(PersonId::normalized_key))
     {
         return None;
     }
-    fn sorted<'a>(members: impl Iterator<Item = &'a crate::model::Member>) -> Vec<IdKey<'a>> {
-        let mut ids: Vec<IdKey> = members.map(|m| m.id.normalized_key()).collect();
+    fn sorted<'a>(members: impl Iterator<Item = &'a PersonId>) -> Vec<IdKey<'a>> {
+        let mut ids: Vec<IdKey> = members.map(PersonId::normalized_key).collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -335,7 +335,7 @@ fn dibao_entries(q: &QuarterData, prev_ids: &ShardedSet<IdKey>, out: &mut Vec<Fl
             .par_iter()
             .enumerate()
             .filter_map(|(h, hh)| {
-                let mut members = q.dibao.members_of(hh).map(|m| m.id.normalized_key());
+                let mut members = q.dibao.members_of(hh).map(|m| m.id().normalized_key());
                 members.all(|m| !prev_ids.contains_key(&m)).then(|| {
                     q.dibao_flag(&DIBAO_ENTRY, h).detail(format!(
                         "本季度新纳入低保,{} 名成员上季度均不在低保名册",
@@ -350,12 +350,13 @@ fn dibao_entries(q: &QuarterData, prev_ids: &ShardedSet<IdKey>, out: &mut Vec<Fl
 /// members is on Q's roll.
 fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &ShardedSet<IdKey>, out: &mut Vec<Flag>) {
     let policy = &q.job.policy;
-    let prev_member = |r: usize| prev.dibao.rows[r].member.id.normalized_key();
-    let exits: Vec<&crate::model::Household> = prev
+    let prev_member = |r: usize| prev.dibao.rows[r].id.normalized_key();
+    let exits: Vec<(usize, &crate::model::Household)> = prev
         .dibao
         .households
         .par_iter()
-        .filter(|hh| {
+        .enumerate()
+        .filter(|(_, hh)| {
             prev.dibao
                 .households
                 .members(hh)
@@ -366,7 +367,7 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &ShardedSet<IdKey>, ou
     // only the few thousand leavers are looked up, so only they are indexed.
     let leavers: HashSet<IdKey> = exits
         .iter()
-        .flat_map(|hh| prev.dibao.households.members(hh).map(prev_member))
+        .flat_map(|(_, hh)| prev.dibao.households.members(hh).map(prev_member))
         .collect();
     let leavers = &leavers;
     let found: Vec<(IdKey, usize)> = q
@@ -385,12 +386,13 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &ShardedSet<IdKey>, ou
     for (id, h) in found {
         poor_household_of.entry(id).or_default().push(h);
     }
-    out.par_extend(exits.par_iter().flat_map_iter(|hh| {
-        let head = &prev.dibao.head(hh).member;
+    out.par_extend(exits.par_iter().flat_map_iter(|&(h, hh)| {
+        let head = prev.dibao.head(hh);
+        let head_name = &prev.dibao.head_names[h];
         let flag = Flag::new(&DIBAO_EXIT)
             .at(&head.region)
             .dibao(&hh.id)
-            .named(&head.name);
+            .named(head_name);
         let exit = flag.detail(format!(
             "上季度低保户,{} 名成员本季度均不在低保名册",
             hh.member_count()
@@ -414,7 +416,7 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &ShardedSet<IdKey>, ou
             let flag = Flag::new(&EXIT_WHILE_ELIGIBLE)
                 .at(&head.region)
                 .dibao(&hh.id)
-                .named(&head.name);
+                .named(head_name);
             flag.detail(format!(
                 "退出低保,但成员所在建档立卡户 {} 仍为{},人均纯收入 {} 元 低于本县低保标准 {} 元",
                 q.poor.households[ph].id,
@@ -490,9 +492,10 @@ fn poor_changes(
                         percent(b - n, b)
                     )));
                 }
-                if let Some((was, is)) =
-                    changed_members(prev.poor.members_of(prev_hh), q.poor.members_of(hh))
-                {
+                if let Some((was, is)) = changed_members(
+                    prev.poor.members_of(prev_hh).map(RollRow::id),
+                    q.poor.members_of(hh).map(RollRow::id),
+                ) {
                     found.push(q.poor_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
                         "建档立卡户",
                         &was,
@@ -513,14 +516,14 @@ fn poor_removals(prev: &Previous, found_in_q: &[AtomicBool], out: &mut Vec<Flag>
             .households
             .par_iter()
             .zip(found_in_q.par_iter())
-            .filter(|(_, found)| !found.load(Ordering::Relaxed))
-            .map(|(hh, _)| hh)
-            .map(|hh| {
+            .zip(prev.poor.head_names.par_iter())
+            .filter(|((_, found), _)| !found.load(Ordering::Relaxed))
+            .map(|((hh, _), head_name)| {
                 let head = prev.poor.head(hh);
                 let flag = Flag::new(&POOR_REMOVED)
-                    .at(&head.member.region)
+                    .at(&head.region)
                     .poor_of_previous(&hh.id)
-                    .named(&head.member.name);
+                    .named(head_name);
                 flag.detail(format!(
                     "户编号本季度不在建档立卡名册(上季度状态:{})",
                     zh(&Status::ALL, head.status)
@@ -547,9 +550,10 @@ fn dibao_changes(prev: &Previous, q: &QuarterData, prev_dibao: &Counterparts, ou
                     return found;
                 };
                 let prev_hh = &prev.dibao.households[ph];
-                if let Some((was, is)) =
-                    changed_members(prev.dibao.members_of(prev_hh), q.dibao.members_of(hh))
-                {
+                if let Some((was, is)) = changed_members(
+                    prev.dibao.members_of(prev_hh).map(RollRow::id),
+                    q.dibao.members_of(hh).map(RollRow::id),
+                ) {
                     found.push(q.dibao_flag(&HOUSEHOLD_CHANGED, h).detail(member_change(
                         "低保户",
                         &was,
@@ -640,12 +644,15 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
     let started = std::time::Instant::now();
     // Rolls in the order a person's county is settled: Q-1 first, then Q,
     // so that the county is the latest known.
-    let member = |slot: usize, i: usize| -> &crate::model::Member {
+    fn person<R: RollRow>(row: &R) -> (&PersonId, &crate::model::Region) {
+        (row.id(), row.region())
+    }
+    let member = |slot: usize, i: usize| -> (&PersonId, &crate::model::Region) {
         match slot {
-            0 => &prev.dibao.rows[i].member,
-            1 => &prev.poor.rows[i].member,
-            2 => &q.dibao.rows[i].member,
-            _ => &q.poor.rows[i].member,
+            0 => person(&prev.dibao.rows[i]),
+            1 => person(&prev.poor.rows[i]),
+            2 => person(&q.dibao.rows[i]),
+            _ => person(&q.poor.rows[i]),
         }
     };
     let lens = [
@@ -668,7 +675,7 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
         .flat_map(|slot| {
             (0..lens[slot])
                 .into_par_iter()
-                .map(move |i| &member(slot, i).id)
+                .map(move |i| member(slot, i).0)
         })
         .filter(|id| id.invalid_reason() == Some(crate::identity::InvalidReason::FutureBirthDate))
         .filter_map(|id| {
@@ -677,8 +684,8 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
         })
         .collect();
     crate::memory::debug_step(started, "transitions: numbers invalid in one quarter found");
-    let keyed_of = |m: &crate::model::Member| -> Option<u64> {
-        let key = m.id.key()?;
+    let keyed_of = |(id, _): (&PersonId, _)| -> Option<u64> {
+        let key = id.key()?;
         (!by_string.contains(&key)).then_some(key)
     };
     // (key, roll and row, region) of each keyed row: the roll in the top
@@ -728,7 +735,7 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
     // a row there is nothing to count.
     let filler = (0..4)
         .find(|&slot| lens[slot] > 0)
-        .map(|slot| member(slot, 0).region);
+        .map(|slot| *member(slot, 0).1);
     for share in 0..shares {
         let Some(filler) = filler else { break };
         let sizes: Vec<usize> = (0..pieces.len())
@@ -751,7 +758,7 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
                 for i in rows.clone() {
                     let m = member(*slot, i);
                     if let Some(key) = keyed_of(m).filter(|&k| share_of(k) == share) {
-                        stretch[at] = (key, ((*slot as u32) << SLOT_SHIFT) | i as u32, m.region);
+                        stretch[at] = (key, ((*slot as u32) << SLOT_SHIFT) | i as u32, *m.1);
                         at += 1;
                     }
                 }
@@ -830,14 +837,14 @@ fn count<'a>(counts: &mut Counts<'a>, county: &'a str, on: [bool; 4], n: u64) {
 
 fn mark<'a>(
     persons: &mut HashMap<IdKey<'a>, (&'a str, [bool; 4])>,
-    m: &'a crate::model::Member,
+    (id, region): (&'a PersonId, &'a crate::model::Region),
     slot: usize,
 ) {
     let e = persons
-        .entry(m.id.normalized_key())
-        .or_insert((m.region.county(), [false; 4]));
+        .entry(id.normalized_key())
+        .or_insert((region.county(), [false; 4]));
     if slot >= 2 {
-        e.0 = m.region.county();
+        e.0 = region.county();
     }
     e.1[slot] = true;
 }

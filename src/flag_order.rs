@@ -7,7 +7,7 @@
 //! each is then put in order on its own, side by side. Within a bucket a
 //! sort of small keys decides the order and the flags are then moved into
 //! place, in the cache. One sort of all 12.4 M flags at 10 M households
-//! (104 bytes each, every pass of the sort over 1.3 GB, household numbers
+//! (104 bytes each then, every pass of the sort over 1.3 GB, household numbers
 //! compared as texts), after the concatenation, made a sort stage of
 //! 3.3–4.1 s in three runs there, 15–19 × its time at 1 M, faster than the
 //! rows grow; bucket by bucket it took 2.2–3.2 s in five (issue #7). A
@@ -148,9 +148,9 @@ fn sorted_by_pieces(lists: Vec<Vec<Flag>>, mask: bool, piece: usize) -> Vec<Flag
 /// One bucket in order: its flags' keys sorted, then the flags moved into
 /// their places. The keys compare integers where the flags compared
 /// household numbers as texts, and move 24 bytes where the flags moved
-/// 104; moving the flags into place one after the other is cheap within
-/// a bucket (a few megabytes, in the cache), as it was not across all
-/// the flags (issue #7).
+/// 88 (104 until 2026-12-02); moving the flags into place one after the
+/// other is cheap within a bucket (a few megabytes, in the cache), as it
+/// was not across all the flags (issue #7).
 fn sort_bucket(bucket: &mut [Flag], counties: &CountyRanks, mask: bool) {
     let by_fields = |a: &Flag, b: &Flag| compare(a, b, counties, mask);
     if u32::try_from(bucket.len()).is_err() {

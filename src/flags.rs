@@ -4,7 +4,8 @@
 //! `checks/` (or in `dynamics`); [`crate::checks::CATALOG`] lists them all,
 //! and `rollmatch flags` and the analyst guide print that same list.
 
-use crate::model::{Region, ShortText, Text};
+use crate::model::{Region, ShortText};
+use crate::short_text::SparseText;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -112,7 +113,7 @@ pub struct Flag {
     /// codes by this place instead of looking every flag's number up
     /// (issue #7); it fits in the flag's padding.
     pub poor_household: u32,
-    pub person_id: Text,
+    pub person_id: SparseText,
     pub name: ShortText,
     /// Exactly as long as its text: a formatted `String` kept the spare
     /// capacity of its growth, and a run holds millions of flags.
@@ -127,7 +128,7 @@ impl Flag {
             dibao_household_id: ShortText::default(),
             poor_household_id: ShortText::default(),
             poor_household: NOT_PLACED,
-            person_id: Text::default(),
+            person_id: SparseText::default(),
             name: ShortText::default(),
             detail: Box::default(),
         }

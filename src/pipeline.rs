@@ -14,7 +14,7 @@ use crate::flags::Flag;
 use crate::ingest::{self, InputStats, Loaded, Reject, Validation};
 use crate::job::Job;
 use crate::matching::{Matching, match_rolls};
-use crate::model::{DeathRow, DibaoRow, EmployeeRow, PoorRow, Roll, RollRow};
+use crate::model::{DeathRow, DibaoRow, EmployeeRow, Kept, PoorRow, Roll};
 use crate::scoring::{HouseholdRows, household_rows};
 use crate::{history, report};
 
@@ -105,8 +105,8 @@ pub fn read_quarter_as<D, P>(
     registers: bool,
 ) -> Result<QuarterInputs<D, P>>
 where
-    D: From<DibaoRow> + RollRow + Send,
-    P: From<PoorRow> + RollRow + Send,
+    D: Kept<DibaoRow> + Send,
+    P: Kept<PoorRow> + Send,
 {
     let v = Validation {
         quarter_end: quarter.last_day(),
@@ -177,7 +177,7 @@ pub fn enforce_limits<D, P>(job: &Job, inputs: &QuarterInputs<D, P>) -> Result<(
 
 /// Where Q-1 came from, or why it was skipped.
 pub enum PreviousSource {
-    Found(Previous),
+    Found(Box<Previous>),
     Skipped(String),
 }
 
@@ -187,7 +187,7 @@ pub fn find_previous(job: &Job) -> Result<PreviousSource> {
     let prev_q = job.quarter.previous();
     if let Some(prev) = history::load(&job.output.state_dir, prev_q)? {
         info!(quarter = %prev_q, source = "state", "previous quarter found");
-        return Ok(PreviousSource::Found(prev));
+        return Ok(PreviousSource::Found(Box::new(prev)));
     }
     if !job.inputs.dibao.depends_on_quarter() || !job.inputs.poor.depends_on_quarter() {
         return Ok(PreviousSource::Skipped(format!(
@@ -208,11 +208,11 @@ pub fn find_previous(job: &Job) -> Result<PreviousSource> {
     let inputs = read_quarter_as(job, prev_q, false)?;
     enforce_limits(job, &inputs)?;
     info!(quarter = %prev_q, source = "files", "previous quarter found");
-    Ok(PreviousSource::Found(Previous {
+    Ok(PreviousSource::Found(Box::new(Previous {
         dibao: inputs.dibao,
         poor: inputs.poor,
         source: "files",
-    }))
+    })))
 }
 
 /// The findings of one quarter: what the reports are made of.
@@ -301,7 +301,7 @@ pub fn analyze(
     // a thread of their own beside them.
     debug_timed("previous quarter freed", || {
         if let PreviousSource::Found(prev) = previous {
-            let Previous { dibao, poor, .. } = prev;
+            let Previous { dibao, poor, .. } = *prev;
             rayon::join(|| drop(dibao), || drop(poor));
         }
     });

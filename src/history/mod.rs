@@ -255,8 +255,8 @@ pub fn load(dir: &Path, q: Quarter) -> Result<Option<Previous>> {
 /// before the next, so the whole rows are never all held.
 pub fn load_as<D, P>(dir: &Path, q: Quarter) -> Result<Option<(Roll<D>, Roll<P>)>>
 where
-    D: From<DibaoRow> + RollRow + Send,
-    P: From<PoorRow> + RollRow + Send,
+    D: Kept<DibaoRow> + Send,
+    P: Kept<PoorRow> + Send,
 {
     let mark = marker(dir, q);
     let Ok(text) = std::fs::read_to_string(&mark) else {
@@ -316,9 +316,9 @@ where
 }
 
 /// Decoded rows, each kept as `R`.
-fn kept_as<T, R: From<T>, S>(rows: Vec<(T, S)>) -> Vec<(R, S)> {
+fn kept_as<T, R: Kept<T>>(rows: Vec<(T, ShortText)>) -> Vec<(R, R::Side)> {
     rows.into_iter()
-        .map(|(row, side)| (R::from(row), side))
+        .map(|(row, household_id)| R::keep(row, household_id))
         .collect()
 }
 
@@ -423,20 +423,39 @@ mod tests {
         // As Q-1, the rows keep what the movement checks read of them.
         let previous = load(dir.path(), q).unwrap().unwrap();
         assert_eq!(previous.dibao.rows.len(), dibao.rows.len());
+        let person = |r: &dyn RollRow| (format!("{:?}", r.id()), *r.region(), r.is_head());
         for (r, (kept, row)) in previous.dibao.rows.iter().zip(&dibao.rows).enumerate() {
-            assert_eq!(format!("{:?}", kept.member), format!("{:?}", row.member));
+            assert_eq!(person(kept), person(row));
             assert_eq!(kept.monthly_benefit, row.monthly_benefit);
             assert_eq!(previous.dibao.household_id(r), dibao.household_id(r));
         }
         assert_eq!(previous.poor.rows.len(), poor.rows.len());
         for (r, (kept, row)) in previous.poor.rows.iter().zip(&poor.rows).enumerate() {
-            assert_eq!(format!("{:?}", kept.member), format!("{:?}", row.member));
+            assert_eq!(person(kept), person(row));
             assert_eq!(
                 (kept.status, kept.annual_income),
                 (row.status, row.annual_income)
             );
             assert_eq!(previous.poor.household_id(r), poor.household_id(r));
         }
+        // The names are kept for the heads only, by household.
+        let head_names = |roll_names: &[ShortText],
+                          households: &Households,
+                          name_of: &dyn Fn(usize) -> String| {
+            assert_eq!(roll_names.len(), households.len());
+            for (h, hh) in households.iter().enumerate() {
+                assert_eq!(roll_names[h].as_str(), name_of(households.value_row(hh)));
+            }
+        };
+        head_names(
+            &previous.dibao.head_names,
+            &previous.dibao.households,
+            &|r| dibao.rows[r].member.name.to_string(),
+        );
+        head_names(&previous.poor.head_names, &previous.poor.households, &|r| {
+            poor.rows[r].member.name.to_string()
+        });
+        assert!(dibao.head_names.is_empty() && poor.head_names.is_empty());
         assert!(poor.rows.iter().any(|r| r.status != poor.rows[0].status));
     }
 

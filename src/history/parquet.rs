@@ -22,15 +22,17 @@ use crate::vocab::Shared;
 
 /// The rolls saved in `dibao` and `poor` by a run for `q`.
 /// Rows and their household numbers, index for index.
-type RowsAndHouseholds<T> = (Vec<T>, Vec<ShortText>);
+type RowsAndHouseholds<T, S> = (Vec<T>, Vec<S>);
+/// Rows read whole as `T`, each kept as `R`, and what rides beside them.
+type KeptRows<R, T> = RowsAndHouseholds<R, <R as Kept<T>>::Side>;
 
 /// Each row kept as `D` or `P`, stretch by stretch (see
 /// [`super::load_as`]).
-pub fn load<D: From<DibaoRow>, P: From<PoorRow>>(
+pub fn load<D: Kept<DibaoRow>, P: Kept<PoorRow>>(
     dibao: &Path,
     poor: &Path,
     q: Quarter,
-) -> Result<(RowsAndHouseholds<D>, RowsAndHouseholds<P>)> {
+) -> Result<(KeptRows<D, DibaoRow>, KeptRows<P, PoorRow>)> {
     Ok((
         Frame::read_rows(dibao, |f| dibao_rows(f, q).map(super::kept_as))?,
         Frame::read_rows(poor, |f| poor_rows(f, q).map(super::kept_as))?,
@@ -51,10 +53,10 @@ const STATE_STRETCH_ROWS: usize = 500_000;
 impl Frame {
     /// The rows of a state file, each stretch of its row groups turned
     /// into rows by `build` and the stretch freed before the next.
-    fn read_rows<T>(
+    fn read_rows<T, S>(
         path: &Path,
-        build: impl Fn(&Frame) -> Result<Vec<(T, ShortText)>>,
-    ) -> Result<RowsAndHouseholds<T>> {
+        build: impl Fn(&Frame) -> Result<Vec<(T, S)>>,
+    ) -> Result<RowsAndHouseholds<T, S>> {
         let bytes = std::fs::read(path).map_err(|e| {
             Error::Data(format!(
                 "{}: state file cannot be read ({e})",

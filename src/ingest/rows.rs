@@ -596,17 +596,14 @@ fn count_invalid<'a>(stats: &mut InputStats, ids: impl Iterator<Item = &'a Perso
 /// A 低保 roll's rows, each kept as `R`: the whole row, or what Q-1's
 /// movement checks read of it (made row by row, so the whole rows are
 /// never all held).
-pub fn read_dibao<R: From<DibaoRow> + RollRow + Send>(
+pub fn read_dibao<R: Kept<DibaoRow> + Send>(
     path: &Path,
     v: Validation,
-) -> Result<Loaded<R, ShortText>> {
+) -> Result<Loaded<R, R::Side>> {
     let mut loaded = read_input("dibao", path, v, col::DIBAO_COLUMNS, |c| {
-        dibao_row(c, v).map(|(row, household_id)| (R::from(row), household_id))
+        dibao_row(c, v).map(|(row, household_id)| R::keep(row, household_id))
     })?;
-    count_invalid(
-        &mut loaded.stats,
-        loaded.rows.iter().map(|r| &r.member().id),
-    );
+    count_invalid(&mut loaded.stats, loaded.rows.iter().map(RollRow::id));
     Ok(loaded)
 }
 
@@ -637,10 +634,10 @@ fn dibao_row(c: &mut Cells, v: Validation) -> Result<(DibaoRow, ShortText), Faul
 }
 
 /// A poor roll's rows, each kept as `R` (see [`read_dibao`]).
-pub fn read_poor<R: From<PoorRow> + RollRow + Send>(
+pub fn read_poor<R: Kept<PoorRow> + Send>(
     path: &Path,
     v: Validation,
-) -> Result<Loaded<R, ShortText>> {
+) -> Result<Loaded<R, R::Side>> {
     let mut loaded = read_input("poor", path, v, col::POOR_COLUMNS, |c| {
         let (member, household_id) = c.member(v)?;
         let row = PoorRow {
@@ -667,12 +664,9 @@ pub fn read_poor<R: From<PoorRow> + RollRow + Send>(
                 .optional_text(&col::SCHOOLING)
                 .map(|s| Shared::new(&clean(&s))),
         };
-        Ok((R::from(row), household_id))
+        Ok(R::keep(row, household_id))
     })?;
-    count_invalid(
-        &mut loaded.stats,
-        loaded.rows.iter().map(|r| &r.member().id),
-    );
+    count_invalid(&mut loaded.stats, loaded.rows.iter().map(RollRow::id));
     Ok(loaded)
 }
 
