@@ -4,6 +4,7 @@
 //! `checks/` (or in `dynamics`); [`crate::checks::CATALOG`] lists them all,
 //! and `rollmatch flags` and the analyst guide print that same list.
 
+use crate::detail_text::Detail;
 use crate::model::{Region, ShortText};
 use crate::short_text::SparseText;
 
@@ -115,9 +116,9 @@ pub struct Flag {
     pub poor_household: u32,
     pub person_id: SparseText,
     pub name: ShortText,
-    /// Exactly as long as its text: a formatted `String` kept the spare
-    /// capacity of its growth, and a run holds millions of flags.
-    pub detail: Box<str>,
+    /// A handle into the run's table of sentences (4 bytes, in the flag's
+    /// padding): few of the millions of flags have a sentence of their own.
+    pub detail: Detail,
 }
 
 impl Flag {
@@ -130,7 +131,7 @@ impl Flag {
             poor_household: NOT_PLACED,
             person_id: SparseText::default(),
             name: ShortText::default(),
-            detail: Box::default(),
+            detail: Detail::default(),
         }
     }
 
@@ -182,7 +183,7 @@ impl Flag {
     }
 
     pub fn detail(mut self, detail: String) -> Flag {
-        self.detail = detail.into_boxed_str();
+        self.detail = Detail::new(&detail);
         self
     }
 }

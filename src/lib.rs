@@ -8,6 +8,7 @@ pub mod check;
 pub mod checks;
 pub mod cli;
 pub mod columns;
+pub mod detail_text;
 pub mod divisions;
 pub mod dynamics;
 pub mod error;

@@ -1417,7 +1417,7 @@ mod size_tests {
             ("PersonId", size_of::<PersonId>(), 8),
             ("IdKey", size_of::<IdKey>(), 16),
             // 12 M flags at 10 M households, held until the reports.
-            ("Flag", size_of::<crate::flags::Flag>(), 88),
+            ("Flag", size_of::<crate::flags::Flag>(), 80),
             ("Household", size_of::<Household>(), 24),
             (
                 "HouseholdRow",

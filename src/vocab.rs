@@ -26,19 +26,42 @@ static TABLE: Mutex<Table> = Mutex::new(Table {
     index: std::collections::HashMap::with_hasher(FxBuildHasher),
 });
 
-/// The texts by handle, readable without a lock: handle k is in chunk
+/// Texts by handle, readable without a lock: handle k is in chunk
 /// `floor(log2 k)`, which holds the handles 2^c to 2^(c+1) − 1. Chunks are
-/// made and slots filled only under the table's lock, each once; reading
-/// one is two atomic loads. (A thread-local copy of the texts was 3 % of
-/// a 1 M household run: every county, township and village code of every
-/// row and flag is read through it; issue #7.)
-type Chunk = &'static [OnceLock<&'static str>];
-static TEXTS: [OnceLock<Chunk>; 32] = [const { OnceLock::new() }; 32];
+/// made on first use and each slot is filled once, by whoever handed its
+/// handle out; reading one is two atomic loads. (A thread-local copy of
+/// the texts was 3 % of a 1 M household run: every county, township and
+/// village code of every row and flag is read through it; issue #7.)
+pub(crate) struct TextSlots([OnceLock<Chunk>; 32]);
 
-fn chunk_and_slot(handle: u32) -> (usize, usize) {
-    let chunk = handle.ilog2();
-    (chunk as usize, (handle - (1 << chunk)) as usize)
+type Chunk = &'static [OnceLock<&'static str>];
+
+impl TextSlots {
+    pub(crate) const fn new() -> TextSlots {
+        TextSlots([const { OnceLock::new() }; 32])
+    }
+
+    fn chunk_and_slot(handle: u32) -> (usize, usize) {
+        let chunk = handle.ilog2();
+        (chunk as usize, (handle - (1 << chunk)) as usize)
+    }
+
+    /// Fill the slot of `handle` (not 0), handed out once, with `text`.
+    pub(crate) fn set(&self, handle: u32, text: &'static str) {
+        let (chunk, slot) = Self::chunk_and_slot(handle);
+        let chunk = self.0[chunk]
+            .get_or_init(|| Box::leak((0..1usize << chunk).map(|_| OnceLock::new()).collect()));
+        let _ = chunk[slot].set(text);
+    }
+
+    /// The text of `handle`, once its slot is filled.
+    pub(crate) fn get(&self, handle: u32) -> Option<&'static str> {
+        let (chunk, slot) = Self::chunk_and_slot(handle);
+        self.0[chunk].get().and_then(|c| c[slot].get()).copied()
+    }
 }
+
+static TEXTS: TextSlots = TextSlots::new();
 
 thread_local! {
     // Each thread's own copy of what it has looked up, so that a roll's
@@ -71,13 +94,9 @@ impl Shared {
                             .ok()
                             .and_then(NonZeroU32::new)
                             .expect("fewer than 2^32 distinct texts");
-                        let (chunk, slot) = chunk_and_slot(handle.get());
-                        let chunk = TEXTS[chunk].get_or_init(|| {
-                            Box::leak((0..1usize << chunk).map(|_| OnceLock::new()).collect())
-                        });
                         // The slot is new: the handles are handed out in
                         // order, under the lock.
-                        let _ = chunk[slot].set(key);
+                        TEXTS.set(handle.get(), key);
                         let handle = Shared(handle);
                         t.index.insert(key, handle);
                         (key, handle)
@@ -96,12 +115,9 @@ impl Shared {
     }
 
     pub fn as_str(self) -> &'static str {
-        let (chunk, slot) = chunk_and_slot(self.0.get());
         // Every handle was made by `new`, which filled its slot first.
-        TEXTS[chunk]
-            .get()
-            .and_then(|c| c[slot].get())
-            .copied()
+        TEXTS
+            .get(self.0.get())
             .expect("a handle is made by Shared::new, which fills its slot")
     }
 }
