@@ -969,12 +969,15 @@ impl Kept<PoorRow> for PoorRow {
 /// What rides beside a row until its roll's households are grouped: the
 /// household number, and for Q-1 the person's name (kept for heads only).
 pub trait HouseholdSide {
+    /// Whether it holds the row's name (the row does not).
+    const NAMED: bool;
     fn household_id(&self) -> &ShortText;
     /// The name, when the row does not hold it.
     fn name(&self) -> Option<&ShortText>;
 }
 
 impl HouseholdSide for ShortText {
+    const NAMED: bool = false;
     fn household_id(&self) -> &ShortText {
         self
     }
@@ -990,6 +993,7 @@ pub struct HouseholdAndName {
 }
 
 impl HouseholdSide for HouseholdAndName {
+    const NAMED: bool = true;
     fn household_id(&self) -> &ShortText {
         &self.household_id
     }
@@ -1128,7 +1132,7 @@ impl<R: RollRow> Roll<R> {
     pub fn new<S: HouseholdSide + Sync>(rows: Vec<R>, sides: Vec<S>) -> Roll<R> {
         assert_eq!(rows.len(), sides.len(), "a household number per row");
         let households = group_households(&sides, |r| rows[r].is_head());
-        let head_names = if sides.first().is_some_and(|s| s.name().is_some()) {
+        let head_names = if S::NAMED {
             use rayon::prelude::*;
             households
                 .list
