@@ -1181,6 +1181,50 @@ impl DibaoRoll {
 mod tests {
     use super::*;
 
+    /// A roll kept as Q-1 keeps its heads' names, by household: the 户主's
+    /// wherever it stands among its household's rows, else the first row's.
+    #[test]
+    fn a_kept_roll_names_each_households_head() {
+        let end = crate::calendar::Date::new(2018, 6, 30).expect("a date");
+        // (household, name, head): A's head second and its rows apart, B
+        // without a head, C's head its sixth row (past the first three).
+        let given = [
+            ("A", "甲", false),
+            ("A", "乙", true),
+            ("B", "丙", false),
+            ("B", "丁", false),
+            ("A", "戊", false),
+            ("C", "己", false),
+            ("C", "庚", false),
+            ("C", "辛", false),
+            ("C", "壬", false),
+            ("C", "癸", false),
+            ("C", "子", true),
+        ];
+        let (rows, sides): (Vec<PreviousDibaoRow>, Vec<HouseholdAndName>) = given
+            .iter()
+            .map(|&(household, name, is_head)| {
+                let row = PreviousDibaoRow {
+                    id: PersonId::new("".into(), end),
+                    monthly_benefit: Cents(0),
+                    region: Region::new("410322"),
+                    is_head,
+                };
+                let side = HouseholdAndName {
+                    household_id: household.into(),
+                    name: name.into(),
+                };
+                (row, side)
+            })
+            .unzip();
+        let roll = Roll::new(rows, sides);
+        let names: Vec<&str> = roll.head_names.iter().map(ShortText::as_str).collect();
+        assert_eq!(names, ["乙", "丙", "子"]);
+        // Q's rolls hold their names in their rows.
+        let q: Roll<PreviousDibaoRow> = Roll::new(Vec::new(), Vec::<ShortText>::new());
+        assert!(q.head_names.is_empty());
+    }
+
     #[test]
     fn household_values_come_from_the_head_else_the_first_row() {
         let ids: Vec<ShortText> = ["A", "A", "B", "B", "A"].map(ShortText::new).to_vec();
