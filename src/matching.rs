@@ -183,23 +183,34 @@ type Members<'m, 'a> = &'m (dyn Fn(usize) -> &'a crate::model::Member + Sync);
 /// with `only`, just the rows whose block hash is there (the other side's
 /// blocks), so that millions of unmatched rows with no candidate are
 /// never grouped.
-fn keyed_leftovers(
-    members: Members,
-    matched: &[bool],
-    only: Option<&FxHashSet<u64>>,
-) -> Vec<KeyedRow> {
+fn keyed_leftovers(members: Members, matched: &[bool], only: Option<&Others>) -> Vec<KeyedRow> {
     (0..matched.len())
         .into_par_iter()
         .filter(|&i| !matched[i])
         .filter_map(|i| {
             let m = members(i);
             let block = block_hash(m);
-            if only.is_some_and(|o| !o.contains(&block)) {
+            if only.is_some_and(|o| !o.blocks.contains(&block)) {
                 return None;
             }
-            Some((block, id_hash(&m.id.normalized()), i as u32))
+            let id = m.id.normalized();
+            if only.is_some_and(|o| {
+                !id_thirds(&id)
+                    .into_iter()
+                    .any(|third| o.thirds.contains(&third_hash(block, third)))
+            }) {
+                return None;
+            }
+            Some((block, id_hash(&id), i as u32))
         })
         .collect()
+}
+
+/// The other side's unmatched rows as [`keyed_leftovers`] filters by
+/// them: their blocks, and each (block, third of the number).
+struct Others {
+    blocks: FxHashSet<u64>,
+    thirds: FxHashSet<u64>,
 }
 
 fn block_hashes(keyed: &[KeyedRow]) -> FxHashSet<u64> {
@@ -303,6 +314,46 @@ fn group_leftovers_by_parts<'a>(
     grouped
 }
 
+/// The three parts of a normalized number past its six-digit address code
+/// (of the whole number when it is shorter than 12 bytes), each with the
+/// number's length and its place. Two numbers one typo apart, or an
+/// Excel-truncated copy and its whole number, share at least one (see
+/// [`candidate_pairs`]).
+fn id_thirds(id: &str) -> [(usize, u8, &[u8]); 3] {
+    let b = id.as_bytes();
+    let n = b.len();
+    let from = if n >= 12 { 6 } else { 0 };
+    let (cut1, cut2) = (from + (n - from) / 3, from + 2 * (n - from) / 3);
+    [
+        (n, 0, &b[from..cut1]),
+        (n, 1, &b[cut1..cut2]),
+        (n, 2, &b[cut2..]),
+    ]
+}
+
+/// A hash of a row's block and one third of its number.
+fn third_hash(block: u64, (len, place, bytes): (usize, u8, &[u8])) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write_u64(block);
+    h.write_usize(len);
+    h.write_u8(place);
+    h.write(bytes);
+    h.finish()
+}
+
+/// The hashes of every (block, third of the number) of a side's keyed
+/// rows.
+fn block_thirds(members: Members, keyed: &[KeyedRow]) -> FxHashSet<u64> {
+    keyed
+        .par_iter()
+        .flat_map_iter(|&(block, _, i)| {
+            let id = members(i as usize).id.normalized();
+            id_thirds(&id).map(|third| third_hash(block, third))
+        })
+        .collect()
+}
+
 /// Pairs of a block worth testing: every pair of a small block; in a large
 /// one (a common name in a big county holds thousands of people, and all
 /// pairs grew with the square of the roll), only pairs that share one
@@ -321,17 +372,7 @@ fn candidate_pairs(ds: &[IdText], ps: &[IdText]) -> Vec<(usize, usize)> {
             .flat_map(|d| (0..ps.len()).map(move |p| (d, p)))
             .collect();
     }
-    fn thirds(id: &str) -> [(usize, u8, &[u8]); 3] {
-        let b = id.as_bytes();
-        let n = b.len();
-        let from = if n >= 12 { 6 } else { 0 };
-        let (cut1, cut2) = (from + (n - from) / 3, from + 2 * (n - from) / 3);
-        [
-            (n, 0, &b[from..cut1]),
-            (n, 1, &b[cut1..cut2]),
-            (n, 2, &b[cut2..]),
-        ]
-    }
+    let thirds = id_thirds;
     let mut by_third: HashMap<(usize, u8, &[u8]), Vec<usize>> = HashMap::default();
     for (pi, p) in ps.iter().enumerate() {
         for key in thirds(p) {
@@ -431,12 +472,19 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let poor_members = |r: usize| &poor.rows[r].member;
     // Each side's rows are keyed; only blocks found on both sides are
     // grouped by their strings.
+    // A poor row is keyed only if its block has an unmatched 低保 row whose
+    // number shares a third with its own: any other can pair with none
+    // (see `candidate_pairs`). At 10 M households 15.5 M unmatched poor
+    // rows shared a block with some 低保 row and were all grouped, where
+    // 2.3 M share a third too: the grouping was a third of matching's
+    // time and its highest point (issue #7).
     let dibao_keyed = keyed_leftovers(&dibao_members, &dibao_matched, None);
-    let poor_keyed = keyed_leftovers(
-        &poor_members,
-        &poor_matched,
-        Some(&block_hashes(&dibao_keyed)),
-    );
+    let dibao_others = Others {
+        blocks: block_hashes(&dibao_keyed),
+        thirds: block_thirds(&dibao_members, &dibao_keyed),
+    };
+    let poor_keyed = keyed_leftovers(&poor_members, &poor_matched, Some(&dibao_others));
+    drop(dibao_others);
     tracing::debug!(
         dibao = dibao_keyed.len(),
         poor = poor_keyed.len(),
@@ -605,6 +653,37 @@ mod tests {
         }
     }
 
+    /// Only the unmatched poor rows that could pair with an unmatched 低保
+    /// row of their block are keyed: a number one typo apart is, one of
+    /// the same block sharing no third is not, nor one of another block.
+    #[test]
+    fn poor_rows_that_can_pair_with_no_dibao_row_are_not_keyed() {
+        let dibao = [member("410322", "张三", "410322194703229694")];
+        let poor = [
+            // One digit apart (the check character does not matter here).
+            member("410322", "张三", "410322194703229684"),
+            // Same block, every third different.
+            member("410322", "张三", "410322198811051237"),
+            // Another block: another name, another county.
+            member("410322", "李四", "410322194703229684"),
+            member("410323", "张三", "410322194703229684"),
+            // Adjacent digits swapped in the birth date.
+            member("410322", "张三", "410322197403229694"),
+        ];
+        let dibao_members = |r: usize| &dibao[r];
+        let poor_members = |r: usize| &poor[r];
+        let dibao_keyed = keyed_leftovers(&dibao_members, &[false], None);
+        let others = Others {
+            blocks: block_hashes(&dibao_keyed),
+            thirds: block_thirds(&dibao_members, &dibao_keyed),
+        };
+        let kept: Vec<u32> = keyed_leftovers(&poor_members, &[false; 5], Some(&others))
+            .iter()
+            .map(|k| k.2)
+            .collect();
+        assert_eq!(kept, [0, 4]);
+    }
+
     /// Grouping by hashes: whatever the hashes of the strings, even all
     /// equal (every pair a collision) or a few values that many strings
     /// share, the blocks and persons are those the strings give, and a
@@ -684,6 +763,31 @@ mod tests {
     }
 
     proptest! {
+        /// Two numbers that can pair share a third, whatever their length,
+        /// so that no unmatched poor row that can pair is left unkeyed.
+        #[test]
+        fn numbers_that_can_pair_share_a_third(
+            id in "[0-9X]{1,24}",
+            at in 0usize..24,
+            digit in 0u8..10,
+            kind in 0u8..3,
+        ) {
+            let mut b = id.clone().into_bytes();
+            let at = at % b.len();
+            match kind {
+                1 if at + 1 < b.len() => b.swap(at, at + 1),
+                2 if b.len() == 18 => b[15..].copy_from_slice(b"000"),
+                _ => b[at] = b'0' + digit,
+            }
+            let other = String::from_utf8(b).unwrap();
+            let can_pair = one_typo_apart(&id, &other).is_some()
+                || excel_copy(&id, &other)
+                || excel_copy(&other, &id);
+            prop_assume!(can_pair);
+            let mine = id_thirds(&id);
+            prop_assert!(id_thirds(&other).iter().any(|t| mine.contains(t)));
+        }
+
         /// In a block too large for every pair, each pair one typo apart or
         /// an Excel copy is still a candidate.
         #[test]
