@@ -388,6 +388,11 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     let (inputs, previous) = rayon::join(|| read_quarter(job, job.quarter, true), read_previous);
     let inputs = inputs?;
     let read_secs = read_started.elapsed().as_secs_f64();
+    // The read frees the numbers and names read beside the rows: returned
+    // now, not as each thread's delay runs out during matching's first
+    // step, which allocates as much again (see `memory::return_freed`).
+    crate::memory::return_freed();
+    crate::memory::debug_step(read_started, "freed memory returned");
     log_stage("read", read_secs);
     timings.0.push(("read", read_secs));
     bar.finish();
