@@ -180,8 +180,9 @@ type KeyedRow = (u64, u32, u32);
 type Members<'m, 'a> = &'m (dyn Fn(usize) -> &'a crate::model::Member + Sync);
 
 /// (block hash, ID hash, row) of a side's unmatched rows, in row order;
-/// with `only`, just the rows whose block hash is there (the other side's
-/// blocks), so that millions of unmatched rows with no candidate are
+/// with `only`, just the rows whose block the other side's unmatched rows
+/// have and whose number shares a third ([`id_thirds`]) with one of
+/// theirs there, so that millions of unmatched rows with no candidate are
 /// never grouped.
 fn keyed_leftovers(members: Members, matched: &[bool], only: Option<&Others>) -> Vec<KeyedRow> {
     (0..matched.len())
