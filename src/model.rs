@@ -597,6 +597,12 @@ impl Member {
     pub fn name_norm(&self) -> Text {
         crate::identity::normalize_name(&self.name)
     }
+    /// Its number, region, head mark and name, as Q-1's rows keep them
+    /// (no line).
+    fn into_parts(self) -> (PersonId, Region, bool, ShortText) {
+        let is_head = self.is_head();
+        (self.id, self.region, is_head, self.name)
+    }
 }
 
 /// One roll household: where its members' rows are (see
@@ -906,41 +912,39 @@ pub trait RollRow: Sync {
     fn is_head(&self) -> bool;
 }
 
-impl RollRow for Member {
-    fn id(&self) -> &PersonId {
-        &self.id
-    }
-    fn region(&self) -> &Region {
-        &self.region
-    }
-    fn is_head(&self) -> bool {
-        Member::is_head(self)
-    }
+/// [`RollRow`] for rows that hold a [`Member`] (Q's), or its person fields
+/// as fields of their own (Q-1's).
+macro_rules! roll_row {
+    (member: $($row:ty),+) => {$(
+        impl RollRow for $row {
+            fn id(&self) -> &PersonId {
+                &self.member.id
+            }
+            fn region(&self) -> &Region {
+                &self.member.region
+            }
+            fn is_head(&self) -> bool {
+                self.member.is_head()
+            }
+        }
+    )+};
+    (fields: $($row:ty),+) => {$(
+        impl RollRow for $row {
+            fn id(&self) -> &PersonId {
+                &self.id
+            }
+            fn region(&self) -> &Region {
+                &self.region
+            }
+            fn is_head(&self) -> bool {
+                self.is_head
+            }
+        }
+    )+};
 }
 
-impl RollRow for DibaoRow {
-    fn id(&self) -> &PersonId {
-        &self.member.id
-    }
-    fn region(&self) -> &Region {
-        &self.member.region
-    }
-    fn is_head(&self) -> bool {
-        self.member.is_head()
-    }
-}
-
-impl RollRow for PoorRow {
-    fn id(&self) -> &PersonId {
-        &self.member.id
-    }
-    fn region(&self) -> &Region {
-        &self.member.region
-    }
-    fn is_head(&self) -> bool {
-        self.member.is_head()
-    }
-}
+roll_row!(member: DibaoRow, PoorRow);
+roll_row!(fields: PreviousDibaoRow, PreviousPoorRow);
 
 /// How a row read whole (`T`) is kept in a roll: whole for Q, as the
 /// movement checks read it for Q-1. Each row is kept as it is parsed or
@@ -1022,31 +1026,14 @@ pub struct PreviousDibaoRow {
 impl Kept<DibaoRow> for PreviousDibaoRow {
     type Side = HouseholdAndName;
     fn keep(row: DibaoRow, household_id: ShortText) -> (Self, HouseholdAndName) {
-        let Member {
-            line_and_head,
-            region,
-            name,
-            id,
-        } = row.member;
+        let (id, region, is_head, name) = row.member.into_parts();
         let kept = PreviousDibaoRow {
             id,
             monthly_benefit: row.monthly_benefit,
             region,
-            is_head: line_and_head.is_head(),
+            is_head,
         };
         (kept, HouseholdAndName { household_id, name })
-    }
-}
-
-impl RollRow for PreviousDibaoRow {
-    fn id(&self) -> &PersonId {
-        &self.id
-    }
-    fn region(&self) -> &Region {
-        &self.region
-    }
-    fn is_head(&self) -> bool {
-        self.is_head
     }
 }
 
@@ -1065,32 +1052,15 @@ pub struct PreviousPoorRow {
 impl Kept<PoorRow> for PreviousPoorRow {
     type Side = HouseholdAndName;
     fn keep(row: PoorRow, household_id: ShortText) -> (Self, HouseholdAndName) {
-        let Member {
-            line_and_head,
-            region,
-            name,
-            id,
-        } = row.member;
+        let (id, region, is_head, name) = row.member.into_parts();
         let kept = PreviousPoorRow {
             id,
             annual_income: row.annual_income,
             region,
             status: row.status,
-            is_head: line_and_head.is_head(),
+            is_head,
         };
         (kept, HouseholdAndName { household_id, name })
-    }
-}
-
-impl RollRow for PreviousPoorRow {
-    fn id(&self) -> &PersonId {
-        &self.id
-    }
-    fn region(&self) -> &Region {
-        &self.region
-    }
-    fn is_head(&self) -> bool {
-        self.is_head
     }
 }
 
