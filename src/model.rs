@@ -368,6 +368,15 @@ enum KeyRepr<'a> {
 }
 
 impl<'a> IdKey<'a> {
+    /// The key of a string with a number's shape, as an integer (below
+    /// 2^61); `None` for any other string.
+    pub fn packed(&self) -> Option<u64> {
+        match self.0 {
+            KeyRepr::Number(key) => Some(key),
+            KeyRepr::Text(_) => None,
+        }
+    }
+
     /// The normalized string.
     pub fn text(&self) -> IdText<'a> {
         match self.0 {
@@ -424,7 +433,7 @@ impl std::fmt::Debug for IdKey<'_> {
 /// Fields every roll row has. The household number is not here: it is
 /// held once per household in the roll's [`Households`], each row's
 /// household found by [`Households::of_row`]. On every row it was 16 of
-/// a roll row's 80 bytes; a row of 64 is one cache line (issue #7).
+/// a roll row's 80 bytes (issue #7).
 #[derive(Clone, Debug)]
 pub struct Member {
     /// The line in the file, and whether the row is the household's head.
@@ -460,13 +469,81 @@ impl LineAndHead {
     }
 }
 
+/// Q's 低保 row: 56 bytes. The date of enrolment, which no check reads
+/// and the state carries to the next quarter, is held in 4 bytes
+/// ([`OptionalDate`]); as an `Option<Date>` it took 12 and the row 64
+/// (80 MB at 10 M households, held from the read to the reports; issue
+/// #7).
 #[derive(Clone, Debug)]
 pub struct DibaoRow {
     pub member: Member,
     pub category: Option<Shared>,
     pub monthly_benefit: Cents,
     pub monthly_income: Cents,
-    pub enrolled_on: Option<Date>,
+    pub enrolled_on: OptionalDate,
+}
+
+/// An `Option<i32>` in 4 bytes, where `Option<i32>` takes 8: `i32::MIN`,
+/// which no cell is read as (cells are read as years of at most nine
+/// digits, and dates as days of four-digit years), stands for none, as
+/// it does in the state file (format 3's `NONE`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OptionalI32(i32);
+
+impl OptionalI32 {
+    pub const NONE: OptionalI32 = OptionalI32(i32::MIN);
+
+    /// `Some(i32::MIN)` is held as none (see the type).
+    pub fn new(value: Option<i32>) -> OptionalI32 {
+        OptionalI32(value.unwrap_or(i32::MIN))
+    }
+
+    pub fn get(self) -> Option<i32> {
+        (self.0 != i32::MIN).then_some(self.0)
+    }
+}
+
+impl std::fmt::Debug for OptionalI32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
+/// An optional date in 4 bytes, as days since 1970-01-01 (`Option<Date>`
+/// takes 12). A date of a four-digit year, as every date a roll holds
+/// is, lies within a few million days of 1970; one past `i32` days
+/// (millions of years away) is held as none, as the state file has
+/// always stored it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OptionalDate(OptionalI32);
+
+impl OptionalDate {
+    pub const NONE: OptionalDate = OptionalDate(OptionalI32::NONE);
+
+    pub fn new(date: Option<Date>) -> OptionalDate {
+        OptionalDate::from_day_number(date.and_then(|d| i32::try_from(d.days_since_epoch()).ok()))
+    }
+
+    /// From days since 1970-01-01.
+    pub fn from_day_number(days: Option<i32>) -> OptionalDate {
+        OptionalDate(OptionalI32::new(days))
+    }
+
+    /// Days since 1970-01-01.
+    pub fn day_number(self) -> Option<i32> {
+        self.0.get()
+    }
+
+    pub fn get(self) -> Option<Date> {
+        self.day_number()
+            .map(|d| Date::from_days_since_epoch(i64::from(d)))
+    }
+}
+
+impl std::fmt::Debug for OptionalDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.get(), f)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -554,20 +631,103 @@ pub fn zh<T: PartialEq + Copy>(table: &[(T, &'static str, &'static str)], v: T) 
 /// The 失学辍学 value of 在校生状况.
 pub const OUT_OF_SCHOOL: &str = "失学辍学";
 
+/// Q's poor row: 56 bytes. The exit year, which no check reads and the
+/// state carries, is held in 4 bytes ([`OptionalI32`]), and the labor,
+/// health and three yes/no answers in one ([`Circumstances`]): with an
+/// `Option<i32>` and five fields of a byte the row was 64 bytes (220 MB
+/// at 10 M households, held from the read to the reports; issue #7).
 #[derive(Clone, Debug)]
 pub struct PoorRow {
     pub member: Member,
     pub household_type: HouseholdType,
     pub status: Status,
-    pub exit_year: Option<i32>,
+    pub exit_year: OptionalI32,
     pub cause: Option<Shared>,
     pub annual_income: Cents,
-    pub labor: Labor,
-    pub health: Health,
+    pub circumstances: Circumstances,
     pub schooling: Option<Shared>,
-    pub medical_insured: bool,
-    pub housing_safe: bool,
-    pub water_safe: bool,
+}
+
+impl PoorRow {
+    pub fn labor(&self) -> Labor {
+        self.circumstances.labor()
+    }
+    pub fn health(&self) -> Health {
+        self.circumstances.health()
+    }
+    pub fn medical_insured(&self) -> bool {
+        self.circumstances.medical_insured()
+    }
+    pub fn housing_safe(&self) -> bool {
+        self.circumstances.housing_safe()
+    }
+    pub fn water_safe(&self) -> bool {
+        self.circumstances.water_safe()
+    }
+}
+
+/// A poor row's 劳动技能 and 健康状况 and its three yes/no answers
+/// (medical insurance, safe housing, safe water) in one byte: the labor's
+/// place in [`Labor::ALL`] in the low three bits, the health's in
+/// [`Health::ALL`] in the next two, then one bit for each answer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Circumstances(u8);
+
+impl Circumstances {
+    const HEALTH_SHIFT: u32 = 3;
+    const INSURED: u8 = 1 << 5;
+    const HOUSING_SAFE: u8 = 1 << 6;
+    const WATER_SAFE: u8 = 1 << 7;
+
+    pub fn new(
+        labor: Labor,
+        health: Health,
+        medical_insured: bool,
+        housing_safe: bool,
+        water_safe: bool,
+    ) -> Circumstances {
+        fn place<T: PartialEq + Copy>(table: &[(T, &str, &str)], v: T) -> u8 {
+            // Each table lists every variant of its enumeration.
+            table.iter().position(|(x, _, _)| *x == v).unwrap_or(0) as u8
+        }
+        let bit = |on: bool, mask: u8| if on { mask } else { 0 };
+        Circumstances(
+            place(&Labor::ALL, labor)
+                | place(&Health::ALL, health) << Self::HEALTH_SHIFT
+                | bit(medical_insured, Self::INSURED)
+                | bit(housing_safe, Self::HOUSING_SAFE)
+                | bit(water_safe, Self::WATER_SAFE),
+        )
+    }
+
+    pub fn labor(self) -> Labor {
+        // The place was written from the table: always within it.
+        Labor::ALL[usize::from(self.0 & 0b111) % Labor::ALL.len()].0
+    }
+    pub fn health(self) -> Health {
+        Health::ALL[usize::from(self.0 >> Self::HEALTH_SHIFT & 0b11)].0
+    }
+    pub fn medical_insured(self) -> bool {
+        self.0 & Self::INSURED != 0
+    }
+    pub fn housing_safe(self) -> bool {
+        self.0 & Self::HOUSING_SAFE != 0
+    }
+    pub fn water_safe(self) -> bool {
+        self.0 & Self::WATER_SAFE != 0
+    }
+}
+
+impl std::fmt::Debug for Circumstances {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Circumstances")
+            .field("labor", &self.labor())
+            .field("health", &self.health())
+            .field("medical_insured", &self.medical_insured())
+            .field("housing_safe", &self.housing_safe())
+            .field("water_safe", &self.water_safe())
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -1008,7 +1168,7 @@ impl HouseholdSide for HouseholdAndName {
 
 /// Q-1's 低保 row as the movement checks read it: the person's number,
 /// region and whether the row is the head's, and the monthly benefit, 24
-/// bytes where Q's rows are 64. Q-1 is held beside Q through matching and
+/// bytes where Q's rows are 56. Q-1 is held beside Q through matching and
 /// the movements, where the run's memory peaks at 10 M households (issue
 /// #7). The line is not kept (no check reports a line of Q-1), and the
 /// name is kept for the household's head only, in the roll's
@@ -1039,7 +1199,7 @@ impl Kept<DibaoRow> for PreviousDibaoRow {
 
 /// Q-1's poor row as the movement checks read it (see
 /// [`PreviousDibaoRow`]): the person, the household's status and income,
-/// 24 bytes where Q's rows are 64 (48 with every name and line).
+/// 24 bytes where Q's rows are 56 (48 with every name and line).
 #[derive(Clone, Debug)]
 pub struct PreviousPoorRow {
     pub id: PersonId,
@@ -1420,6 +1580,45 @@ mod size_tests {
         }
     }
 
+    /// Every labor, health and answer a poor row can hold reads back as
+    /// given from its one byte, and an optional year or date as given
+    /// from its four.
+    #[test]
+    fn packed_row_fields_read_back_as_given() {
+        for &(labor, _, _) in &Labor::ALL {
+            for &(health, _, _) in &Health::ALL {
+                for answers in 0..8u8 {
+                    let (insured, housing, water) =
+                        (answers & 1 != 0, answers & 2 != 0, answers & 4 != 0);
+                    let c = Circumstances::new(labor, health, insured, housing, water);
+                    assert_eq!(
+                        (
+                            c.labor(),
+                            c.health(),
+                            c.medical_insured(),
+                            c.housing_safe(),
+                            c.water_safe()
+                        ),
+                        (labor, health, insured, housing, water)
+                    );
+                }
+            }
+        }
+        for year in [None, Some(0), Some(2019), Some(999_999_999), Some(-1)] {
+            assert_eq!(OptionalI32::new(year).get(), year);
+        }
+        for date in [
+            None,
+            Date::new(1970, 1, 1),
+            Date::new(1969, 12, 31),
+            Date::new(2018, 2, 28),
+            Date::new(9999, 12, 31),
+            Date::new(0, 1, 1),
+        ] {
+            assert_eq!(OptionalDate::new(date).get(), date);
+        }
+    }
+
     /// A roll is millions of these: every byte here is megabytes of peak
     /// memory at national scale (issue #7). Grow them only on purpose.
     #[test]
@@ -1427,9 +1626,11 @@ mod size_tests {
         use std::mem::size_of;
         let sizes = [
             ("Member", size_of::<Member>(), 32),
-            // One cache line each.
-            ("DibaoRow", size_of::<DibaoRow>(), 64),
-            ("PoorRow", size_of::<PoorRow>(), 64),
+            // Held for every row of Q through the whole run.
+            ("DibaoRow", size_of::<DibaoRow>(), 56),
+            ("PoorRow", size_of::<PoorRow>(), 56),
+            ("OptionalDate", size_of::<OptionalDate>(), 4),
+            ("Circumstances", size_of::<Circumstances>(), 1),
             ("PreviousDibaoRow", size_of::<PreviousDibaoRow>(), 24),
             ("PreviousPoorRow", size_of::<PreviousPoorRow>(), 24),
             ("PersonId", size_of::<PersonId>(), 8),

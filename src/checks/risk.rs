@@ -170,11 +170,11 @@ fn poor_household_flags(q: &QuarterData, h: usize, hh: &Household, out: &mut Vec
     if exited && !has_dibao {
         let ill = members
             .clone()
-            .filter(|m| m.health == Health::SeriousIllness)
+            .filter(|m| m.health() == Health::SeriousIllness)
             .count();
         let disabled = members
             .clone()
-            .filter(|m| m.health == Health::Disabled)
+            .filter(|m| m.health() == Health::Disabled)
             .count();
         if ill + disabled > 0 {
             let mut parts = Vec::new();
@@ -189,7 +189,7 @@ fn poor_household_flags(q: &QuarterData, h: usize, hh: &Household, out: &mut Vec
                     .detail(format!("已脱贫,{},未纳入低保", parts.join("、"))),
             );
         }
-        if !members.clone().any(|m| m.labor.can_work()) {
+        if !members.clone().any(|m| m.labor().can_work()) {
             out.push(q.poor_flag(&NO_LABOR, h).detail(format!(
                 "已脱贫,{} 名成员中无普通劳动力或技能劳动力,未纳入低保",
                 members.len()
@@ -207,7 +207,7 @@ fn poor_household_flags(q: &QuarterData, h: usize, hh: &Household, out: &mut Vec
                 .is_some_and(|b| (6..=15).contains(&b.age_at(end)))
         })
         .count();
-    let uninsured = members.clone().filter(|m| !m.medical_insured).count();
+    let uninsured = members.clone().filter(|m| !m.medical_insured()).count();
     let mut gaps = Vec::new();
     if out_of_school > 0 {
         gaps.push(format!("{out_of_school} 名6–15岁成员失学辍学"));
@@ -215,10 +215,10 @@ fn poor_household_flags(q: &QuarterData, h: usize, hh: &Household, out: &mut Vec
     if uninsured > 0 {
         gaps.push(format!("{uninsured} 名成员未参加城乡居民基本医疗保险"));
     }
-    if !head.housing_safe {
+    if !head.housing_safe() {
         gaps.push("住房不安全".to_owned());
     }
-    if !head.water_safe {
+    if !head.water_safe() {
         gaps.push("饮水不安全".to_owned());
     }
     if !gaps.is_empty() {

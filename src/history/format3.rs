@@ -50,7 +50,10 @@ pub fn encode_dibao(roll: &DibaoRoll, range: Range<usize>, w: &mut BlockWriter) 
     w.shared(rows.iter().map(|r| r.category));
     w.i64s(rows.iter().map(|r| r.monthly_benefit.0));
     w.i64s(rows.iter().map(|r| r.monthly_income.0));
-    w.i32s(rows.iter().map(|r| r.enrolled_on.map_or(NONE, day_number)));
+    w.i32s(
+        rows.iter()
+            .map(|r| r.enrolled_on.day_number().unwrap_or(NONE)),
+    );
 }
 
 pub fn encode_poor(roll: &PoorRoll, range: Range<usize>, w: &mut BlockWriter) {
@@ -61,21 +64,15 @@ pub fn encode_poor(roll: &PoorRoll, range: Range<usize>, w: &mut BlockWriter) {
             .map(|r| code_of(&HouseholdType::ALL, r.household_type)),
     );
     w.u8s(rows.iter().map(|r| code_of(&Status::ALL, r.status)));
-    w.i32s(rows.iter().map(|r| r.exit_year.unwrap_or(NONE)));
+    w.i32s(rows.iter().map(|r| r.exit_year.get().unwrap_or(NONE)));
     w.shared(rows.iter().map(|r| r.cause));
     w.i64s(rows.iter().map(|r| r.annual_income.0));
-    w.u8s(rows.iter().map(|r| code_of(&Labor::ALL, r.labor)));
-    w.u8s(rows.iter().map(|r| code_of(&Health::ALL, r.health)));
+    w.u8s(rows.iter().map(|r| code_of(&Labor::ALL, r.labor())));
+    w.u8s(rows.iter().map(|r| code_of(&Health::ALL, r.health())));
     w.shared(rows.iter().map(|r| r.schooling));
-    w.u8s(rows.iter().map(|r| u8::from(r.medical_insured)));
-    w.u8s(rows.iter().map(|r| u8::from(r.housing_safe)));
-    w.u8s(rows.iter().map(|r| u8::from(r.water_safe)));
-}
-
-/// A date as days since 1970-01-01; every date a roll holds fits `i32`
-/// many times over.
-fn day_number(d: Date) -> i32 {
-    i32::try_from(d.days_since_epoch()).unwrap_or(NONE)
+    w.u8s(rows.iter().map(|r| u8::from(r.medical_insured())));
+    w.u8s(rows.iter().map(|r| u8::from(r.housing_safe())));
+    w.u8s(rows.iter().map(|r| u8::from(r.water_safe())));
 }
 
 /// The position of `v` in its enumeration's table: its code in the state.
@@ -169,8 +166,7 @@ pub fn decode_dibao(
                 category: category.get(i)?,
                 monthly_benefit: Cents(benefit.i64(i)?),
                 monthly_income: Cents(income.i64(i)?),
-                enrolled_on: optional(enrolled.i32(i)?)
-                    .map(|d| Date::from_days_since_epoch(i64::from(d))),
+                enrolled_on: OptionalDate::from_day_number(optional(enrolled.i32(i)?)),
             };
             Ok((row, household_id))
         })
@@ -198,15 +194,17 @@ pub fn decode_poor(r: &mut BlockReader, q: Quarter) -> Result<Vec<(PoorRow, Shor
                 member,
                 household_type: enum_at(household_type, i, &HouseholdType::ALL)?,
                 status: enum_at(status, i, &Status::ALL)?,
-                exit_year: optional(exit_year.i32(i)?),
+                exit_year: OptionalI32::new(optional(exit_year.i32(i)?)),
                 cause: cause.get(i)?,
                 annual_income: Cents(income.i64(i)?),
-                labor: enum_at(labor, i, &Labor::ALL)?,
-                health: enum_at(health, i, &Health::ALL)?,
+                circumstances: Circumstances::new(
+                    enum_at(labor, i, &Labor::ALL)?,
+                    enum_at(health, i, &Health::ALL)?,
+                    flag_at(insured, i)?,
+                    flag_at(housing, i)?,
+                    flag_at(water, i)?,
+                ),
                 schooling: schooling.get(i)?,
-                medical_insured: flag_at(insured, i)?,
-                housing_safe: flag_at(housing, i)?,
-                water_safe: flag_at(water, i)?,
             };
             Ok((row, household_id))
         })

@@ -375,14 +375,17 @@ mod tests {
         let mut dibao =
             crate::ingest::read_dibao::<DibaoRow>(&fixtures.join("dibao.csv"), v).unwrap();
         for (i, r) in dibao.rows.iter_mut().enumerate().step_by(3) {
-            r.enrolled_on =
-                crate::calendar::Date::new(2010 + (i % 8) as i32, 1 + (i % 12) as u32, 28);
+            r.enrolled_on = OptionalDate::new(crate::calendar::Date::new(
+                2010 + (i % 8) as i32,
+                1 + (i % 12) as u32,
+                28,
+            ));
         }
         let dibao = DibaoRoll::new(dibao.rows, dibao.sides);
         let poor = crate::ingest::read_poor(&fixtures.join("poor.csv"), v).unwrap();
         let poor = PoorRoll::new(poor.rows, poor.sides);
-        assert!(dibao.rows.iter().any(|r| r.enrolled_on.is_some()));
-        assert!(dibao.rows.iter().any(|r| r.enrolled_on.is_none()));
+        assert!(dibao.rows.iter().any(|r| r.enrolled_on.get().is_some()));
+        assert!(dibao.rows.iter().any(|r| r.enrolled_on.get().is_none()));
         (dibao, poor)
     }
 

@@ -186,17 +186,14 @@ fn enum_of<T: Copy>(
 
 /// The dates of a column: days since 1970-01-01 (format 2) or text
 /// (format 1).
-fn dates_of(frame: &Frame, column: &str) -> Result<Vec<Option<crate::calendar::Date>>> {
+fn dates_of(frame: &Frame, column: &str) -> Result<Vec<OptionalDate>> {
     if let Some(days) = frame.int32(column)? {
-        return Ok(days
-            .iter()
-            .map(|d| d.map(|d| crate::calendar::Date::from_days_since_epoch(i64::from(d))))
-            .collect());
+        return Ok(days.iter().map(OptionalDate::from_day_number).collect());
     }
     Ok(frame
         .text(column)?
         .iter()
-        .map(|v| v.and_then(values::date))
+        .map(|v| OptionalDate::new(v.and_then(values::date)))
         .collect())
 }
 
@@ -245,15 +242,17 @@ fn poor_rows(f: &Frame, q: Quarter) -> Result<Vec<(PoorRow, ShortText)>> {
                 member,
                 household_type: types[i],
                 status: status[i],
-                exit_year: exit_year.get(i).map(|y| y as i32),
+                exit_year: OptionalI32::new(exit_year.get(i).map(|y| y as i32)),
                 cause: cause.get(i).map(Shared::new),
                 annual_income: Cents(income.get(i).unwrap_or(0)),
-                labor: labor[i],
-                health: health[i],
+                circumstances: Circumstances::new(
+                    labor[i],
+                    health[i],
+                    insured.get(i).unwrap_or(false),
+                    housing.get(i).unwrap_or(false),
+                    water.get(i).unwrap_or(false),
+                ),
                 schooling: schooling.get(i).map(Shared::new),
-                medical_insured: insured.get(i).unwrap_or(false),
-                housing_safe: housing.get(i).unwrap_or(false),
-                water_safe: water.get(i).unwrap_or(false),
             };
             (row, household_id)
         })
@@ -357,7 +356,7 @@ pub mod writer {
         cols.push(Column::new(
             "enrolled_on".into(),
             rows.iter()
-                .map(|r| r.enrolled_on.map(|d| d.days_since_epoch() as i32))
+                .map(|r| r.enrolled_on.day_number())
                 .collect::<Vec<_>>(),
         ));
         cols
@@ -381,7 +380,7 @@ pub mod writer {
         cols.push(Column::new(
             "exit_year".into(),
             rows.iter()
-                .map(|r| r.exit_year.map(i64::from))
+                .map(|r| r.exit_year.get().map(i64::from))
                 .collect::<Vec<_>>(),
         ));
         cols.push(Column::new(
@@ -396,11 +395,11 @@ pub mod writer {
         ));
         cols.push(Column::new(
             "labor".into(),
-            code(&|r| code_of(&Labor::ALL, r.labor)),
+            code(&|r| code_of(&Labor::ALL, r.labor())),
         ));
         cols.push(Column::new(
             "health".into(),
-            code(&|r| code_of(&Health::ALL, r.health)),
+            code(&|r| code_of(&Health::ALL, r.health())),
         ));
         cols.push(Column::new(
             "schooling".into(),
@@ -410,15 +409,15 @@ pub mod writer {
         ));
         cols.push(Column::new(
             "medical_insured".into(),
-            rows.iter().map(|r| r.medical_insured).collect::<Vec<_>>(),
+            rows.iter().map(|r| r.medical_insured()).collect::<Vec<_>>(),
         ));
         cols.push(Column::new(
             "housing_safe".into(),
-            rows.iter().map(|r| r.housing_safe).collect::<Vec<_>>(),
+            rows.iter().map(|r| r.housing_safe()).collect::<Vec<_>>(),
         ));
         cols.push(Column::new(
             "water_safe".into(),
-            rows.iter().map(|r| r.water_safe).collect::<Vec<_>>(),
+            rows.iter().map(|r| r.water_safe()).collect::<Vec<_>>(),
         ));
         cols
     }

@@ -628,7 +628,7 @@ fn dibao_row(c: &mut Cells, v: Validation) -> Result<(DibaoRow, ShortText), Faul
         monthly_benefit: c.parse(&col::MONTHLY_BENEFIT, "bad_decimal", values::decimal)?,
         monthly_income: c.parse(&col::MONTHLY_INCOME, "bad_decimal", values::decimal)?,
         category: c.optional_shared(&col::CATEGORY),
-        enrolled_on: c.optional(&col::ENROLLED_ON, values::date),
+        enrolled_on: OptionalDate::new(c.optional(&col::ENROLLED_ON, values::date)),
     };
     Ok((row, household_id))
 }
@@ -649,16 +649,18 @@ pub fn read_poor<R: Kept<PoorRow> + Send>(
                 values::enumerated(s, &Status::ALL)
             })?,
             annual_income: c.parse(&col::ANNUAL_INCOME, "bad_decimal", values::decimal)?,
-            labor: c.parse(&col::LABOR, "bad_enum", |s| {
-                values::enumerated(s, &Labor::ALL)
-            })?,
-            health: c.parse(&col::HEALTH, "bad_enum", |s| {
-                values::enumerated(s, &Health::ALL)
-            })?,
-            medical_insured: c.parse(&col::MEDICAL_INSURED, "bad_bool", values::boolean)?,
-            housing_safe: c.parse(&col::HOUSING_SAFE, "bad_bool", values::boolean)?,
-            water_safe: c.parse(&col::WATER_SAFE, "bad_bool", values::boolean)?,
-            exit_year: c.optional(&col::EXIT_YEAR, values::integer),
+            circumstances: Circumstances::new(
+                c.parse(&col::LABOR, "bad_enum", |s| {
+                    values::enumerated(s, &Labor::ALL)
+                })?,
+                c.parse(&col::HEALTH, "bad_enum", |s| {
+                    values::enumerated(s, &Health::ALL)
+                })?,
+                c.parse(&col::MEDICAL_INSURED, "bad_bool", values::boolean)?,
+                c.parse(&col::HOUSING_SAFE, "bad_bool", values::boolean)?,
+                c.parse(&col::WATER_SAFE, "bad_bool", values::boolean)?,
+            ),
+            exit_year: OptionalI32::new(c.optional(&col::EXIT_YEAR, values::integer)),
             cause: c.optional_shared(&col::CAUSE),
             schooling: c
                 .optional_text(&col::SCHOOLING)
