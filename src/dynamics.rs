@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::sharded::{ShardedMap, ShardedSet};
-use crate::short_text::ShortText;
+use crate::sharded::{ShardedMap, ShardedPlaces, ShardedSet};
 
 use crate::checks::QuarterData;
 use crate::flags::{Flag, FlagDef, Kind, Severity};
@@ -174,9 +173,35 @@ fn percent(change: i64, base: i64) -> String {
     }
 }
 
-/// The normalized numbers of a 低保 roll's rows.
-fn ids<R: RollRow>(rows: &[R]) -> ShardedSet<IdKey<'_>> {
-    ShardedSet::of(rows.len(), |r| rows[r].id().normalized_key())
+/// The normalized numbers of a 低保 roll's rows: those with a number's
+/// shape, nearly all, as their 8-byte integer keys, the few others as
+/// keys of their strings. A set of every row's 16-byte [`IdKey`] took
+/// 445 MB while it was built for 10 M households, at one of the run's
+/// highest points (issue #7).
+struct Numbers<'a> {
+    packed: ShardedSet<u64>,
+    others: HashSet<IdKey<'a>>,
+}
+
+impl<'a> Numbers<'a> {
+    fn of<R: RollRow>(rows: &'a [R]) -> Numbers<'a> {
+        let key = |r: usize| rows[r].id().normalized_key();
+        Numbers {
+            packed: ShardedMap::build(rows.len(), |r| key(r).packed().map(|k| (k, ())), |_, _| {}),
+            others: rows
+                .par_iter()
+                .map(|r| r.id().normalized_key())
+                .filter(|k| k.packed().is_none())
+                .collect(),
+        }
+    }
+
+    fn contains(&self, key: &IdKey) -> bool {
+        match key.packed() {
+            Some(k) => self.packed.contains_key(&k),
+            None => self.others.contains(key),
+        }
+    }
 }
 
 /// A household's members' normalized IDs, sorted and once each.
@@ -228,18 +253,18 @@ pub fn shrink_check(prev: &Previous, q: &QuarterData) -> Option<String> {
     None
 }
 
-/// Households by their id, for finding a household across quarters.
+/// Households by their number, for finding a household across quarters.
 ///
-/// The map holds each number as a copy (16 bytes, inline when it is 15
-/// bytes or shorter), so that a lookup from the other quarter reads the
-/// map alone, not a household at a random place in the roll.
-fn by_id(households: &[crate::model::Household]) -> ShardedMap<ShortText, usize> {
-    ShardedMap::build(
-        households.len(),
-        |h| Some((households[h].id.clone(), h)),
-        |earlier, later| *earlier = later,
-    )
+/// The table holds each household's place only, and a lookup reads the
+/// number from the household: with a copy of every number beside its
+/// place, the index of Q-1's poor households was the run's peak at 10 M
+/// households (issue #7). Most lookups never reach the table (see
+/// [`Counterparts`]).
+fn by_id(households: &[crate::model::Household]) -> HouseholdsByNumber<'_> {
+    ShardedPlaces::build(households, |h| h.id.as_str())
 }
+
+type HouseholdsByNumber<'a> = ShardedPlaces<'a, crate::model::Household, str>;
 
 /// The Q-1 household with a Q household's number, found by [`by_id`]'s
 /// map or, first, by a guess: rolls are exported in the same order
@@ -252,7 +277,7 @@ fn by_id(households: &[crate::model::Household]) -> ShardedMap<ShortText, usize>
 /// map's either way.
 struct Counterparts<'a> {
     households: &'a [crate::model::Household],
-    by_id: &'a ShardedMap<ShortText, usize>,
+    by_id: &'a HouseholdsByNumber<'a>,
 }
 
 impl Counterparts<'_> {
@@ -263,7 +288,7 @@ impl Counterparts<'_> {
         let is_next = |g: usize| self.households.get(g).is_some_and(|hh| hh.id == id);
         let found = match next {
             Some(g) if is_next(g) => Some(g),
-            _ => self.by_id.get(id).copied(),
+            _ => self.by_id.get(id),
         };
         if found.is_some() {
             *last = found;
@@ -284,13 +309,13 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
     let started = std::time::Instant::now();
     let step = |what: &str| crate::memory::debug_step(started, what);
     {
-        let prev_ids = ids(&prev.dibao.rows);
+        let prev_ids = Numbers::of(&prev.dibao.rows);
         step("movement: Q-1 dibao numbers indexed");
         dibao_entries(q, &prev_ids, out);
         step("movement: dibao entries found");
     }
     {
-        let now_ids = ids(&q.dibao.rows);
+        let now_ids = Numbers::of(&q.dibao.rows);
         step("movement: Q dibao numbers indexed");
         dibao_exits(prev, q, &now_ids, out);
         step("movement: dibao exits found");
@@ -328,7 +353,7 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
 }
 
 /// dibao_entry: a 低保 household none of whose members was on Q-1's roll.
-fn dibao_entries(q: &QuarterData, prev_ids: &ShardedSet<IdKey>, out: &mut Vec<Flag>) {
+fn dibao_entries(q: &QuarterData, prev_ids: &Numbers, out: &mut Vec<Flag>) {
     out.par_extend(
         q.dibao
             .households
@@ -336,7 +361,7 @@ fn dibao_entries(q: &QuarterData, prev_ids: &ShardedSet<IdKey>, out: &mut Vec<Fl
             .enumerate()
             .filter_map(|(h, hh)| {
                 let mut members = q.dibao.members_of(hh).map(|m| m.id().normalized_key());
-                members.all(|m| !prev_ids.contains_key(&m)).then(|| {
+                members.all(|m| !prev_ids.contains(&m)).then(|| {
                     q.dibao_flag(&DIBAO_ENTRY, h).detail(format!(
                         "本季度新纳入低保,{} 名成员上季度均不在低保名册",
                         hh.member_count()
@@ -348,7 +373,7 @@ fn dibao_entries(q: &QuarterData, prev_ids: &ShardedSet<IdKey>, out: &mut Vec<Fl
 
 /// dibao_exit and exit_while_eligible: a Q-1 低保 household none of whose
 /// members is on Q's roll.
-fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &ShardedSet<IdKey>, out: &mut Vec<Flag>) {
+fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Vec<Flag>) {
     let policy = &q.job.policy;
     let prev_member = |r: usize| prev.dibao.rows[r].id.normalized_key();
     let exits: Vec<(usize, &crate::model::Household)> = prev
@@ -360,7 +385,7 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &ShardedSet<IdKey>, ou
             prev.dibao
                 .households
                 .members(hh)
-                .all(|r| !now_ids.contains_key(&prev_member(r)))
+                .all(|r| !now_ids.contains(&prev_member(r)))
         })
         .collect();
     // Q's poor households of the leavers' members, for exit_while_eligible:
@@ -852,6 +877,7 @@ fn mark<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::short_text::ShortText;
 
     /// A Q-1 household is found by its number whatever the order Q's
     /// households come in: the guesses change no answer.
@@ -877,13 +903,53 @@ mod tests {
                 .iter()
                 .map(|id| counterparts.find(id, &mut last))
                 .collect();
-            let by_map: Vec<Option<usize>> = walk.iter().map(|id| map.get(*id).copied()).collect();
+            let by_map: Vec<Option<usize>> = walk.iter().map(|id| map.get(id)).collect();
             assert_eq!(found, by_map, "{walk:?}");
         }
         // A guess past the end of the roll is no household.
         let mut last = Some(4);
         assert_eq!(counterparts.find("F", &mut last), None);
         assert_eq!(last, Some(4));
+    }
+
+    /// A number is in the set of a roll's numbers whether it is held as an
+    /// integer key (a valid number, or one written with spaces or a
+    /// lower-case x) or as a string (one that is no number's shape).
+    #[test]
+    fn numbers_are_found_whether_packed_or_kept_as_strings() {
+        let end = crate::calendar::Date::new(2018, 6, 30).unwrap();
+        let body = "41032419800101001";
+        let valid = format!(
+            "{body}{}",
+            char::from(crate::identity::check_char(body.as_bytes()))
+        );
+        let row = |id: &str| crate::model::PreviousDibaoRow {
+            id: PersonId::new(id.into(), end),
+            monthly_benefit: crate::money::Cents(0),
+            region: crate::model::Region::new("410324"),
+            is_head: true,
+        };
+        let spaced = format!("{} {}", &valid[..6], &valid[6..]);
+        let rows = [row(&spaced), row("不详"), row("12345")];
+        let numbers = Numbers::of(&rows);
+        assert_eq!(numbers.packed.len(), 1, "the spaced number is packed");
+        assert_eq!(numbers.others.len(), 2);
+        let key = |id: &str| PersonId::new(id.into(), end);
+        for (id, found) in [
+            (valid.as_str(), true),
+            ("不详", true),
+            ("12345", true),
+            ("12346", false),
+        ] {
+            let id = key(id);
+            assert_eq!(numbers.contains(&id.normalized_key()), found);
+        }
+        let other = format!(
+            "{}{}",
+            &valid[..16],
+            if &valid[16..17] == "1" { "2" } else { "1" }
+        );
+        assert!(!numbers.contains(&key(&other).normalized_key()));
     }
 
     /// However many shares the keys are counted in, the table is the one

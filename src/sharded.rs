@@ -124,6 +124,91 @@ impl<K: Hash + Eq + Send> ShardedSet<K> {
     }
 }
 
+/// Places `0..n` of a slice found by their keys, the keys not copied:
+/// each table entry is a place (4 bytes), and the key is read from the
+/// item there when compared. A [`ShardedMap`] of Q-1's poor household
+/// numbers held a 16-byte copy of each number and an 8-byte place, about
+/// 420 MB for 10 M households with its tables' slack, and was the run's
+/// peak at 10 M households (issue #7); this is about 85 MB.
+pub struct ShardedPlaces<'a, T, K: ?Sized> {
+    items: &'a [T],
+    key: fn(&T) -> &K,
+    shards: Vec<hashbrown::HashTable<u32>>,
+}
+
+impl<'a, T: Sync, K: Hash + Eq + ?Sized> ShardedPlaces<'a, T, K> {
+    /// The places of `items` by `key`; of two items with one key, the
+    /// later is found (as [`ShardedMap::build`] merging by replacement).
+    /// Slices stay below 2^32 items (a roll's rows and households are
+    /// fewer than `MAX_ROWS_PER_ROLL`).
+    pub fn build(items: &'a [T], key: fn(&T) -> &K) -> ShardedPlaces<'a, T, K> {
+        let n = items.len();
+        // Each piece's places sorted into shards, as in `ShardedMap::build`.
+        let pieces: Vec<Vec<Vec<u32>>> = (0..n.div_ceil(PIECE))
+            .into_par_iter()
+            .map(|piece| {
+                let mut by_shard: Vec<Vec<u32>> = (0..SHARDS).map(|_| Vec::new()).collect();
+                for i in piece * PIECE..((piece + 1) * PIECE).min(n) {
+                    by_shard[shard_of(key(&items[i]))].push(i as u32);
+                }
+                by_shard
+            })
+            .collect();
+        let mut by_shard: Vec<Vec<Vec<u32>>> = (0..SHARDS)
+            .map(|_| Vec::with_capacity(pieces.len()))
+            .collect();
+        for piece in pieces {
+            for (shard, list) in by_shard.iter_mut().zip(piece) {
+                shard.push(list);
+            }
+        }
+        let hash = |place: u32| rustc_hash::FxBuildHasher.hash_one(key(&items[place as usize]));
+        let shards = by_shard
+            .into_par_iter()
+            .map(|lists| {
+                let places = lists.iter().map(Vec::len).sum();
+                let mut table = hashbrown::HashTable::with_capacity(places);
+                // In item order: a shard's places ascend within each piece
+                // and the pieces are in order.
+                for place in lists.into_iter().flatten() {
+                    let k = key(&items[place as usize]);
+                    let entry = table.entry(
+                        hash(place),
+                        |&other: &u32| key(&items[other as usize]) == k,
+                        |&other: &u32| hash(other),
+                    );
+                    match entry {
+                        hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = place,
+                        hashbrown::hash_table::Entry::Vacant(e) => {
+                            e.insert(place);
+                        }
+                    }
+                }
+                table
+            })
+            .collect();
+        ShardedPlaces { items, key, shards }
+    }
+
+    /// The place of the item with `key`.
+    pub fn get(&self, key: &K) -> Option<usize> {
+        let hash = rustc_hash::FxBuildHasher.hash_one(key);
+        self.shards[shard_of(key)]
+            .find(hash, |&place| {
+                (self.key)(&self.items[place as usize]) == key
+            })
+            .map(|&place| place as usize)
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.is_empty())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +242,28 @@ mod tests {
         assert!(!built.contains_key("户99999"));
         // The keys spread over the shards.
         assert!(built.shards.iter().all(|s| !s.is_empty()));
+    }
+
+    #[test]
+    fn places_are_found_by_the_keys_of_their_items() {
+        // More items than a piece; keys repeated, the later place found.
+        let n = 2 * PIECE + 77;
+        let items: Vec<String> = (0..n).map(|i| format!("户{}", i % (PIECE + 5))).collect();
+        let places = ShardedPlaces::build(&items, String::as_str);
+        let mut expected: HashMap<&str, usize> = HashMap::new();
+        for (i, k) in items.iter().enumerate() {
+            expected.insert(k.as_str(), i);
+        }
+        assert_eq!(places.len(), expected.len());
+        for (k, &i) in &expected {
+            assert_eq!(places.get(k), Some(i), "{k}");
+        }
+        assert_eq!(places.get("户-1"), None);
+        assert!(places.shards.iter().all(|s| !s.is_empty()));
+        let none: Vec<String> = Vec::new();
+        let empty = ShardedPlaces::build(&none, String::as_str);
+        assert!(empty.is_empty());
+        assert_eq!(empty.get("户0"), None);
     }
 
     #[test]
