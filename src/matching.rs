@@ -420,17 +420,26 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     // on one thread held a core idle for seconds at 10 M households, and
     // a filtered parallel collect holds its pieces and the whole at once
     // (issue #7).
-    fn keyed(rows: usize, key: impl Fn(usize) -> Option<u64> + Sync) -> Vec<(u64, usize)> {
+    //
+    // An entry is the key's high and low halves and the row, 12 bytes: a
+    // `(u64, usize)` took 16, 600 MB for both rolls at 10 M households,
+    // where the run's memory stands highest (issue #7). Rolls stay below
+    // 2^30 rows, and the halves sort as the key does.
+    fn keyed(rows: usize, key: impl Fn(usize) -> Option<u64> + Sync) -> Vec<[u32; 3]> {
         const NONE: u64 = u64::MAX;
-        let mut keys: Vec<(u64, usize)> = (0..rows)
+        let mut keys: Vec<[u32; 3]> = (0..rows)
             .into_par_iter()
-            .map(|i| (key(i).unwrap_or(NONE), i))
+            .map(|i| {
+                let k = key(i).unwrap_or(NONE);
+                [(k >> 32) as u32, k as u32, i as u32]
+            })
             .collect();
         keys.par_sort_unstable();
-        let keyed = keys.partition_point(|e| e.0 != NONE);
+        let keyed = keys.partition_point(|e| [e[0], e[1]] != [u32::MAX; 2]);
         keys.truncate(keyed);
         keys
     }
+    let key_of = |e: &[u32; 3]| [e[0], e[1]];
     let (dibao_keys, poor_keys) = rayon::join(
         || keyed(dibao.rows.len(), |r| dibao.rows[r].member.id.key()),
         || keyed(poor.rows.len(), |r| poor.rows[r].member.id.key()),
@@ -440,17 +449,17 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let mut keys_in_both = 0;
     let (mut i, mut j) = (0, 0);
     while i < dibao_keys.len() && j < poor_keys.len() {
-        let key = dibao_keys[i].0;
-        match key.cmp(&poor_keys[j].0) {
+        let key = key_of(&dibao_keys[i]);
+        match key.cmp(&key_of(&poor_keys[j])) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
-                let d_end = i + dibao_keys[i..].partition_point(|e| e.0 == key);
-                let p_end = j + poor_keys[j..].partition_point(|e| e.0 == key);
+                let d_end = i + dibao_keys[i..].partition_point(|e| key_of(e) == key);
+                let p_end = j + poor_keys[j..].partition_point(|e| key_of(e) == key);
                 keys_in_both += 1;
-                for &(_, d) in &dibao_keys[i..d_end] {
-                    for &(_, p) in &poor_keys[j..p_end] {
-                        pairs.push((d as u32, p as u32));
+                for &[_, _, d] in &dibao_keys[i..d_end] {
+                    for &[_, _, p] in &poor_keys[j..p_end] {
+                        pairs.push((d, p));
                     }
                 }
                 (i, j) = (d_end, p_end);
