@@ -253,18 +253,17 @@ pub fn shrink_check(prev: &Previous, q: &QuarterData) -> Option<String> {
     None
 }
 
-/// Households by their number, for finding a household across quarters.
+/// Households by their number, for finding a household across quarters
+/// (a number is one household of a roll).
 ///
 /// The table holds each household's place only, and a lookup reads the
 /// number from the household: with a copy of every number beside its
 /// place, the index of Q-1's poor households was the run's peak at 10 M
 /// households (issue #7). Most lookups never reach the table (see
 /// [`Counterparts`]).
-fn by_id(households: &[crate::model::Household]) -> HouseholdsByNumber<'_> {
-    ShardedPlaces::build(households, |h| h.id.as_str())
+fn by_id(households: &[crate::model::Household]) -> ShardedPlaces<'_, str> {
+    ShardedPlaces::build(households.len(), |h| households[h].id.as_str(), |_, _| {})
 }
-
-type HouseholdsByNumber<'a> = ShardedPlaces<'a, crate::model::Household, str>;
 
 /// The Q-1 household with a Q household's number, found by [`by_id`]'s
 /// map or, first, by a guess: rolls are exported in the same order
@@ -275,12 +274,12 @@ type HouseholdsByNumber<'a> = ShardedPlaces<'a, crate::model::Household, str>;
 /// households (issue #7). A guess is taken only when its number is the
 /// same, and a number is one household in a roll: the result is the
 /// map's either way.
-struct Counterparts<'a> {
+struct Counterparts<'a, 'h> {
     households: &'a [crate::model::Household],
-    by_id: &'a HouseholdsByNumber<'a>,
+    by_id: &'a ShardedPlaces<'h, str>,
 }
 
-impl Counterparts<'_> {
+impl Counterparts<'_, '_> {
     /// The Q-1 household numbered `id`; `last` is the last one found
     /// before it in a walk over Q's households in order.
     fn find(&self, id: &str, last: &mut Option<usize>) -> Option<usize> {
@@ -849,8 +848,11 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
 }
 
 /// Rows of the four rolls keyed and sorted at a time by [`transitions`]:
-/// 16 bytes each, so a share's table stays under about 600 MB.
-const ROWS_PER_SHARE: usize = 36_000_000;
+/// 16 bytes each, so a share's table stays under about 320 MB. With 36 M
+/// rows a share (three shares at 10 M households, 405 MB each) it was the
+/// run's peak once the quarters were read one after the other; each share
+/// more costs a pass over every row's number (issue #7).
+const ROWS_PER_SHARE: usize = 20_000_000;
 
 /// Persons by (county, (state in Q-1, state in Q)).
 type Counts<'a> = HashMap<(&'a str, (RollState, RollState)), u64>;

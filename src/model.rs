@@ -924,7 +924,7 @@ pub fn group_households<S: HouseholdSide + Sync>(
     is_head: impl Fn(usize) -> bool + Sync,
 ) -> Households {
     let id = |i: usize| sides[i].household_id();
-    use crate::sharded::ShardedMap;
+    use crate::sharded::ShardedPlaces;
     use rayon::prelude::*;
     let rows = sides.len();
     // Each run's first row.
@@ -938,18 +938,22 @@ pub fn group_households<S: HouseholdSide + Sync>(
         |r: usize| starts[r] as usize..starts.get(r + 1).map_or(rows, |&next| next as usize);
     // The runs whose number an earlier run has (rows listed apart from
     // their household's others: rare), each with that earlier run. The
-    // numbers are the keys themselves (16 bytes, compared and hashed in
-    // place): keys pointing into `ids` sent every insert to a random
-    // place in hundreds of megabytes.
+    // table holds runs, each number read from the run's first row: with
+    // a copy of each number in the table (keys pointing into `ids` had
+    // sent every insert to a random place in hundreds of megabytes),
+    // grouping the poor roll held 660 MB more while the table was built
+    // at 10 M households, beside both quarters' rows and numbers, the
+    // read's peak and the run's (issue #7). A new number is compared with
+    // another only when their 7-bit tags in the table match.
     let mut repeats: Vec<(u32, u32)> = {
         let repeats = std::sync::Mutex::new(Vec::new());
-        ShardedMap::build(
+        ShardedPlaces::build(
             runs,
-            |r| Some((id(starts[r] as usize).clone(), r as u32)),
-            |first: &mut u32, later: u32| {
+            |r| id(starts[r] as usize),
+            |first, later| {
                 // A poisoned lock still holds every pair pushed.
                 let mut list = repeats.lock().unwrap_or_else(|e| e.into_inner());
-                list.push((later, *first));
+                list.push((later, first));
             },
         );
         repeats.into_inner().unwrap_or_else(|e| e.into_inner())

@@ -378,14 +378,21 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
         let started = Instant::now();
         find_previous(job).map(|p| (p, started.elapsed().as_secs_f64()))
     };
-    // Q and Q-1 are read at once: each read has sequential parts (file
-    // I/O, header, chunk cuts) that the other fills the second core with.
-    // Large rolls were read one quarter after the other while each file
-    // was held whole as it was parsed (two quarters' files at once were
-    // the peak at 10 M households); CSV is now read a window at a time
-    // (`ingest::rows`), and Parquet a stretch of row groups at a time.
+    // Small rolls' Q and Q-1 are read at once: each read has sequential
+    // parts (file I/O, header, chunk cuts) that the other fills the
+    // second core with. Large rolls' Q-1 is read first, then Q: until a
+    // quarter's rows are grouped into households, each row's household
+    // number (and for Q-1 its name) is held beside it, 16 and 32 bytes a
+    // row, and with both quarters read at once both were held beside
+    // both quarters' rows, the run's peak at 10 M households (issue #7).
+    // Q-1 first, because its numbers and names are the larger.
     let large = quarter_roll_bytes(job) > large_roll_bytes();
-    let (inputs, previous) = rayon::join(|| read_quarter(job, job.quarter, true), read_previous);
+    let (inputs, previous) = if large {
+        let previous = read_previous();
+        (read_quarter(job, job.quarter, true), previous)
+    } else {
+        rayon::join(|| read_quarter(job, job.quarter, true), read_previous)
+    };
     let inputs = inputs?;
     let read_secs = read_started.elapsed().as_secs_f64();
     // The read frees the numbers and names read beside the rows: returned

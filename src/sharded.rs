@@ -124,32 +124,37 @@ impl<K: Hash + Eq + Send> ShardedSet<K> {
     }
 }
 
-/// Places `0..n` of a slice found by their keys, the keys not copied:
-/// each table entry is a place (4 bytes), and the key is read from the
-/// item there when compared. A [`ShardedMap`] of Q-1's poor household
-/// numbers held a 16-byte copy of each number and an 8-byte place, about
-/// 420 MB for 10 M households with its tables' slack, and was the run's
-/// peak at 10 M households (issue #7); this is about 85 MB.
-pub struct ShardedPlaces<'a, T, K: ?Sized> {
-    items: &'a [T],
-    key: fn(&T) -> &K,
+/// Places `0..n` found by their keys, the keys not copied: each table
+/// entry is a place (4 bytes), and a place's key is read through `key`
+/// (from the row or household there) when it is compared. A
+/// [`ShardedMap`] of 10 M household numbers held a 16-byte copy of each
+/// number and a place, about 420 MB with its tables' slack and 240 MB
+/// more while it was built; this is about 85 MB and 40 MB. Such maps were
+/// the run's peak at 10 M households: the index of Q-1's poor households
+/// in the movement checks, then the grouping of each roll's rows into
+/// households in the read (issue #7).
+pub struct ShardedPlaces<'a, K: ?Sized> {
+    key: Box<dyn Fn(usize) -> &'a K + Sync + 'a>,
     shards: Vec<hashbrown::HashTable<u32>>,
 }
 
-impl<'a, T: Sync, K: Hash + Eq + ?Sized> ShardedPlaces<'a, T, K> {
-    /// The places of `items` by `key`; of two items with one key, the
-    /// later is found (as [`ShardedMap::build`] merging by replacement).
-    /// Slices stay below 2^32 items (a roll's rows and households are
-    /// fewer than `MAX_ROWS_PER_ROLL`).
-    pub fn build(items: &'a [T], key: fn(&T) -> &K) -> ShardedPlaces<'a, T, K> {
-        let n = items.len();
+impl<'a, K: Hash + Eq + Sync + ?Sized + 'a> ShardedPlaces<'a, K> {
+    /// The places `0..n` by `key(place)`. Of places with one key the
+    /// first is kept, and `repeat(first, later)` is called for each later
+    /// one (in no particular order). Places stay below 2^32 (a roll's rows
+    /// and households are fewer than `MAX_ROWS_PER_ROLL`).
+    pub fn build(
+        n: usize,
+        key: impl Fn(usize) -> &'a K + Sync + 'a,
+        repeat: impl Fn(u32, u32) + Sync,
+    ) -> ShardedPlaces<'a, K> {
         // Each piece's places sorted into shards, as in `ShardedMap::build`.
         let pieces: Vec<Vec<Vec<u32>>> = (0..n.div_ceil(PIECE))
             .into_par_iter()
             .map(|piece| {
                 let mut by_shard: Vec<Vec<u32>> = (0..SHARDS).map(|_| Vec::new()).collect();
                 for i in piece * PIECE..((piece + 1) * PIECE).min(n) {
-                    by_shard[shard_of(key(&items[i]))].push(i as u32);
+                    by_shard[shard_of(key(i))].push(i as u32);
                 }
                 by_shard
             })
@@ -162,23 +167,26 @@ impl<'a, T: Sync, K: Hash + Eq + ?Sized> ShardedPlaces<'a, T, K> {
                 shard.push(list);
             }
         }
-        let hash = |place: u32| rustc_hash::FxBuildHasher.hash_one(key(&items[place as usize]));
+        let hash = |place: u32| rustc_hash::FxBuildHasher.hash_one(key(place as usize));
         let shards = by_shard
             .into_par_iter()
             .map(|lists| {
                 let places = lists.iter().map(Vec::len).sum();
                 let mut table = hashbrown::HashTable::with_capacity(places);
-                // In item order: a shard's places ascend within each piece
-                // and the pieces are in order.
+                // In place order: a shard's places ascend within each piece
+                // and the pieces are in order, so the first place of a key
+                // is the one kept. A key is read again only when its
+                // table's 7-bit tag matches, so inserting a new key seldom
+                // reads another's.
                 for place in lists.into_iter().flatten() {
-                    let k = key(&items[place as usize]);
+                    let k = key(place as usize);
                     let entry = table.entry(
                         hash(place),
-                        |&other: &u32| key(&items[other as usize]) == k,
+                        |&other: &u32| key(other as usize) == k,
                         |&other: &u32| hash(other),
                     );
                     match entry {
-                        hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = place,
+                        hashbrown::hash_table::Entry::Occupied(e) => repeat(*e.get(), place),
                         hashbrown::hash_table::Entry::Vacant(e) => {
                             e.insert(place);
                         }
@@ -187,16 +195,17 @@ impl<'a, T: Sync, K: Hash + Eq + ?Sized> ShardedPlaces<'a, T, K> {
                 table
             })
             .collect();
-        ShardedPlaces { items, key, shards }
+        ShardedPlaces {
+            key: Box::new(key),
+            shards,
+        }
     }
 
-    /// The place of the item with `key`.
+    /// The (first) place whose key is `key`.
     pub fn get(&self, key: &K) -> Option<usize> {
         let hash = rustc_hash::FxBuildHasher.hash_one(key);
         self.shards[shard_of(key)]
-            .find(hash, |&place| {
-                (self.key)(&self.items[place as usize]) == key
-            })
+            .find(hash, |&place| (self.key)(place as usize) == key)
             .map(|&place| place as usize)
     }
 
@@ -246,22 +255,35 @@ mod tests {
 
     #[test]
     fn places_are_found_by_the_keys_of_their_items() {
-        // More items than a piece; keys repeated, the later place found.
+        // More places than a piece; keys repeated, the first place found
+        // and every later one reported with it.
         let n = 2 * PIECE + 77;
         let items: Vec<String> = (0..n).map(|i| format!("户{}", i % (PIECE + 5))).collect();
-        let places = ShardedPlaces::build(&items, String::as_str);
+        let repeats = std::sync::Mutex::new(Vec::new());
+        let places = ShardedPlaces::build(
+            n,
+            |i| items[i].as_str(),
+            |first, later| repeats.lock().unwrap().push((later, first)),
+        );
         let mut expected: HashMap<&str, usize> = HashMap::new();
+        let mut expected_repeats = Vec::new();
         for (i, k) in items.iter().enumerate() {
-            expected.insert(k.as_str(), i);
+            let first = *expected.entry(k.as_str()).or_insert(i);
+            if first != i {
+                expected_repeats.push((i as u32, first as u32));
+            }
         }
         assert_eq!(places.len(), expected.len());
         for (k, &i) in &expected {
             assert_eq!(places.get(k), Some(i), "{k}");
         }
+        let mut repeats = repeats.into_inner().unwrap();
+        repeats.sort_unstable();
+        assert_eq!(repeats, expected_repeats);
         assert_eq!(places.get("户-1"), None);
         assert!(places.shards.iter().all(|s| !s.is_empty()));
         let none: Vec<String> = Vec::new();
-        let empty = ShardedPlaces::build(&none, String::as_str);
+        let empty = ShardedPlaces::build(0, |i| none[i].as_str(), |_, _| {});
         assert!(empty.is_empty());
         assert_eq!(empty.get("户0"), None);
     }
