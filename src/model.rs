@@ -491,8 +491,6 @@ pub struct DibaoRow {
 pub struct OptionalI32(i32);
 
 impl OptionalI32 {
-    pub const NONE: OptionalI32 = OptionalI32(i32::MIN);
-
     /// `Some(i32::MIN)` is held as none (see the type).
     pub fn new(value: Option<i32>) -> OptionalI32 {
         OptionalI32(value.unwrap_or(i32::MIN))
@@ -518,8 +516,6 @@ impl std::fmt::Debug for OptionalI32 {
 pub struct OptionalDate(OptionalI32);
 
 impl OptionalDate {
-    pub const NONE: OptionalDate = OptionalDate(OptionalI32::NONE);
-
     pub fn new(date: Option<Date>) -> OptionalDate {
         OptionalDate::from_day_number(date.and_then(|d| i32::try_from(d.days_since_epoch()).ok()))
     }

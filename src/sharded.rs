@@ -2,7 +2,8 @@
 //!
 //! The movement checks index millions of numbers and household numbers,
 //! the score stage every flagged household, and each roll's grouping the
-//! numbers of its runs of rows. A map of every key built
+//! numbers of its runs of rows ([`ShardedMap`], or [`ShardedPlaces`] when
+//! the keys can be read from what is indexed). A map of every key built
 //! on one thread kept the other core idle, and its inserts wandered over
 //! a table of hundreds of megabytes at 10 M households (issue #7). Here
 //! the keys are cut into shards by their hash, each shard is built on its
