@@ -185,9 +185,12 @@ struct Numbers<'a> {
 
 impl<'a> Numbers<'a> {
     fn of<R: RollRow>(rows: &'a [R]) -> Numbers<'a> {
-        let key = |r: usize| rows[r].id().normalized_key();
         Numbers {
-            packed: ShardedMap::build(rows.len(), |r| key(r).packed().map(|k| (k, ())), |_, _| {}),
+            packed: ShardedMap::build(
+                rows.len(),
+                |r| rows[r].id().normalized_key().packed().map(|k| (k, ())),
+                |_, _| {},
+            ),
             others: rows
                 .par_iter()
                 .map(|r| r.id().normalized_key())

@@ -624,6 +624,18 @@ pub fn zh<T: PartialEq + Copy>(table: &[(T, &'static str, &'static str)], v: T) 
         .unwrap_or("")
 }
 
+/// The position of `v` in its enumeration's table: its code in the state
+/// and its bits in [`Circumstances`].
+pub fn code_of<T: PartialEq + Copy>(table: &[(T, &'static str, &'static str)], v: T) -> u8 {
+    // Every value is in its own table (the tables list every variant);
+    // the fallback, which no table reads back, keeps this total.
+    table
+        .iter()
+        .position(|(x, _, _)| *x == v)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(u8::MAX)
+}
+
 /// The 失学辍学 value of 在校生状况.
 pub const OUT_OF_SCHOOL: &str = "失学辍学";
 
@@ -682,14 +694,12 @@ impl Circumstances {
         housing_safe: bool,
         water_safe: bool,
     ) -> Circumstances {
-        fn place<T: PartialEq + Copy>(table: &[(T, &str, &str)], v: T) -> u8 {
-            // Each table lists every variant of its enumeration.
-            table.iter().position(|(x, _, _)| *x == v).unwrap_or(0) as u8
-        }
         let bit = |on: bool, mask: u8| if on { mask } else { 0 };
+        // Masked: each table lists every variant of its enumeration, so
+        // the masks only keep `code_of`'s unreachable fallback in place.
         Circumstances(
-            place(&Labor::ALL, labor)
-                | place(&Health::ALL, health) << Self::HEALTH_SHIFT
+            code_of(&Labor::ALL, labor) & 0b111
+                | (code_of(&Health::ALL, health) & 0b11) << Self::HEALTH_SHIFT
                 | bit(medical_insured, Self::INSURED)
                 | bit(housing_safe, Self::HOUSING_SAFE)
                 | bit(water_safe, Self::WATER_SAFE),

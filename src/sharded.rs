@@ -36,6 +36,36 @@ fn shard_of<Q: Hash + ?Sized>(key: &Q) -> usize {
     (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (u64::BITS - SHARDS.ilog2())) as usize
 }
 
+/// The entries `entry(i)` for `i` in `0..n` (none: left out), each with
+/// its shard, made a piece at a time on every core and gathered by shard:
+/// each shard's lists in piece order, so in entry order end to end.
+fn entries_by_shard<E: Send>(
+    n: usize,
+    entry: impl Fn(usize) -> Option<(usize, E)> + Sync,
+) -> Vec<Vec<Vec<E>>> {
+    let pieces: Vec<Vec<Vec<E>>> = (0..n.div_ceil(PIECE))
+        .into_par_iter()
+        .map(|piece| {
+            let mut by_shard: Vec<Vec<E>> = (0..SHARDS).map(|_| Vec::new()).collect();
+            for i in piece * PIECE..((piece + 1) * PIECE).min(n) {
+                if let Some((shard, e)) = entry(i) {
+                    by_shard[shard].push(e);
+                }
+            }
+            by_shard
+        })
+        .collect();
+    let mut by_shard: Vec<Vec<Vec<E>>> = (0..SHARDS)
+        .map(|_| Vec::with_capacity(pieces.len()))
+        .collect();
+    for piece in pieces {
+        for (shard, list) in by_shard.iter_mut().zip(piece) {
+            shard.push(list);
+        }
+    }
+    by_shard
+}
+
 impl<K: Hash + Eq + Send, V: Send> ShardedMap<K, V> {
     /// The map of the entries `entry(i)` for `i` in `0..n` (none: left
     /// out); values of one key are merged in entry order by
@@ -50,27 +80,7 @@ impl<K: Hash + Eq + Send, V: Send> ShardedMap<K, V> {
         entry: impl Fn(usize) -> Option<(K, V)> + Sync,
         merge: impl Fn(&mut V, V) + Sync,
     ) -> ShardedMap<K, V> {
-        let pieces: Vec<Vec<Vec<(K, V)>>> = (0..n.div_ceil(PIECE))
-            .into_par_iter()
-            .map(|piece| {
-                let mut by_shard: Vec<Vec<(K, V)>> = (0..SHARDS).map(|_| Vec::new()).collect();
-                for i in piece * PIECE..((piece + 1) * PIECE).min(n) {
-                    if let Some((k, v)) = entry(i) {
-                        by_shard[shard_of(&k)].push((k, v));
-                    }
-                }
-                by_shard
-            })
-            .collect();
-        // Each shard's lists, in piece order.
-        let mut by_shard: Vec<Vec<Vec<(K, V)>>> = (0..SHARDS)
-            .map(|_| Vec::with_capacity(pieces.len()))
-            .collect();
-        for piece in pieces {
-            for (shard, list) in by_shard.iter_mut().zip(piece) {
-                shard.push(list);
-            }
-        }
+        let by_shard = entries_by_shard(n, |i| entry(i).map(|(k, v)| (shard_of(&k), (k, v))));
         let shards = by_shard
             .into_par_iter()
             .map(|lists| {
@@ -149,34 +159,15 @@ impl<'a, K: Hash + Eq + Sync + ?Sized + 'a> ShardedPlaces<'a, K> {
         key: impl Fn(usize) -> &'a K + Sync + 'a,
         repeat: impl Fn(u32, u32) + Sync,
     ) -> ShardedPlaces<'a, K> {
-        // Each piece's places sorted into shards, as in `ShardedMap::build`.
-        let pieces: Vec<Vec<Vec<u32>>> = (0..n.div_ceil(PIECE))
-            .into_par_iter()
-            .map(|piece| {
-                let mut by_shard: Vec<Vec<u32>> = (0..SHARDS).map(|_| Vec::new()).collect();
-                for i in piece * PIECE..((piece + 1) * PIECE).min(n) {
-                    by_shard[shard_of(key(i))].push(i as u32);
-                }
-                by_shard
-            })
-            .collect();
-        let mut by_shard: Vec<Vec<Vec<u32>>> = (0..SHARDS)
-            .map(|_| Vec::with_capacity(pieces.len()))
-            .collect();
-        for piece in pieces {
-            for (shard, list) in by_shard.iter_mut().zip(piece) {
-                shard.push(list);
-            }
-        }
+        let by_shard = entries_by_shard(n, |i| Some((shard_of(key(i)), i as u32)));
         let hash = |place: u32| rustc_hash::FxBuildHasher.hash_one(key(place as usize));
         let shards = by_shard
             .into_par_iter()
             .map(|lists| {
                 let places = lists.iter().map(Vec::len).sum();
                 let mut table = hashbrown::HashTable::with_capacity(places);
-                // In place order: a shard's places ascend within each piece
-                // and the pieces are in order, so the first place of a key
-                // is the one kept. A key is read again only when its
+                // In place order (see `entries_by_shard`), so the first
+                // place of a key is the one kept. A key is read again only when its
                 // table's 7-bit tag matches, so inserting a new key seldom
                 // reads another's.
                 for place in lists.into_iter().flatten() {

@@ -75,17 +75,6 @@ pub fn encode_poor(roll: &PoorRoll, range: Range<usize>, w: &mut BlockWriter) {
     w.u8s(rows.iter().map(|r| u8::from(r.water_safe())));
 }
 
-/// The position of `v` in its enumeration's table: its code in the state.
-pub(super) fn code_of<T: PartialEq + Copy>(table: &[(T, &'static str, &'static str)], v: T) -> u8 {
-    // Every value is in its own table (the tables list every variant);
-    // the fallback, which no table reads back, keeps this total.
-    table
-        .iter()
-        .position(|(x, _, _)| *x == v)
-        .and_then(|i| u8::try_from(i).ok())
-        .unwrap_or(u8::MAX)
-}
-
 fn enum_at<T: Copy>(
     codes: &[u8],
     i: usize,

@@ -425,6 +425,6 @@ pub mod writer {
     /// Format 2's code of `v`: its position in its enumeration's table,
     /// as format 3 numbers it.
     fn code_of<T: PartialEq + Copy>(table: &[(T, &'static str, &'static str)], v: T) -> i32 {
-        i32::from(super::super::format3::code_of(table, v))
+        i32::from(crate::model::code_of(table, v))
     }
 }
