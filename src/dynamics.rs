@@ -419,7 +419,7 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Ve
         let flag = Flag::new(&DIBAO_EXIT)
             .at(&head.region)
             .dibao(&hh.id)
-            .named(head_name);
+            .named(&head_name.text());
         let exit = flag.detail(format!(
             "上季度低保户,{} 名成员本季度均不在低保名册",
             hh.member_count()
@@ -434,7 +434,8 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Ve
             .copied()
             .filter(|&ph| {
                 let p = q.poor.head(&q.poor.households[ph]);
-                p.status.is_poor() && p.annual_income < policy.standard(p.member.region.county())
+                p.status.is_poor()
+                    && p.annual_income.get() < policy.standard(p.member.region.county())
             })
             .collect();
         still_poor.sort_unstable();
@@ -443,12 +444,12 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Ve
             let flag = Flag::new(&EXIT_WHILE_ELIGIBLE)
                 .at(&head.region)
                 .dibao(&hh.id)
-                .named(head_name);
+                .named(&head_name.text());
             flag.detail(format!(
                 "退出低保,但成员所在建档立卡户 {} 仍为{},人均纯收入 {} 元 低于本县低保标准 {} 元",
                 q.poor.households[ph].id,
                 zh(&Status::ALL, p.status),
-                p.annual_income,
+                p.annual_income.get(),
                 policy.standard(p.member.region.county())
             ))
         });
@@ -499,23 +500,23 @@ fn poor_changes(
                     found.push(q.poor_flag(&POVERTY_EXIT, h).detail(format!(
                         "{},人均纯收入 {} 元",
                         status_change(),
-                        now.annual_income
+                        now.annual_income.get()
                     )));
                 }
                 if before.status == Status::Exited && now.status.is_poor() {
                     found.push(q.poor_flag(&RELAPSE, h).detail(format!(
                         "{},人均纯收入由 {} 元变为 {} 元",
                         status_change(),
-                        before.annual_income,
-                        now.annual_income
+                        before.annual_income.get(),
+                        now.annual_income.get()
                     )));
                 }
-                let (b, n) = (before.annual_income.0, now.annual_income.0);
+                let (b, n) = (before.annual_income.get().0, now.annual_income.get().0);
                 if b > 0 && n < b && at_least(b - n, b, policy.income_drop_ratio) {
                     found.push(q.poor_flag(&INCOME_DROP, h).detail(format!(
                         "人均纯收入由 {} 元降至 {} 元(降幅 {})",
-                        before.annual_income,
-                        now.annual_income,
+                        before.annual_income.get(),
+                        now.annual_income.get(),
                         percent(b - n, b)
                     )));
                 }
@@ -550,7 +551,7 @@ fn poor_removals(prev: &Previous, found_in_q: &[AtomicBool], out: &mut Vec<Flag>
                 let flag = Flag::new(&POOR_REMOVED)
                     .at(&head.region)
                     .poor_of_previous(&hh.id)
-                    .named(head_name);
+                    .named(&head_name.text());
                 flag.detail(format!(
                     "户编号本季度不在建档立卡名册(上季度状态:{})",
                     zh(&Status::ALL, head.status)
@@ -588,8 +589,8 @@ fn dibao_changes(prev: &Previous, q: &QuarterData, prev_dibao: &Counterparts, ou
                     )));
                 }
                 let (b, n) = (
-                    prev.dibao.head(prev_hh).monthly_benefit,
-                    q.dibao.head(hh).monthly_benefit,
+                    prev.dibao.head(prev_hh).monthly_benefit.get(),
+                    q.dibao.head(hh).monthly_benefit.get(),
                 );
                 let change = (n.0 - b.0).abs();
                 if change > 0 && at_least(change, b.0, policy.benefit_change_ratio) {
@@ -851,11 +852,12 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
 }
 
 /// Rows of the four rolls keyed and sorted at a time by [`transitions`]:
-/// 16 bytes each, so a share's table stays under about 320 MB. With 36 M
+/// 16 bytes each, so a share's table stays under about 190 MB. With 36 M
 /// rows a share (three shares at 10 M households, 405 MB each) it was the
-/// run's peak once the quarters were read one after the other; each share
-/// more costs a pass over every row's number (issue #7).
-const ROWS_PER_SHARE: usize = 20_000_000;
+/// run's peak once the quarters were read one after the other, and again
+/// with 20 M (four shares of 290 MiB) once Q's rows were 40 and 44 bytes;
+/// each share more costs a pass over every row's number (issue #7).
+const ROWS_PER_SHARE: usize = 12_000_000;
 
 /// Persons by (county, (state in Q-1, state in Q)).
 type Counts<'a> = HashMap<(&'a str, (RollState, RollState)), u64>;
@@ -930,7 +932,7 @@ mod tests {
         );
         let row = |id: &str| crate::model::PreviousDibaoRow {
             id: PersonId::new(id.into(), end),
-            monthly_benefit: crate::money::Cents(0),
+            monthly_benefit: crate::money::Cents(0).into(),
             region: crate::model::Region::new("410324"),
             is_head: true,
         };

@@ -5,7 +5,7 @@
 //! and `rollmatch flags` and the analyst guide print that same list.
 
 use crate::detail_text::Detail;
-use crate::model::{Region, ShortText};
+use crate::model::{Name, Region, ShortText};
 use crate::short_text::SparseText;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -103,8 +103,7 @@ pub struct Flag {
     /// Where: the county, township and village codes are read off it (one
     /// code, not three copies, in every flag).
     pub region: Region,
-    /// 16 bytes each (see [`ShortText`]): a household number and a name
-    /// fit inline; the ID number (18 characters) does in a `Text`.
+    /// 16 bytes each (see [`ShortText`]): a household number fits inline.
     pub dibao_household_id: ShortText,
     pub poor_household_id: ShortText,
     /// The place of that household in Q's poor roll, when the flag was
@@ -115,7 +114,10 @@ pub struct Flag {
     /// (issue #7); it fits in the flag's padding.
     pub poor_household: u32,
     pub person_id: SparseText,
-    pub name: ShortText,
+    /// 8 bytes (see [`Name`]; as a [`ShortText`] the flag was 80 bytes,
+    /// not 72: 92 MB at 10 M households, held from the flags to the
+    /// reports; issue #7).
+    pub name: Name,
     /// A handle into the run's table of sentences (4 bytes, in the flag's
     /// padding): few of the millions of flags have a sentence of their own.
     pub detail: Detail,
@@ -130,7 +132,7 @@ impl Flag {
             poor_household_id: ShortText::default(),
             poor_household: NOT_PLACED,
             person_id: SparseText::default(),
-            name: ShortText::default(),
+            name: Name::default(),
             detail: Detail::default(),
         }
     }

@@ -27,6 +27,7 @@ pub mod memory;
 pub mod model;
 pub mod money;
 pub mod parquet_batches;
+pub mod person_name;
 pub mod pipeline;
 pub mod progress;
 pub mod report;

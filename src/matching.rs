@@ -153,7 +153,7 @@ fn block_hash(m: &crate::model::Member) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
     h.write(m.region.county().as_bytes());
     h.write_u8(0xff);
-    for c in crate::identity::normalized_name_chars(&m.name) {
+    for c in crate::identity::normalized_name_chars(&m.name.text()) {
         h.write_u32(c as u32);
     }
     h.finish()

@@ -45,12 +45,28 @@ pub fn resident_mib() -> Option<(u64, u64)> {
 /// Log the end of a step inside a stage at debug level: its time since
 /// `started`, and the resident set and its peak where the platform tells
 /// them, so that a stage's own peak can be placed (issue #7).
+///
+/// With `ROLLMATCH_STEP_PEAKS=1` the high-water mark is reset after each
+/// step (Linux's `/proc/self/clear_refs`), so that each line's peak is
+/// its own step's, not the run's so far. It also resets what the kernel
+/// reports as the process's peak (`/usr/bin/time`, getrusage), so it is
+/// for finding a peak, never for measuring the run's.
 pub fn debug_step(started: std::time::Instant, step: &str) {
     let seconds = started.elapsed().as_secs_f64();
     match resident_mib() {
         Some((rss, peak)) => tracing::debug!(seconds, rss_mib = rss, peak_rss_mib = peak, "{step}"),
         None => tracing::debug!(seconds, "{step}"),
     }
+    if step_peaks() {
+        // "5" resets the high-water mark to the resident set now.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+}
+
+/// Whether `ROLLMATCH_STEP_PEAKS=1` asks for each step's own peak.
+fn step_peaks() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("ROLLMATCH_STEP_PEAKS").is_some_and(|v| v == "1"))
 }
 
 /// CPU time (user + system) the process has used so far, in seconds, from

@@ -3,12 +3,14 @@
 use crate::calendar::Date;
 use crate::identity::{IdCheck, InvalidReason, ValidId, check_id};
 use crate::money::Cents;
+pub use crate::money::PackedCents;
 use crate::vocab::Shared;
 
 /// Short text of a cell: codes, ids, names. Inline up to 24 bytes, so the
 /// millions of cells of a roll cost no heap allocation each (issue #7).
 pub use compact_str::CompactString as Text;
 
+pub use crate::person_name::Name;
 pub use crate::short_text::ShortText;
 
 /// Which roll a person or household is on.
@@ -128,7 +130,23 @@ impl std::fmt::Debug for Region {
 /// The word's lowest bit tells the two apart: a key is stored shifted up
 /// by one bit (keys are below 1.1 × 10^18 < 2^61), a box's address, which
 /// is a multiple of its alignment, with the bit set.
-pub struct PersonId(u64);
+pub struct PersonId(Word);
+
+/// A 64-bit word kept as two halves, aligned to 4 bytes rather than 8:
+/// in a row whose other fields are of 4 bytes or less, a `u64` rounds the
+/// row up to a multiple of 8 (issue #7: Q-1's rows were 24 bytes for 18
+/// of fields, Q's poor rows 48 for 44).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub(crate) struct Word([u32; 2]);
+
+impl Word {
+    pub(crate) fn new(word: u64) -> Word {
+        Word([word as u32, (word >> 32) as u32])
+    }
+    pub(crate) fn get(self) -> u64 {
+        u64::from(self.0[0]) | u64::from(self.0[1]) << 32
+    }
+}
 
 /// The two forms of a [`PersonId`], as read from its word.
 enum IdCell<'a> {
@@ -189,20 +207,21 @@ impl PersonId {
 
     fn clean(key: u64) -> PersonId {
         debug_assert!(key < 1 << 62);
-        PersonId(key << 1)
+        PersonId(Word::new(key << 1))
     }
 
     fn other(other: OtherId) -> PersonId {
         let address = Box::into_raw(Box::new(other)).expose_provenance() as u64;
         debug_assert_eq!(address & OTHER_BIT, 0);
-        PersonId(address | OTHER_BIT)
+        PersonId(Word::new(address | OTHER_BIT))
     }
 
     fn cell(&self) -> IdCell<'_> {
-        if self.0 & OTHER_BIT == 0 {
-            IdCell::Clean(self.0 >> 1)
+        let word = self.0.get();
+        if word & OTHER_BIT == 0 {
+            IdCell::Clean(word >> 1)
         } else {
-            let address = (self.0 & !OTHER_BIT) as usize;
+            let address = (word & !OTHER_BIT) as usize;
             // SAFETY: a word with the bit set is only made by `other`, from
             // a box this `PersonId` owns until it is dropped; the box is
             // never freed or moved while `self` is borrowed.
@@ -258,8 +277,9 @@ impl PersonId {
 
 impl Drop for PersonId {
     fn drop(&mut self) {
-        if self.0 & OTHER_BIT != 0 {
-            let address = (self.0 & !OTHER_BIT) as usize;
+        let word = self.0.get();
+        if word & OTHER_BIT != 0 {
+            let address = (word & !OTHER_BIT) as usize;
             // SAFETY: the box was made by `other` and is owned by `self`
             // alone (`clone` boxes a copy); it is freed once, here.
             drop(unsafe {
@@ -439,8 +459,8 @@ pub struct Member {
     /// The line in the file, and whether the row is the household's head.
     pub line_and_head: LineAndHead,
     pub region: Region,
-    /// 16 bytes (see [`ShortText`]).
-    pub name: ShortText,
+    /// 8 bytes (see [`Name`]).
+    pub name: Name,
     pub id: PersonId,
 }
 
@@ -469,17 +489,18 @@ impl LineAndHead {
     }
 }
 
-/// Q's 低保 row: 56 bytes. The date of enrolment, which no check reads
+/// Q's 低保 row: 40 bytes. The date of enrolment, which no check reads
 /// and the state carries to the next quarter, is held in 4 bytes
 /// ([`OptionalDate`]); as an `Option<Date>` it took 12 and the row 64
 /// (80 MB at 10 M households, held from the read to the reports; issue
-/// #7).
+/// #7). The amounts are 4 bytes each ([`PackedCents`]; as [`Cents`] the
+/// row was 48), the name 8 ([`Name`]; as a [`ShortText`], 56).
 #[derive(Clone, Debug)]
 pub struct DibaoRow {
     pub member: Member,
     pub category: Option<Shared>,
-    pub monthly_benefit: Cents,
-    pub monthly_income: Cents,
+    pub monthly_benefit: PackedCents,
+    pub monthly_income: PackedCents,
     pub enrolled_on: OptionalDate,
 }
 
@@ -639,7 +660,8 @@ pub fn code_of<T: PartialEq + Copy>(table: &[(T, &'static str, &'static str)], v
 /// The 失学辍学 value of 在校生状况.
 pub const OUT_OF_SCHOOL: &str = "失学辍学";
 
-/// Q's poor row: 56 bytes. The exit year, which no check reads and the
+/// Q's poor row: 44 bytes (with a 16-byte name, 8-byte income and the
+/// number aligned to 8 bytes, 56). The exit year, which no check reads and the
 /// state carries, is held in 4 bytes ([`OptionalI32`]), and the labor,
 /// health and three yes/no answers in one ([`Circumstances`]): with an
 /// `Option<i32>` and five fields of a byte the row was 64 bytes (220 MB
@@ -651,7 +673,7 @@ pub struct PoorRow {
     pub status: Status,
     pub exit_year: OptionalI32,
     pub cause: Option<Shared>,
-    pub annual_income: Cents,
+    pub annual_income: PackedCents,
     pub circumstances: Circumstances,
     pub schooling: Option<Shared>,
 }
@@ -761,11 +783,11 @@ impl Member {
     /// The name as compared across rolls. Computed when asked (only
     /// unmatched rows and exact pairs ask), not stored on every row.
     pub fn name_norm(&self) -> Text {
-        crate::identity::normalize_name(&self.name)
+        crate::identity::normalize_name(&self.name.text())
     }
     /// Its number, region, head mark and name, as Q-1's rows keep them
     /// (no line).
-    fn into_parts(self) -> (PersonId, Region, bool, ShortText) {
+    fn into_parts(self) -> (PersonId, Region, bool, Name) {
         let is_head = self.is_head();
         (self.id, self.region, is_head, self.name)
     }
@@ -1147,7 +1169,7 @@ pub trait HouseholdSide {
     const NAMED: bool;
     fn household_id(&self) -> &ShortText;
     /// The name, when the row does not hold it.
-    fn name(&self) -> Option<&ShortText>;
+    fn name(&self) -> Option<Name>;
 }
 
 impl HouseholdSide for ShortText {
@@ -1155,7 +1177,7 @@ impl HouseholdSide for ShortText {
     fn household_id(&self) -> &ShortText {
         self
     }
-    fn name(&self) -> Option<&ShortText> {
+    fn name(&self) -> Option<Name> {
         None
     }
 }
@@ -1163,7 +1185,7 @@ impl HouseholdSide for ShortText {
 /// A Q-1 row's household number and name.
 pub struct HouseholdAndName {
     pub household_id: ShortText,
-    pub name: ShortText,
+    pub name: Name,
 }
 
 impl HouseholdSide for HouseholdAndName {
@@ -1171,14 +1193,15 @@ impl HouseholdSide for HouseholdAndName {
     fn household_id(&self) -> &ShortText {
         &self.household_id
     }
-    fn name(&self) -> Option<&ShortText> {
-        Some(&self.name)
+    fn name(&self) -> Option<Name> {
+        Some(self.name)
     }
 }
 
 /// Q-1's 低保 row as the movement checks read it: the person's number,
-/// region and whether the row is the head's, and the monthly benefit, 24
-/// bytes where Q's rows are 56. Q-1 is held beside Q through matching and
+/// region and whether the row is the head's, and the monthly benefit, 20
+/// bytes where Q's rows are 40 and 44 (24 with the amount in 8 bytes and
+/// the number aligned to 8). Q-1 is held beside Q through matching and
 /// the movements, where the run's memory peaks at 10 M households (issue
 /// #7). The line is not kept (no check reports a line of Q-1), and the
 /// name is kept for the household's head only, in the roll's
@@ -1188,7 +1211,7 @@ impl HouseholdSide for HouseholdAndName {
 #[derive(Clone, Debug)]
 pub struct PreviousDibaoRow {
     pub id: PersonId,
-    pub monthly_benefit: Cents,
+    pub monthly_benefit: PackedCents,
     pub region: Region,
     pub is_head: bool,
 }
@@ -1209,11 +1232,11 @@ impl Kept<DibaoRow> for PreviousDibaoRow {
 
 /// Q-1's poor row as the movement checks read it (see
 /// [`PreviousDibaoRow`]): the person, the household's status and income,
-/// 24 bytes where Q's rows are 56 (48 with every name and line).
+/// 20 bytes (see there).
 #[derive(Clone, Debug)]
 pub struct PreviousPoorRow {
     pub id: PersonId,
-    pub annual_income: Cents,
+    pub annual_income: PackedCents,
     pub region: Region,
     pub status: Status,
     pub is_head: bool,
@@ -1242,7 +1265,7 @@ pub struct Roll<R> {
     /// The name of each household's head (its value row), by household:
     /// filled only for rolls whose rows do not hold names (Q-1's, see
     /// [`PreviousDibaoRow`]); empty for Q's.
-    pub head_names: Vec<ShortText>,
+    pub head_names: Vec<Name>,
 }
 
 // Not derived: a derived `Default` would ask `R: Default`.
@@ -1277,12 +1300,7 @@ impl<R: RollRow> Roll<R> {
             households
                 .list
                 .par_iter()
-                .map(|h| {
-                    sides[households.value_row(h)]
-                        .name()
-                        .cloned()
-                        .unwrap_or_default()
-                })
+                .map(|h| sides[households.value_row(h)].name().unwrap_or_default())
                 .collect()
         } else {
             Vec::new()
@@ -1313,7 +1331,7 @@ impl<R: RollRow> Roll<R> {
 impl DibaoRoll {
     /// Household's annual per-capita income: monthly × 12.
     pub fn annual_income(&self, h: &Household) -> Cents {
-        Cents(self.head(h).monthly_income.0 * 12)
+        Cents(self.head(h).monthly_income.get().0 * 12)
     }
 }
 
@@ -1346,7 +1364,7 @@ mod tests {
             .map(|&(household, name, is_head)| {
                 let row = PreviousDibaoRow {
                     id: PersonId::new("".into(), end),
-                    monthly_benefit: Cents(0),
+                    monthly_benefit: Cents(0).into(),
                     region: Region::new("410322"),
                     is_head,
                 };
@@ -1358,7 +1376,7 @@ mod tests {
             })
             .unzip();
         let roll = Roll::new(rows, sides);
-        let names: Vec<&str> = roll.head_names.iter().map(ShortText::as_str).collect();
+        let names: Vec<String> = roll.head_names.iter().map(Name::to_string).collect();
         assert_eq!(names, ["乙", "丙", "子"]);
         // Q's rolls hold their names in their rows.
         let q: Roll<PreviousDibaoRow> = Roll::new(Vec::new(), Vec::<ShortText>::new());
@@ -1635,18 +1653,18 @@ mod size_tests {
     fn rows_stay_within_their_memory_budget() {
         use std::mem::size_of;
         let sizes = [
-            ("Member", size_of::<Member>(), 32),
+            ("Member", size_of::<Member>(), 24),
             // Held for every row of Q through the whole run.
-            ("DibaoRow", size_of::<DibaoRow>(), 56),
-            ("PoorRow", size_of::<PoorRow>(), 56),
+            ("DibaoRow", size_of::<DibaoRow>(), 40),
+            ("PoorRow", size_of::<PoorRow>(), 44),
             ("OptionalDate", size_of::<OptionalDate>(), 4),
             ("Circumstances", size_of::<Circumstances>(), 1),
-            ("PreviousDibaoRow", size_of::<PreviousDibaoRow>(), 24),
-            ("PreviousPoorRow", size_of::<PreviousPoorRow>(), 24),
+            ("PreviousDibaoRow", size_of::<PreviousDibaoRow>(), 20),
+            ("PreviousPoorRow", size_of::<PreviousPoorRow>(), 20),
             ("PersonId", size_of::<PersonId>(), 8),
             ("IdKey", size_of::<IdKey>(), 16),
             // 12 M flags at 10 M households, held until the reports.
-            ("Flag", size_of::<crate::flags::Flag>(), 80),
+            ("Flag", size_of::<crate::flags::Flag>(), 72),
             ("Household", size_of::<Household>(), 24),
             (
                 "HouseholdRow",

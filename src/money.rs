@@ -86,9 +86,117 @@ impl fmt::Display for Cents {
     }
 }
 
+/// An amount as a roll row holds it: 4 bytes, where [`Cents`] takes 8
+/// (issue #7: a 低保 row holds two amounts, a poor row one, Q-1's rows
+/// one each; 38 M rows a quarter at 10 M households). Every amount from
+/// −10,737,418.24 to 21,474,836.47 元 (far past any benefit or income on
+/// a roll) is held in the word itself; a larger one, as a damaged cell
+/// may hold, is kept once for the run in a table apart and the word holds
+/// its place there, so that no amount is changed or refused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PackedCents(i32);
+
+/// Words from this up hold their amount; below it, a place in [`LARGE`].
+const FIRST_HELD: i32 = -(1 << 30);
+
+/// Amounts past a word's, each once, and their places (see
+/// [`PackedCents`]). It only grows, as the shared texts' table does.
+static LARGE: std::sync::Mutex<Large> = std::sync::Mutex::new(Large {
+    amounts: Vec::new(),
+    places: None,
+});
+
+struct Large {
+    amounts: Vec<i64>,
+    places: Option<std::collections::HashMap<i64, u32>>,
+}
+
+fn large() -> std::sync::MutexGuard<'static, Large> {
+    // An insert leaves the table whole at every step but the last, which
+    // cannot panic: a poisoned lock is taken as it is.
+    LARGE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl PackedCents {
+    pub fn new(amount: Cents) -> PackedCents {
+        match i32::try_from(amount.0) {
+            Ok(held) if held >= FIRST_HELD => PackedCents(held),
+            _ => {
+                let mut large = large();
+                let Large { amounts, places } = &mut *large;
+                let place = *places
+                    .get_or_insert_with(Default::default)
+                    .entry(amount.0)
+                    .or_insert_with(|| {
+                        amounts.push(amount.0);
+                        // 2^30 distinct amounts past ten million 元 would take
+                        // more memory than the rows that held them.
+                        u32::try_from(amounts.len() - 1)
+                            .ok()
+                            .filter(|&p| p < 1 << 30)
+                            .expect("fewer than 2^30 distinct large amounts")
+                    });
+                PackedCents(i32::MIN + place as i32)
+            }
+        }
+    }
+
+    pub fn get(self) -> Cents {
+        if self.0 >= FIRST_HELD {
+            Cents(i64::from(self.0))
+        } else {
+            // A place is only made by `new`, which filled it first.
+            let place = (i64::from(self.0) - i64::from(i32::MIN)) as usize;
+            Cents(large().amounts[place])
+        }
+    }
+}
+
+impl From<Cents> for PackedCents {
+    fn from(amount: Cents) -> PackedCents {
+        PackedCents::new(amount)
+    }
+}
+
+impl fmt::Debug for PackedCents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_amounts_read_back_whatever_their_size() {
+        for amount in [
+            0,
+            1,
+            -1,
+            286_000,
+            i64::from(FIRST_HELD),
+            i64::from(FIRST_HELD) - 1,
+            i64::from(i32::MAX),
+            i64::from(i32::MAX) + 1,
+            i64::from(i32::MIN),
+            i64::MAX,
+            i64::MIN,
+            123_456_789_012,
+        ] {
+            let packed = PackedCents::new(Cents(amount));
+            assert_eq!(packed.get(), Cents(amount), "{amount}");
+            // The same amount is the same word, held or kept apart.
+            assert_eq!(packed, PackedCents::new(Cents(amount)));
+        }
+        assert_ne!(
+            PackedCents::new(Cents(i64::MAX)),
+            PackedCents::new(Cents(i64::MAX - 1))
+        );
+        assert_eq!(std::mem::size_of::<PackedCents>(), 4);
+    }
 
     #[test]
     fn parses_plain_and_grouped_decimals() {

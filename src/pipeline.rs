@@ -253,21 +253,35 @@ pub fn analyze(
     timings: &mut Timings,
     previous_freed: impl FnOnce(),
 ) -> Result<Analysis> {
-    let matching: Matching = timings.time("match", || match_rolls(&inputs.dibao, &inputs.poor));
+    let mut matching: Matching = timings.time("match", || match_rolls(&inputs.dibao, &inputs.poor));
     info!(
         exact = matching.exact_persons,
         probable = matching.probable.len(),
         linked_households = matching.links.len(),
         "rolls matched"
     );
-    let q = QuarterData {
-        job,
-        dibao: &inputs.dibao,
-        poor: &inputs.poor,
-        matching: &matching,
-        deaths: inputs.deaths.as_deref(),
-        employees: inputs.employees.as_deref(),
-    };
+    let probable_pairs = matching
+        .probable
+        .iter()
+        .filter(|p| p.is_contract_rule())
+        .count();
+    let excel_recovered = matching.probable.len() - probable_pairs;
+    let linked_household_pairs = matching.links.len();
+    fn quarter<'a>(
+        job: &'a Job,
+        inputs: &'a QuarterInputs,
+        matching: &'a Matching,
+    ) -> QuarterData<'a> {
+        QuarterData {
+            job,
+            dibao: &inputs.dibao,
+            poor: &inputs.poor,
+            matching,
+            deaths: inputs.deaths.as_deref(),
+            employees: inputs.employees.as_deref(),
+        }
+    }
+    let q = quarter(job, inputs, &matching);
     // Quarter over quarter first, so that Q-1 is freed before Q's own
     // checks run: the flag stage held both quarters' rows beside every
     // flag, the run's peak at 10 M households (issue #7). The movement
@@ -307,6 +321,15 @@ pub fn analyze(
     });
     previous_freed();
     let mut lists = timings.time("flag", || checks::run_all(&q));
+    // Each row's partners and the probable pairs serve the checks only:
+    // freed before the flags are sorted and the households scored, where
+    // the run's memory peaked at 10 M households (issue #7).
+    debug_timed("partners freed", || {
+        drop(std::mem::take(&mut matching.dibao_partner));
+        drop(std::mem::take(&mut matching.poor_partner));
+        drop(std::mem::take(&mut matching.probable));
+    });
+    let q = quarter(job, inputs, &matching);
     lists.push(moved);
     let flags = timings.time("sort", || {
         crate::flag_order::sorted(lists, job.output.mask_ids)
@@ -316,17 +339,9 @@ pub fn analyze(
         flags,
         households,
         exact_persons: matching.exact_persons,
-        probable_pairs: matching
-            .probable
-            .iter()
-            .filter(|p| p.is_contract_rule())
-            .count(),
-        excel_recovered: matching
-            .probable
-            .iter()
-            .filter(|p| !p.is_contract_rule())
-            .count(),
-        linked_household_pairs: matching.links.len(),
+        probable_pairs,
+        excel_recovered,
+        linked_household_pairs,
         movements,
     })
 }

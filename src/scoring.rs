@@ -170,7 +170,7 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> HouseholdRows {
                 status: head.status,
                 household_type: head.household_type,
                 members: hh.member_count() as u32,
-                annual_income: head.annual_income,
+                annual_income: head.annual_income.get(),
                 linked: if is_linked(h) { h as u32 } else { NOT_LINKED },
                 flags: codes,
                 score: weights.score(codes),

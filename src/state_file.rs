@@ -81,14 +81,15 @@ impl BlockWriter {
 
     /// Text: `u32` length of all the texts, a `u32` length per row, then
     /// the texts end to end.
-    pub fn texts<'a>(&mut self, values: impl Iterator<Item = &'a str> + Clone) {
-        let total: usize = values.clone().map(str::len).sum();
+    pub fn texts<T: AsRef<str>>(&mut self, values: impl Iterator<Item = T> + Clone) {
+        let total: usize = values.clone().map(|v| v.as_ref().len()).sum();
         self.raw.extend_from_slice(&len_u32(total).to_le_bytes());
         for v in values.clone() {
-            self.raw.extend_from_slice(&len_u32(v.len()).to_le_bytes());
+            self.raw
+                .extend_from_slice(&len_u32(v.as_ref().len()).to_le_bytes());
         }
         for v in values {
-            self.raw.extend_from_slice(v.as_bytes());
+            self.raw.extend_from_slice(v.as_ref().as_bytes());
         }
     }
 

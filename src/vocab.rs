@@ -6,7 +6,10 @@
 //! The table only grows: a text, once seen, stays until the process ends.
 //! Its size is the number of distinct values, a dozen or so in a real
 //! roll; a damaged column of all-distinct values costs about what storing
-//! them in the rows would.
+//! them in the rows would. Names that do not fit a [`Name`]'s word (long
+//! names, rare characters) are kept here too, each distinct name once.
+//!
+//! [`Name`]: crate::person_name::Name
 
 use std::cell::RefCell;
 use std::num::NonZeroU32;
@@ -112,6 +115,11 @@ impl Shared {
     /// shared), for tables indexed by handle.
     pub fn index(self) -> usize {
         self.0.get() as usize
+    }
+
+    /// The handle of [`Shared::index`]'s number, for a number it gave.
+    pub fn from_index(index: u32) -> Shared {
+        Shared(NonZeroU32::new(index).expect("a handle's number is at least 1"))
     }
 
     pub fn as_str(self) -> &'static str {

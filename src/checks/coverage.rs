@@ -73,10 +73,11 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
         let head = q.poor.head(hh);
         let linked = q.has_dibao(h);
         let std = q.job.policy.standard(head.member.region.county());
-        if head.status.is_poor() && !linked && head.annual_income < std {
+        if head.status.is_poor() && !linked && head.annual_income.get() < std {
             out.push(q.poor_flag(&SHOULD_COVER, h).detail(format!(
                 "人均纯收入 {} 元 低于本县低保标准 {} 元,且未纳入低保",
-                head.annual_income, std
+                head.annual_income.get(),
+                std
             )));
         }
         use crate::model::HouseholdType::*;
@@ -100,7 +101,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
             out.push(q.dibao_flag(&SHOULD_SUPPORT, h).detail(format!(
                 "年人均收入 {} 元(月人均 {} 元×12)低于脱贫线 {} 元,且不在建档立卡名册",
                 income,
-                q.dibao.head(hh).monthly_income,
+                q.dibao.head(hh).monthly_income.get(),
                 line
             )));
         }

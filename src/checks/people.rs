@@ -167,7 +167,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                 .at(&dm.region)
                 .dibao(&q.dibao.households[dh].id)
                 .poor_at(&q.poor.households[ph].id, ph)
-                .person(&first.dibao_id, &dm.name)
+                .person(&first.dibao_id, &dm.name.text())
                 .detail(sentences.join(";")),
         );
     }
@@ -261,7 +261,7 @@ fn shared_key_flags(
         };
         let mut flag = Flag::new(&DUPLICATE_ENROLLMENT)
             .at(&first.region)
-            .person(&id(), &first.name);
+            .person(&id(), &first.name.text());
         let mut parts = Vec::new();
         if dh.len() >= 2 {
             flag = flag.dibao(dh.iter().next().map(ShortText::as_str).unwrap_or(""));
@@ -321,7 +321,7 @@ fn invalid_ids(q: &QuarterData, roll: RollKind, out: &mut Vec<Flag>) {
         }
         let flag = Flag::new(&INVALID_ID)
             .at(&m.region)
-            .person(&m.id.given(), &m.name)
+            .person(&m.id.given(), &m.name.text())
             .detail(detail);
         out.push(match roll {
             RollKind::Dibao => flag.dibao(household),
@@ -336,7 +336,7 @@ fn person_flag(def: &'static FlagDef, q: &QuarterData, d: usize, id: &str) -> Fl
     Flag::new(def)
         .at(&m.region)
         .dibao(q.dibao.household_id(d))
-        .person(id, &m.name)
+        .person(id, &m.name.text())
 }
 
 fn join(set: &BTreeSet<ShortText>) -> String {

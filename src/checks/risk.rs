@@ -161,10 +161,11 @@ fn poor_household_flags(q: &QuarterData, h: usize, hh: &Household, out: &mut Vec
     // allocated per household.
     let members = q.poor.households.members(hh).map(|r| &q.poor.rows[r]);
 
-    if exited && head.annual_income < watch {
+    if exited && head.annual_income.get() < watch {
         out.push(q.poor_flag(&UNSTABLE_EXIT, h).detail(format!(
             "已脱贫,人均纯收入 {} 元 低于监测线 {} 元",
-            head.annual_income, watch
+            head.annual_income.get(),
+            watch
         )));
     }
     if exited && !has_dibao {

@@ -36,7 +36,7 @@ fn members<'a>(
     w.u32s(rows.clone().map(|m| m.line()));
     w.shared(rows.clone().map(|m| Some(m.region.shared())));
     w.texts(range.map(|r| households.of_row(r).id.as_str()));
-    w.texts(rows.clone().map(|m| m.name.as_str()));
+    w.texts(rows.clone().map(|m| m.name.text()));
     // A clean number's text is rebuilt from its key: once a row, not once
     // for each of the writer's three passes.
     let ids: Vec<IdText> = rows.clone().map(|m| m.id.given()).collect();
@@ -48,8 +48,8 @@ pub fn encode_dibao(roll: &DibaoRoll, range: Range<usize>, w: &mut BlockWriter) 
     let rows = &roll.rows[range.clone()];
     members(w, rows.iter().map(|r| &r.member), &roll.households, range);
     w.shared(rows.iter().map(|r| r.category));
-    w.i64s(rows.iter().map(|r| r.monthly_benefit.0));
-    w.i64s(rows.iter().map(|r| r.monthly_income.0));
+    w.i64s(rows.iter().map(|r| r.monthly_benefit.get().0));
+    w.i64s(rows.iter().map(|r| r.monthly_income.get().0));
     w.i32s(
         rows.iter()
             .map(|r| r.enrolled_on.day_number().unwrap_or(NONE)),
@@ -66,7 +66,7 @@ pub fn encode_poor(roll: &PoorRoll, range: Range<usize>, w: &mut BlockWriter) {
     w.u8s(rows.iter().map(|r| code_of(&Status::ALL, r.status)));
     w.i32s(rows.iter().map(|r| r.exit_year.get().unwrap_or(NONE)));
     w.shared(rows.iter().map(|r| r.cause));
-    w.i64s(rows.iter().map(|r| r.annual_income.0));
+    w.i64s(rows.iter().map(|r| r.annual_income.get().0));
     w.u8s(rows.iter().map(|r| code_of(&Labor::ALL, r.labor())));
     w.u8s(rows.iter().map(|r| code_of(&Health::ALL, r.health())));
     w.shared(rows.iter().map(|r| r.schooling));
@@ -153,8 +153,8 @@ pub fn decode_dibao(
             let row = DibaoRow {
                 member,
                 category: category.get(i)?,
-                monthly_benefit: Cents(benefit.i64(i)?),
-                monthly_income: Cents(income.i64(i)?),
+                monthly_benefit: Cents(benefit.i64(i)?).into(),
+                monthly_income: Cents(income.i64(i)?).into(),
                 enrolled_on: OptionalDate::from_day_number(optional(enrolled.i32(i)?)),
             };
             Ok((row, household_id))
@@ -185,7 +185,7 @@ pub fn decode_poor(r: &mut BlockReader, q: Quarter) -> Result<Vec<(PoorRow, Shor
                 status: enum_at(status, i, &Status::ALL)?,
                 exit_year: OptionalI32::new(optional(exit_year.i32(i)?)),
                 cause: cause.get(i)?,
-                annual_income: Cents(income.i64(i)?),
+                annual_income: Cents(income.i64(i)?).into(),
                 circumstances: Circumstances::new(
                     enum_at(labor, i, &Labor::ALL)?,
                     enum_at(health, i, &Health::ALL)?,

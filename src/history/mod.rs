@@ -490,7 +490,7 @@ mod tests {
             assert_eq!(kept.head_names.len(), kept.households.len());
             for (h, hh) in kept.households.iter().enumerate() {
                 let row = kept.households.value_row(hh);
-                assert_eq!(kept.head_names[h].as_str(), name_of(row));
+                assert_eq!(kept.head_names[h].to_string(), name_of(row));
             }
         }
         check(&previous.dibao, |r| dibao.rows[r].member.name.to_string());

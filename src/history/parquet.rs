@@ -211,8 +211,8 @@ fn dibao_rows(f: &Frame, q: Quarter) -> Result<Vec<(DibaoRow, ShortText)>> {
             let row = DibaoRow {
                 member,
                 category: category.get(i).map(Shared::new),
-                monthly_benefit: Cents(benefit.get(i).unwrap_or(0)),
-                monthly_income: Cents(income.get(i).unwrap_or(0)),
+                monthly_benefit: Cents(benefit.get(i).unwrap_or(0)).into(),
+                monthly_income: Cents(income.get(i).unwrap_or(0)).into(),
                 enrolled_on: enrolled[i],
             };
             (row, household_id)
@@ -244,7 +244,7 @@ fn poor_rows(f: &Frame, q: Quarter) -> Result<Vec<(PoorRow, ShortText)>> {
                 status: status[i],
                 exit_year: OptionalI32::new(exit_year.get(i).map(|y| y as i32)),
                 cause: cause.get(i).map(Shared::new),
-                annual_income: Cents(income.get(i).unwrap_or(0)),
+                annual_income: Cents(income.get(i).unwrap_or(0)).into(),
                 circumstances: Circumstances::new(
                     labor[i],
                     health[i],
@@ -320,7 +320,7 @@ pub mod writer {
             line.push(i64::from(m.line()));
             region.push(m.region.as_str());
             household.push(h);
-            name.push(m.name.as_str());
+            name.push(m.name.to_string());
             id.push(m.id.given().to_string());
             head.push(m.is_head());
         }
@@ -347,11 +347,15 @@ pub mod writer {
         ));
         cols.push(Column::new(
             "monthly_benefit_cents".into(),
-            rows.iter().map(|r| r.monthly_benefit.0).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|r| r.monthly_benefit.get().0)
+                .collect::<Vec<_>>(),
         ));
         cols.push(Column::new(
             "monthly_income_cents".into(),
-            rows.iter().map(|r| r.monthly_income.0).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|r| r.monthly_income.get().0)
+                .collect::<Vec<_>>(),
         ));
         cols.push(Column::new(
             "enrolled_on".into(),
@@ -391,7 +395,9 @@ pub mod writer {
         ));
         cols.push(Column::new(
             "annual_income_cents".into(),
-            rows.iter().map(|r| r.annual_income.0).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|r| r.annual_income.get().0)
+                .collect::<Vec<_>>(),
         ));
         cols.push(Column::new(
             "labor".into(),

@@ -106,7 +106,7 @@ impl<'a> Cells<'a> {
             // at the largest; the row is read all the same.
             line_and_head: LineAndHead::new(self.line, values::is_head(&relation)),
             region: Region::new(&region),
-            name: ShortText::new(&name),
+            name: Name::new(&name),
             id: PersonId::new(id_given, v.quarter_end),
         };
         Ok((member, ShortText::new(&household_id)))
@@ -625,8 +625,12 @@ fn dibao_row(c: &mut Cells, v: Validation) -> Result<(DibaoRow, ShortText), Faul
     let (member, household_id) = c.member(v)?;
     let row = DibaoRow {
         member,
-        monthly_benefit: c.parse(&col::MONTHLY_BENEFIT, "bad_decimal", values::decimal)?,
-        monthly_income: c.parse(&col::MONTHLY_INCOME, "bad_decimal", values::decimal)?,
+        monthly_benefit: c
+            .parse(&col::MONTHLY_BENEFIT, "bad_decimal", values::decimal)?
+            .into(),
+        monthly_income: c
+            .parse(&col::MONTHLY_INCOME, "bad_decimal", values::decimal)?
+            .into(),
         category: c.optional_shared(&col::CATEGORY),
         enrolled_on: OptionalDate::new(c.optional(&col::ENROLLED_ON, values::date)),
     };
@@ -648,7 +652,9 @@ pub fn read_poor<R: Kept<PoorRow> + Send>(
             status: c.parse(&col::STATUS, "bad_enum", |s| {
                 values::enumerated(s, &Status::ALL)
             })?,
-            annual_income: c.parse(&col::ANNUAL_INCOME, "bad_decimal", values::decimal)?,
+            annual_income: c
+                .parse(&col::ANNUAL_INCOME, "bad_decimal", values::decimal)?
+                .into(),
             circumstances: Circumstances::new(
                 c.parse(&col::LABOR, "bad_enum", |s| {
                     values::enumerated(s, &Labor::ALL)

@@ -113,7 +113,7 @@ pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &'a IdPolicy) ->
                 9 => Cow::Borrowed(f.poor_household_id.as_str()),
                 10 if f.person_id.is_empty() || !ids.mask => Cow::Borrowed(f.person_id.as_str()),
                 10 => Cow::Owned(mask_id(&f.person_id).to_string()),
-                11 => Cow::Borrowed(f.name.as_str()),
+                11 => Cow::Owned(f.name.to_string()),
                 12 => Cow::Borrowed(f.detail.as_str()),
                 _ => Cow::Owned(tokens.as_ref().map(|t| t[r].clone()).unwrap_or_default()),
             }

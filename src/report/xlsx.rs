@@ -126,13 +126,13 @@ impl<'q> Vocabulary<'q> {
 fn table_sheets<'a, 't: 'a>(
     name: &str,
     table: &'a TextTable<'t>,
-    rows: &'a [usize],
+    rows: &'a [u32],
     tiered: bool,
     rows_per_sheet: usize,
     vocabulary: &'a Vocabulary<'a>,
 ) -> Vec<Sheet<'a>> {
     let widths = widths(table);
-    let chunks: Vec<&[usize]> = if rows.is_empty() {
+    let chunks: Vec<&[u32]> = if rows.is_empty() {
         vec![&[][..]]
     } else {
         rows.chunks(rows_per_sheet).collect()
@@ -168,7 +168,7 @@ fn table_sheets<'a, 't: 'a>(
                         }
                         return;
                     }
-                    let r = chunk[i - 1];
+                    let r = chunk[i - 1] as usize;
                     for (c, &number) in numeric.iter().enumerate() {
                         let text = table.cell(r, c);
                         let cell = fit(&text);
@@ -409,19 +409,34 @@ pub fn write_workbook<'t>(
         flags.position("county_code"),
         households.position("county_code"),
     );
-    let household_rows: Vec<usize> = (0..households.len())
+    // Rows as `u32` (a table of 2^32 flags would be hundreds of GB before
+    // it reached here), and each list made to its size: as growing lists
+    // of `usize` they took up to 350 MB at 10 M households while the
+    // workbook was written, the run's peak (issue #7).
+    let household_rows: Vec<u32> = (0..households.len())
         .into_par_iter()
         .filter(|&i| in_county(households, household_county, i))
+        .map(|i| i as u32)
         .collect();
     // Each flag's row goes to its kind's sheets, in the flags' order.
     let kind_col = flags.position("kind").unwrap_or(3);
-    let mut kind_rows: Vec<Vec<usize>> = vec![Vec::new(); Kind::ALL.len()];
-    for i in 0..flags.len() {
+    let kind_of = |i: usize| -> Option<usize> {
         let kind = flags.cell(i, kind_col);
-        if let Some(k) = Kind::ALL.iter().position(|k| kind == k.code())
-            && in_county(flags, flag_county, i)
-        {
-            kind_rows[k].push(i);
+        Kind::ALL
+            .iter()
+            .position(|k| kind == k.code())
+            .filter(|_| in_county(flags, flag_county, i))
+    };
+    let kinds: Vec<Option<u8>> = (0..flags.len())
+        .into_par_iter()
+        .map(|i| kind_of(i).map(|k| k as u8))
+        .collect();
+    let mut kind_rows: Vec<Vec<u32>> = (0..Kind::ALL.len())
+        .map(|k| Vec::with_capacity(kinds.iter().filter(|&&c| c == Some(k as u8)).count()))
+        .collect();
+    for (i, kind) in kinds.into_iter().enumerate() {
+        if let Some(k) = kind {
+            kind_rows[usize::from(k)].push(i as u32);
         }
     }
 
