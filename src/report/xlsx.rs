@@ -411,7 +411,7 @@ pub fn write_workbook<'t>(
     );
     // Rows as `u32` (a table of 2^32 flags would be hundreds of GB before
     // it reached here), and each list made to its size: as growing lists
-    // of `usize` they took up to 350 MB at 10 M households while the
+    // of `usize` they took up to 280 MB at 10 M households while the
     // workbook was written, the run's peak (issue #7).
     let household_rows: Vec<u32> = (0..households.len())
         .into_par_iter()
