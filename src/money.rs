@@ -103,12 +103,12 @@ const FIRST_HELD: i32 = -(1 << 30);
 /// [`PackedCents`]). It only grows, as the shared texts' table does.
 static LARGE: std::sync::Mutex<Large> = std::sync::Mutex::new(Large {
     amounts: Vec::new(),
-    places: None,
+    places: std::collections::HashMap::with_hasher(rustc_hash::FxBuildHasher),
 });
 
 struct Large {
     amounts: Vec<i64>,
-    places: Option<std::collections::HashMap<i64, u32>>,
+    places: std::collections::HashMap<i64, u32, rustc_hash::FxBuildHasher>,
 }
 
 fn large() -> std::sync::MutexGuard<'static, Large> {
@@ -126,18 +126,15 @@ impl PackedCents {
             _ => {
                 let mut large = large();
                 let Large { amounts, places } = &mut *large;
-                let place = *places
-                    .get_or_insert_with(Default::default)
-                    .entry(amount.0)
-                    .or_insert_with(|| {
-                        amounts.push(amount.0);
-                        // 2^30 distinct amounts past ten million 元 would take
-                        // more memory than the rows that held them.
-                        u32::try_from(amounts.len() - 1)
-                            .ok()
-                            .filter(|&p| p < 1 << 30)
-                            .expect("fewer than 2^30 distinct large amounts")
-                    });
+                let place = *places.entry(amount.0).or_insert_with(|| {
+                    amounts.push(amount.0);
+                    // 2^30 distinct amounts past ten million 元 would take
+                    // more memory than the rows that held them.
+                    u32::try_from(amounts.len() - 1)
+                        .ok()
+                        .filter(|&p| p < 1 << 30)
+                        .expect("fewer than 2^30 distinct large amounts")
+                });
                 PackedCents(i32::MIN + place as i32)
             }
         }

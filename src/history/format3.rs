@@ -16,6 +16,7 @@ use std::ops::Range;
 use crate::calendar::{Date, Quarter};
 use crate::model::*;
 use crate::money::Cents;
+use crate::person_name::NameText;
 use crate::short_text::ShortText;
 use crate::state_file::{BlockReader, BlockWriter, Damaged, Fixed, SharedColumn, Texts};
 
@@ -36,9 +37,10 @@ fn members<'a>(
     w.u32s(rows.clone().map(|m| m.line()));
     w.shared(rows.clone().map(|m| Some(m.region.shared())));
     w.texts(range.map(|r| households.of_row(r).id.as_str()));
-    w.texts(rows.clone().map(|m| m.name.text()));
-    // A clean number's text is rebuilt from its key: once a row, not once
-    // for each of the writer's three passes.
+    // A packed name's text and a clean number's are rebuilt from their
+    // words: once a row, not once for each of the writer's three passes.
+    let names: Vec<NameText> = rows.clone().map(|m| m.name.text()).collect();
+    w.texts(names.iter());
     let ids: Vec<IdText> = rows.clone().map(|m| m.id.given()).collect();
     w.texts(ids.iter().map(|id| id.as_str()));
     w.u8s(rows.map(|m| u8::from(m.is_head())));

@@ -431,9 +431,11 @@ pub fn write_workbook<'t>(
         .into_par_iter()
         .map(|i| kind_of(i).map(|k| k as u8))
         .collect();
-    let mut kind_rows: Vec<Vec<u32>> = (0..Kind::ALL.len())
-        .map(|k| Vec::with_capacity(kinds.iter().filter(|&&c| c == Some(k as u8)).count()))
-        .collect();
+    let mut counts = [0usize; Kind::ALL.len()];
+    for &k in kinds.iter().flatten() {
+        counts[usize::from(k)] += 1;
+    }
+    let mut kind_rows: Vec<Vec<u32>> = counts.iter().map(|&n| Vec::with_capacity(n)).collect();
     for (i, kind) in kinds.into_iter().enumerate() {
         if let Some(k) = kind {
             kind_rows[usize::from(k)].push(i as u32);
