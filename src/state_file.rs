@@ -23,8 +23,10 @@
 //! keeps each file's SHA-256 as well; the reader hashes the file as it
 //! decodes it, and its rows are used only if the two agree.
 
+use std::collections::TryReserveError;
 use std::io::{self, Read, Write};
 use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
@@ -35,6 +37,12 @@ const MAGIC: &[u8; 8] = b"RMSTATE\0";
 /// Rows per block: about 25 MB of a poor roll's columns before
 /// compression, so that blocks in flight stay small beside the roll.
 pub const BLOCK_ROWS: usize = 1 << 18;
+
+/// Bytes reserved per row for a block's columns before it is encoded:
+/// above a saved row's usual size (about 90 bytes), so that a block is
+/// not grown and copied as it is written; only what is written is ever
+/// touched, so the spare room costs no memory.
+const ROW_BYTES_HINT: usize = 160;
 
 /// Blocks are encoded and decoded this many at a time, in parallel; the
 /// next window starts when the last is written (or its rows are moved
@@ -202,6 +210,21 @@ impl<'a> BlockReader<'a> {
         })
     }
 
+    /// The block's rows, made one by one by `row` into a vector of
+    /// exactly their number. Collected from an iterator of results, the
+    /// vector grew from nothing, copied at each doubling (issue #7).
+    pub fn rows_made<T>(
+        &self,
+        mut row: impl FnMut(usize) -> Result<T, Damaged>,
+    ) -> Result<Vec<T>, Damaged> {
+        let mut rows = Vec::new();
+        rows.try_reserve_exact(self.rows).map_err(|_| Damaged)?;
+        for i in 0..self.rows {
+            rows.push(row(i)?);
+        }
+        Ok(rows)
+    }
+
     /// Every byte of the block was read: a column more or less than the
     /// schema says shows here.
     pub fn finish(&self) -> Result<(), Damaged> {
@@ -310,18 +333,27 @@ fn write_in_blocks(
         .step_by(block_rows)
         .map(|start| start..(start + block_rows).min(rows))
         .collect();
+    // Each block's columns are encoded into, and compressed through,
+    // buffers taken from `scratch` and given back: one pair per block in
+    // flight, their room used again by the next block. Each block's bytes
+    // grown from nothing, and each LZ4 output zeroed to its bound, were a
+    // fifth of the page faults of a 1 M household run from saved state,
+    // the memory freed after one block and faulted in again for the next
+    // (issue #7).
+    let scratch = Scratch::default();
     for window in blocks.chunks(WINDOW_BLOCKS) {
         let stored = window
             .par_iter()
             .map(|range| {
-                let mut w = BlockWriter::default();
+                let mut w = BlockWriter {
+                    raw: scratch.take(),
+                };
+                w.raw.reserve(range.len() * ROW_BYTES_HINT);
                 encode(range.clone(), &mut w);
                 let raw_len = w.raw.len();
-                if raw_len > MAX_BLOCK_BYTES {
-                    return Err(io::Error::other("a state block is over 1 GiB"));
-                }
-                let stored = lz4::block::compress(&w.raw, None, false)?;
-                Ok((range.len(), raw_len, stored))
+                let compressed = compress(&w.raw, &scratch);
+                scratch.give(w.raw);
+                Ok((range.len(), raw_len, compressed?))
             })
             .collect::<io::Result<Vec<_>>>()?;
         for (rows, raw_len, stored) in stored {
@@ -333,6 +365,56 @@ fn write_in_blocks(
     }
     out.write_all(&0u32.to_le_bytes())?;
     out.write_all(&(rows as u64).to_le_bytes())
+}
+
+/// Buffers given back for the next block to use: as many as blocks were
+/// in flight at once (one a core), not one a block.
+#[derive(Default)]
+struct Scratch(Mutex<Vec<Vec<u8>>>);
+
+impl Scratch {
+    fn pop(&self) -> Vec<u8> {
+        let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        spare.pop().unwrap_or_default()
+    }
+
+    /// An empty buffer, with the room of one given back if there is one.
+    fn take(&self) -> Vec<u8> {
+        let mut buf = self.pop();
+        buf.clear();
+        buf
+    }
+
+    /// A buffer of `len` bytes, of whatever a buffer given back held:
+    /// only the bytes past what it held are zeroed.
+    fn take_sized(&self, len: usize) -> Result<Vec<u8>, TryReserveError> {
+        let mut buf = self.pop();
+        if buf.len() < len {
+            buf.try_reserve(len - buf.len())?;
+            buf.resize(len, 0);
+        }
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    fn give(&self, buf: Vec<u8>) {
+        let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        spare.push(buf);
+    }
+}
+
+/// `raw` compressed as one LZ4 block, through a buffer of `scratch` (of
+/// LZ4's bound) into a vector of the stored size.
+fn compress(raw: &[u8], scratch: &Scratch) -> io::Result<Vec<u8>> {
+    if raw.len() > MAX_BLOCK_BYTES {
+        return Err(io::Error::other("a state block is over 1 GiB"));
+    }
+    let bound = lz4::block::compress_bound(raw.len())?;
+    let mut buf = scratch.take_sized(bound).map_err(io::Error::other)?;
+    let stored =
+        lz4::block::compress_to_buffer(raw, None, false, &mut buf).map(|n| buf[..n].to_vec());
+    scratch.give(buf);
+    stored
 }
 
 /// One block as read from the file, not yet decompressed.
@@ -353,16 +435,23 @@ fn read_u32(input: &mut impl Read) -> Result<u32, Damaged> {
 /// holds.
 fn read_bytes(input: &mut impl Read, n: usize) -> Result<Vec<u8>, Damaged> {
     let mut buf = Vec::new();
+    read_bytes_into(input, n, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`read_bytes`] into `buf`, whose room is used again.
+fn read_bytes_into(input: &mut impl Read, n: usize, buf: &mut Vec<u8>) -> Result<(), Damaged> {
+    buf.clear();
     buf.try_reserve(n.min(1 << 26)).map_err(|_| Damaged)?;
     input
         .by_ref()
         .take(n as u64)
-        .read_to_end(&mut buf)
+        .read_to_end(buf)
         .map_err(|_| Damaged)?;
     if buf.len() != n {
         return Err(Damaged);
     }
-    Ok(buf)
+    Ok(())
 }
 
 /// The rows of the state file `input`, written with `schema`; `decode`
@@ -391,6 +480,11 @@ pub fn read<T: Send, Out: Decoded<T>>(
     out.reserve_rows(rows_hint)?;
     let mut total = 0usize;
     let mut window: Vec<StoredBlock> = Vec::with_capacity(WINDOW_BLOCKS);
+    // The stored bytes of a window's blocks, their room used again by the
+    // next window's, and the buffers blocks are decompressed into, one a
+    // block in flight (see `write_in_blocks`).
+    let mut spare: Vec<Vec<u8>> = Vec::with_capacity(WINDOW_BLOCKS);
+    let scratch = Scratch::default();
     loop {
         let rows = read_u32(input)? as usize;
         let last = rows == 0;
@@ -402,19 +496,26 @@ pub fn read<T: Send, Out: Decoded<T>>(
             if rows > BLOCK_ROWS || raw_len > MAX_BLOCK_BYTES || stored_len > 2 * MAX_BLOCK_BYTES {
                 return Err(Damaged);
             }
+            let mut stored = spare.pop().unwrap_or_default();
+            read_bytes_into(input, stored_len, &mut stored)?;
             window.push(StoredBlock {
                 rows,
                 raw_len,
-                stored: read_bytes(input, stored_len)?,
+                stored,
             });
             total += rows;
         }
         if window.len() == WINDOW_BLOCKS || (last && !window.is_empty()) {
             let decoded = window
                 .par_iter()
-                .map(|b| decode_block(b, &decode))
+                .map(|b| {
+                    let mut raw = scratch.take_sized(b.raw_len).map_err(|_| Damaged)?;
+                    let rows = decode_block(b, &mut raw, &decode);
+                    scratch.give(raw);
+                    rows
+                })
                 .collect::<Result<Vec<_>, Damaged>>()?;
-            window.clear();
+            spare.extend(window.drain(..).map(|b| b.stored));
             for rows in decoded {
                 out.append_rows(rows);
             }
@@ -463,17 +564,22 @@ impl<T, S> Decoded<(T, S)> for (Vec<T>, Vec<S>) {
     }
 }
 
+/// Block `b`'s rows, its bytes decompressed into `raw`, a buffer of
+/// exactly their length (whose old bytes are all written over: the
+/// length decompressed is checked).
 fn decode_block<T>(
     b: &StoredBlock,
+    raw: &mut [u8],
     decode: &impl Fn(&mut BlockReader) -> Result<Vec<T>, Damaged>,
 ) -> Result<Vec<T>, Damaged> {
     let raw_len = i32::try_from(b.raw_len).map_err(|_| Damaged)?;
-    let raw = lz4::block::decompress(&b.stored, Some(raw_len)).map_err(|_| Damaged)?;
-    if raw.len() != b.raw_len {
+    let written =
+        lz4::block::decompress_to_buffer(&b.stored, Some(raw_len), raw).map_err(|_| Damaged)?;
+    if written != b.raw_len {
         return Err(Damaged);
     }
     let mut reader = BlockReader {
-        raw: &raw,
+        raw,
         at: 0,
         rows: b.rows,
     };

@@ -149,19 +149,17 @@ pub fn decode_dibao(
     let benefit = r.i64s()?;
     let income = r.i64s()?;
     let enrolled = r.i32s()?;
-    (0..r.rows())
-        .map(|i| {
-            let (member, household_id) = members.member(i)?;
-            let row = DibaoRow {
-                member,
-                category: category.get(i)?,
-                monthly_benefit: Cents(benefit.i64(i)?).into(),
-                monthly_income: Cents(income.i64(i)?).into(),
-                enrolled_on: OptionalDate::from_day_number(optional(enrolled.i32(i)?)),
-            };
-            Ok((row, household_id))
-        })
-        .collect()
+    r.rows_made(|i| {
+        let (member, household_id) = members.member(i)?;
+        let row = DibaoRow {
+            member,
+            category: category.get(i)?,
+            monthly_benefit: Cents(benefit.i64(i)?).into(),
+            monthly_income: Cents(income.i64(i)?).into(),
+            enrolled_on: OptionalDate::from_day_number(optional(enrolled.i32(i)?)),
+        };
+        Ok((row, household_id))
+    })
 }
 
 /// A block's poor rows, each with its household number.
@@ -178,26 +176,24 @@ pub fn decode_poor(r: &mut BlockReader, q: Quarter) -> Result<Vec<(PoorRow, Shor
     let insured = r.u8s()?;
     let housing = r.u8s()?;
     let water = r.u8s()?;
-    (0..r.rows())
-        .map(|i| {
-            let (member, household_id) = members.member(i)?;
-            let row = PoorRow {
-                member,
-                household_type: enum_at(household_type, i, &HouseholdType::ALL)?,
-                status: enum_at(status, i, &Status::ALL)?,
-                exit_year: OptionalI32::new(optional(exit_year.i32(i)?)),
-                cause: cause.get(i)?,
-                annual_income: Cents(income.i64(i)?).into(),
-                circumstances: Circumstances::new(
-                    enum_at(labor, i, &Labor::ALL)?,
-                    enum_at(health, i, &Health::ALL)?,
-                    flag_at(insured, i)?,
-                    flag_at(housing, i)?,
-                    flag_at(water, i)?,
-                ),
-                schooling: schooling.get(i)?,
-            };
-            Ok((row, household_id))
-        })
-        .collect()
+    r.rows_made(|i| {
+        let (member, household_id) = members.member(i)?;
+        let row = PoorRow {
+            member,
+            household_type: enum_at(household_type, i, &HouseholdType::ALL)?,
+            status: enum_at(status, i, &Status::ALL)?,
+            exit_year: OptionalI32::new(optional(exit_year.i32(i)?)),
+            cause: cause.get(i)?,
+            annual_income: Cents(income.i64(i)?).into(),
+            circumstances: Circumstances::new(
+                enum_at(labor, i, &Labor::ALL)?,
+                enum_at(health, i, &Health::ALL)?,
+                flag_at(insured, i)?,
+                flag_at(housing, i)?,
+                flag_at(water, i)?,
+            ),
+            schooling: schooling.get(i)?,
+        };
+        Ok((row, household_id))
+    })
 }
