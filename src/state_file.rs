@@ -23,13 +23,12 @@
 //! keeps each file's SHA-256 as well; the reader hashes the file as it
 //! decodes it, and its rows are used only if the two agree.
 
-use std::collections::TryReserveError;
 use std::io::{self, Read, Write};
 use std::ops::Range;
-use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
+use crate::buffer_pool::BufferPool;
 use crate::vocab::Shared;
 
 const MAGIC: &[u8; 8] = b"RMSTATE\0";
@@ -340,7 +339,7 @@ fn write_in_blocks(
     // fifth of the page faults of a 1 M household run from saved state,
     // the memory freed after one block and faulted in again for the next
     // (issue #7).
-    let scratch = Scratch::default();
+    let scratch = BufferPool::default();
     for window in blocks.chunks(WINDOW_BLOCKS) {
         let stored = window
             .par_iter()
@@ -367,45 +366,9 @@ fn write_in_blocks(
     out.write_all(&(rows as u64).to_le_bytes())
 }
 
-/// Buffers given back for the next block to use: as many as blocks were
-/// in flight at once (one a core), not one a block.
-#[derive(Default)]
-struct Scratch(Mutex<Vec<Vec<u8>>>);
-
-impl Scratch {
-    fn pop(&self) -> Vec<u8> {
-        let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        spare.pop().unwrap_or_default()
-    }
-
-    /// An empty buffer, with the room of one given back if there is one.
-    fn take(&self) -> Vec<u8> {
-        let mut buf = self.pop();
-        buf.clear();
-        buf
-    }
-
-    /// A buffer of `len` bytes, of whatever a buffer given back held:
-    /// only the bytes past what it held are zeroed.
-    fn take_sized(&self, len: usize) -> Result<Vec<u8>, TryReserveError> {
-        let mut buf = self.pop();
-        if buf.len() < len {
-            buf.try_reserve(len - buf.len())?;
-            buf.resize(len, 0);
-        }
-        buf.truncate(len);
-        Ok(buf)
-    }
-
-    fn give(&self, buf: Vec<u8>) {
-        let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        spare.push(buf);
-    }
-}
-
 /// `raw` compressed as one LZ4 block, through a buffer of `scratch` (of
 /// LZ4's bound) into a vector of the stored size.
-fn compress(raw: &[u8], scratch: &Scratch) -> io::Result<Vec<u8>> {
+fn compress(raw: &[u8], scratch: &BufferPool) -> io::Result<Vec<u8>> {
     if raw.len() > MAX_BLOCK_BYTES {
         return Err(io::Error::other("a state block is over 1 GiB"));
     }
@@ -484,7 +447,7 @@ pub fn read<T: Send, Out: Decoded<T>>(
     // next window's, and the buffers blocks are decompressed into, one a
     // block in flight (see `write_in_blocks`).
     let mut spare: Vec<Vec<u8>> = Vec::with_capacity(WINDOW_BLOCKS);
-    let scratch = Scratch::default();
+    let scratch = BufferPool::default();
     loop {
         let rows = read_u32(input)? as usize;
         let last = rows == 0;
