@@ -332,27 +332,28 @@ fn write_in_blocks(
         .step_by(block_rows)
         .map(|start| start..(start + block_rows).min(rows))
         .collect();
-    // Each block's columns are encoded into, and compressed through,
-    // buffers taken from `scratch` and given back: one pair per block in
-    // flight, their room used again by the next block. Each block's bytes
-    // grown from nothing, and each LZ4 output zeroed to its bound, were a
-    // fifth of the page faults of a 1 M household run from saved state,
-    // the memory freed after one block and faulted in again for the next
-    // (issue #7).
-    let scratch = BufferPool::default();
+    // Each block's columns are encoded into, compressed through, and
+    // stored in buffers taken from pools and given back, so that later
+    // blocks use the room of earlier ones: each block's bytes grown from
+    // nothing, and each LZ4 output zeroed to its bound, were a fifth of
+    // the page faults of a 1 M household run from saved state, the memory
+    // freed after one block and faulted in again for the next (issue #7).
+    // A pool for each use: a buffer of another's size would be grown,
+    // which copies it whole.
+    let pools = BlockPools::default();
     for window in blocks.chunks(WINDOW_BLOCKS) {
         let stored = window
             .par_iter()
             .map(|range| {
                 let mut w = BlockWriter {
-                    raw: scratch.take(),
+                    raw: pools.raw.take(),
                 };
                 w.raw.reserve(range.len() * ROW_BYTES_HINT);
                 encode(range.clone(), &mut w);
                 let raw_len = w.raw.len();
-                let compressed = compress(&w.raw, &scratch);
-                scratch.give(w.raw);
-                Ok((range.len(), raw_len, compressed?))
+                let stored = compress(&w.raw, &pools);
+                pools.raw.give(w.raw);
+                Ok((range.len(), raw_len, stored?))
             })
             .collect::<io::Result<Vec<_>>>()?;
         for (rows, raw_len, stored) in stored {
@@ -360,23 +361,39 @@ fn write_in_blocks(
             out.write_all(&len_u32(raw_len).to_le_bytes())?;
             out.write_all(&len_u32(stored.len()).to_le_bytes())?;
             out.write_all(&stored)?;
+            pools.stored.give(stored);
         }
     }
     out.write_all(&0u32.to_le_bytes())?;
     out.write_all(&(rows as u64).to_le_bytes())
 }
 
-/// `raw` compressed as one LZ4 block, through a buffer of `scratch` (of
-/// LZ4's bound) into a vector of the stored size.
-fn compress(raw: &[u8], scratch: &BufferPool) -> io::Result<Vec<u8>> {
+/// The buffers of a state file's blocks in flight: their columns, LZ4's
+/// output, the bytes stored.
+#[derive(Default)]
+struct BlockPools {
+    raw: BufferPool,
+    compressed: BufferPool,
+    stored: BufferPool,
+}
+
+/// `raw` compressed as one LZ4 block, through a buffer of LZ4's bound
+/// into one of the stored size.
+fn compress(raw: &[u8], pools: &BlockPools) -> io::Result<Vec<u8>> {
     if raw.len() > MAX_BLOCK_BYTES {
         return Err(io::Error::other("a state block is over 1 GiB"));
     }
     let bound = lz4::block::compress_bound(raw.len())?;
-    let mut buf = scratch.take_sized(bound).map_err(io::Error::other)?;
-    let stored =
-        lz4::block::compress_to_buffer(raw, None, false, &mut buf).map(|n| buf[..n].to_vec());
-    scratch.give(buf);
+    let mut buf = pools
+        .compressed
+        .take_sized(bound)
+        .map_err(io::Error::other)?;
+    let stored = lz4::block::compress_to_buffer(raw, None, false, &mut buf).map(|n| {
+        let mut stored = pools.stored.take();
+        stored.extend_from_slice(&buf[..n]);
+        stored
+    });
+    pools.compressed.give(buf);
     stored
 }
 

@@ -242,7 +242,12 @@ fn read_csv_by_windows<T: Send, S: Send>(
     }
     let file_name = path.display().to_string();
     let mut hasher = v.hash_files.then(Sha256::new);
-    let mut buf: Vec<u8> = Vec::with_capacity(window);
+    // Room for a window and the partial record left before it: appending
+    // a window to a buffer of one window's room reallocated it, and the
+    // allocator copied its whole room, touched or not (64 MB and as many
+    // new pages for each file, a tenth of a 1 M household run's page
+    // faults; issue #7). Room never touched costs no memory.
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * window);
     let mut rows: Filled<T, S> = (Vec::new(), Vec::new());
     let mut parts: Vec<Parsed> = Vec::new();
     // Set from the first window: the rules, whether it had a BOM, the
