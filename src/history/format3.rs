@@ -139,11 +139,12 @@ impl<'a> MemberColumns<'a> {
     }
 }
 
-/// A block's 低保 rows, each with its household number.
-pub fn decode_dibao(
+/// A block's 低保 rows, each kept as `R` with its household number (kept
+/// as each row is made: the block's whole rows are never all held).
+pub fn decode_dibao<R: Kept<DibaoRow>>(
     r: &mut BlockReader,
     q: Quarter,
-) -> Result<Vec<(DibaoRow, ShortText)>, Damaged> {
+) -> Result<Vec<(R, R::Side)>, Damaged> {
     let members = MemberColumns::read(r, q)?;
     let category = r.shared()?;
     let benefit = r.i64s()?;
@@ -158,12 +159,15 @@ pub fn decode_dibao(
             monthly_income: Cents(income.i64(i)?).into(),
             enrolled_on: OptionalDate::from_day_number(optional(enrolled.i32(i)?)),
         };
-        Ok((row, household_id))
+        Ok(R::keep(row, household_id))
     })
 }
 
-/// A block's poor rows, each with its household number.
-pub fn decode_poor(r: &mut BlockReader, q: Quarter) -> Result<Vec<(PoorRow, ShortText)>, Damaged> {
+/// A block's poor rows, each kept as `R` with its household number.
+pub fn decode_poor<R: Kept<PoorRow>>(
+    r: &mut BlockReader,
+    q: Quarter,
+) -> Result<Vec<(R, R::Side)>, Damaged> {
     let members = MemberColumns::read(r, q)?;
     let household_type = r.u8s()?;
     let status = r.u8s()?;
@@ -194,6 +198,6 @@ pub fn decode_poor(r: &mut BlockReader, q: Quarter) -> Result<Vec<(PoorRow, Shor
             ),
             schooling: schooling.get(i)?,
         };
-        Ok((row, household_id))
+        Ok(R::keep(row, household_id))
     })
 }

@@ -295,14 +295,14 @@ where
             sha("dibao"),
             rows("dibao"),
             format3::DIBAO_SCHEMA,
-            |r| format3::decode_dibao(r, q).map(kept_as),
+            |r| format3::decode_dibao::<D>(r, q),
         )?;
         let poor = read_file(
             &file("poor"),
             sha("poor"),
             rows("poor"),
             format3::POOR_SCHEMA,
-            |r| format3::decode_poor(r, q).map(kept_as),
+            |r| format3::decode_poor::<P>(r, q),
         )?;
         (dibao, poor)
     } else {
@@ -315,7 +315,7 @@ where
     Ok(Some((dibao, poor)))
 }
 
-/// Decoded rows, each kept as `R`.
+/// Decoded rows, each kept as `R` (the Parquet formats 1 and 2).
 fn kept_as<T, R: Kept<T>>(rows: Vec<(T, ShortText)>) -> Vec<(R, R::Side)> {
     rows.into_iter()
         .map(|(row, household_id)| R::keep(row, household_id))
