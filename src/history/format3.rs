@@ -139,8 +139,8 @@ impl<'a> MemberColumns<'a> {
     }
 }
 
-/// A block's 低保 rows, each kept as `R` with its household number (kept
-/// as each row is made: the block's whole rows are never all held).
+/// A block's 低保 rows, each kept as `R` with its household number as it
+/// is made (not made whole first and converted in a second vector).
 pub fn decode_dibao<R: Kept<DibaoRow>>(
     r: &mut BlockReader,
     q: Quarter,
