@@ -4,9 +4,9 @@
 //!
 //! A buffer made for each block and freed after it was memory returned to
 //! the system and faulted in again by the next: at 1 M households, a
-//! run from saved state took about 760,000 page faults, a third of them in
-//! such buffers (issue #7). The pool holds as many buffers as blocks were
-//! in flight at once, and is freed with its owner.
+//! run from saved state took about 760,000 page faults, most of them
+//! memory freed and taken again like this (issue #7). The pool holds as
+//! many buffers as were in use at once, and is freed with its owner.
 
 use std::collections::TryReserveError;
 use std::sync::{Mutex, PoisonError};

@@ -419,9 +419,8 @@ fn read_bytes(input: &mut impl Read, n: usize) -> Result<Vec<u8>, Damaged> {
     Ok(buf)
 }
 
-/// [`read_bytes`] into `buf`, whose room is used again.
+/// [`read_bytes`] into `buf`, an empty buffer whose room is used again.
 fn read_bytes_into(input: &mut impl Read, n: usize, buf: &mut Vec<u8>) -> Result<(), Damaged> {
-    buf.clear();
     buf.try_reserve(n.min(1 << 26)).map_err(|_| Damaged)?;
     input
         .by_ref()
@@ -463,7 +462,7 @@ pub fn read<T: Send, Out: Decoded<T>>(
     // The stored bytes of a window's blocks, their room used again by the
     // next window's, and the buffers blocks are decompressed into, one a
     // block in flight (see `write_in_blocks`).
-    let mut spare: Vec<Vec<u8>> = Vec::with_capacity(WINDOW_BLOCKS);
+    let stored_buffers = BufferPool::default();
     let scratch = BufferPool::default();
     loop {
         let rows = read_u32(input)? as usize;
@@ -476,7 +475,7 @@ pub fn read<T: Send, Out: Decoded<T>>(
             if rows > BLOCK_ROWS || raw_len > MAX_BLOCK_BYTES || stored_len > 2 * MAX_BLOCK_BYTES {
                 return Err(Damaged);
             }
-            let mut stored = spare.pop().unwrap_or_default();
+            let mut stored = stored_buffers.take();
             read_bytes_into(input, stored_len, &mut stored)?;
             window.push(StoredBlock {
                 rows,
@@ -495,7 +494,9 @@ pub fn read<T: Send, Out: Decoded<T>>(
                     rows
                 })
                 .collect::<Result<Vec<_>, Damaged>>()?;
-            spare.extend(window.drain(..).map(|b| b.stored));
+            for b in window.drain(..) {
+                stored_buffers.give(b.stored);
+            }
             for rows in decoded {
                 out.append_rows(rows);
             }
