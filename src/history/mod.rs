@@ -18,7 +18,6 @@
 mod format3;
 mod parquet;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -98,24 +97,6 @@ impl Drop for PreparedState {
     }
 }
 
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Write one roll's state file durably to `path`'s `.tmp`; its SHA-256.
 fn write_file<R: Sync>(
     path: &Path,
@@ -126,17 +107,11 @@ fn write_file<R: Sync>(
 ) -> Result<String> {
     let tmp = tmp_of(path);
     let mut out = Durable::create(&tmp)?;
-    let mut hashing = Hashing {
-        inner: &mut out.writer,
-        hash: Sha256::new(),
-    };
-    state_file::write(&mut hashing, schema, rows, |range, w| {
+    state_file::write(&mut out.writer, schema, rows, |range, w| {
         encode(roll, range, w)
     })
     .map_err(|e| Error::output(path, e))?;
-    let sha = hex::encode(hashing.hash.finalize());
-    out.finish()?;
-    Ok(sha)
+    out.finish()
 }
 
 /// Write Q's rolls beside their final names; nothing is replaced until

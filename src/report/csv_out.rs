@@ -17,7 +17,8 @@ use crate::files::Durable;
 
 use super::tables::TextTable;
 
-pub fn write_csv(path: &Path, table: &TextTable) -> Result<()> {
+/// Write `table` to `path`; the file's SHA-256.
+pub fn write_csv(path: &Path, table: &TextTable) -> Result<String> {
     let mut out = Durable::create(path)?;
     write_table(&mut out.writer, table).map_err(|e| Error::output(path, e))?;
     out.finish()

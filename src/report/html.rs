@@ -248,6 +248,6 @@ th{{background:#ddebf7}} td.n{{text-align:right}} .figs td:first-child{{backgrou
     h
 }
 
-pub fn write_page(path: &Path, job: &Job, summary: &Value, analysis: &Analysis) -> Result<()> {
+pub fn write_page(path: &Path, job: &Job, summary: &Value, analysis: &Analysis) -> Result<String> {
     write_private(path, render(job, summary, analysis).as_bytes())
 }

@@ -19,7 +19,7 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::error::{Error, Result};
-use crate::files::{sha256_file, write_private};
+use crate::files::write_private;
 use crate::job::Job;
 use crate::pipeline::{Analysis, QuarterInputs, Timings};
 
@@ -77,19 +77,19 @@ pub fn write_all(
 
     // The workbook is the slowest file by far (every cell is XML): it is
     // written on one thread while the others are written on the other.
-    // Each file is hashed for the manifest as soon as it is written, while
-    // the other thread still works (hashing them all at the end took half
-    // a second of one core at 1 M households; issue #7).
-    let write = |name: &str, f: &dyn Fn(&Path) -> Result<()>| -> Result<(String, String)> {
+    // Each file is hashed for the manifest as it is written (`f` gives
+    // its SHA-256): hashing them all at the end took half a second of one
+    // core at 1 M households, and the large ones are written past the
+    // page cache, so reading them back would read the disk (issue #7).
+    let write = |name: &str, f: &dyn Fn(&Path) -> Result<String>| -> Result<(String, String)> {
         let started = std::time::Instant::now();
-        let path = dir.join(name);
-        f(&path)?;
+        let hash = f(&dir.join(name))?;
         tracing::debug!(
             file = name,
             seconds = started.elapsed().as_secs_f64(),
             "report file written"
         );
-        Ok((name.to_owned(), sha256_file(&path)?))
+        Ok((name.to_owned(), hash))
     };
     let (workbooks, rest) = rayon::join(
         || -> Result<Vec<(String, String)>> {
@@ -97,10 +97,13 @@ pub fn write_all(
                 xlsx::write_workbook(p, job, &summary, &flags, &households, None)
             })?];
             if job.output.split_by_county {
-                for name in xlsx::write_county_workbooks(&dir, job, &summary, &flags, &households)?
-                {
-                    hashes.push((name.clone(), sha256_file(&dir.join(&name))?));
-                }
+                hashes.extend(xlsx::write_county_workbooks(
+                    &dir,
+                    job,
+                    &summary,
+                    &flags,
+                    &households,
+                )?);
             }
             Ok(hashes)
         },
@@ -164,7 +167,8 @@ pub fn escape_markup(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+/// Write `value` as pretty JSON; the file's SHA-256.
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<String> {
     let mut text =
         serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
     text.push('\n');

@@ -49,7 +49,8 @@ impl Builder {
     }
 }
 
-pub fn write_parquet(path: &Path, table: &TextTable) -> Result<()> {
+/// Write `table` to `path`; the file's SHA-256.
+pub fn write_parquet(path: &Path, table: &TextTable) -> Result<String> {
     let mut out = Durable::create(path)?;
     crate::parquet_batches::write(
         &mut out.writer,

@@ -13,9 +13,10 @@
 //! header rows, autofilters and column widths. The parts follow what
 //! rust_xlsxwriter 0.102 wrote, part for part (its theme is
 //! `xlsx_theme.xml`), so the files open as they did; only a cell's
-//! reference is left out where the cell follows the one before it.
+//! reference is left out where the cell follows the one before it, and
+//! each part's sizes follow its data in the zip (see [`write`]).
 
-use std::io::{self, Seek, Write};
+use std::io::{self, Write};
 use zip::write::{SimpleFileOptions, ZipWriter};
 use zip::{CompressionMethod, DateTime};
 
@@ -88,7 +89,7 @@ pub struct Properties<'a> {
 /// `shared` is the package's table of shared strings, which
 /// [`RowXml::shared`] cells name by their place in it (no part is written
 /// when it is empty).
-pub fn write<W: Write + Seek + Send>(
+pub fn write<W: Write + Send>(
     out: W,
     properties: &Properties,
     sheets: &[Sheet],
@@ -102,7 +103,11 @@ pub fn write<W: Write + Seek + Send>(
             )));
         }
     }
-    let mut zip = ZipWriter::new(out);
+    // Streamed: each part's sizes and CRC follow its data (a data
+    // descriptor, as Java's `ZipOutputStream` writes every xlsx) instead of
+    // being patched into its header afterwards, so that the file is
+    // written front to back, past the page cache (`files::FileWriter`).
+    let mut zip = ZipWriter::new_stream(out);
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
         .compression_level(Some(ZIP_LEVEL))
@@ -142,7 +147,7 @@ pub fn write<W: Write + Seek + Send>(
         )?;
         write_sheet(&mut zip, sheet, i == 0)?;
     }
-    Ok(zip.finish()?)
+    Ok(zip.finish()?.into_inner())
 }
 
 /// A sheet's XML: head, rows rendered in parallel blocks

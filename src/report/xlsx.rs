@@ -393,7 +393,7 @@ enum Cell {
     Num(f64),
 }
 
-/// The whole workbook; with `county`, only that county's rows.
+/// The whole workbook; with `county`, only that county's rows. Its SHA-256.
 pub fn write_workbook<'t>(
     path: &Path,
     job: &Job,
@@ -401,7 +401,7 @@ pub fn write_workbook<'t>(
     flags: &TextTable<'t>,
     households: &TextTable<'t>,
     county: Option<&str>,
-) -> Result<()> {
+) -> Result<String> {
     let in_county = |table: &TextTable, column: Option<usize>, row: usize| -> bool {
         county.is_none_or(|c| column.is_some_and(|i| table.cell(row, i) == c))
     };
@@ -472,12 +472,12 @@ pub fn write_workbook<'t>(
     let mut out = Durable::create(path)?;
     spreadsheet::write(&mut out.writer, &properties, &sheets, vocabulary.texts())
         .map_err(|e| Error::output(path, e))?;
-    out.finish()?;
+    let hash = out.finish()?;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         "workbook written"
     );
-    Ok(())
+    Ok(hash)
 }
 
 /// `report-<county>.xlsx` for each county with households or flags.
@@ -487,7 +487,7 @@ pub fn write_county_workbooks<'t>(
     summary: &Value,
     flags: &TextTable<'t>,
     households: &TextTable<'t>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, String)>> {
     let mut counties: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let fc = flags.position("county_code").unwrap_or(5);
     let hc = households.position("county_code").unwrap_or(2);
@@ -505,8 +505,8 @@ pub fn write_county_workbooks<'t>(
     for c in counties {
         let name = format!("report-{c}.xlsx");
         let path: PathBuf = dir.join(&name);
-        write_workbook(&path, job, summary, flags, households, Some(&c))?;
-        names.push(name);
+        let hash = write_workbook(&path, job, summary, flags, households, Some(&c))?;
+        names.push((name, hash));
     }
     Ok(names)
 }
