@@ -5,6 +5,8 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SendError, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
@@ -67,34 +69,100 @@ const DIRECT_ALIGN: usize = 4096;
 /// Bytes gathered before each write: 4 MiB, a few milliseconds of the disk.
 const CHUNK: usize = 4 << 20;
 
-/// A new file written a chunk at a time past the page cache (`O_DIRECT`),
-/// hashing what passes through it.
+/// A new file written a chunk at a time past the page cache (`O_DIRECT`)
+/// by a thread of its own, hashing what passes through it.
 ///
 /// Why: a report written through the page cache was copied by the kernel
-/// into pages it first had to find, and this machine's kernel spent 0.6–0.9
-/// CPU-seconds on each 220 MB `flags.csv` so (`dd ... conv=fsync`, five
-/// runs), against 0.03–0.08 s written direct (`oflag=direct`); every file
-/// was fsynced anyway, so the disk's time was paid either way. In a 1 M
-/// household run that copy was 7.9 % of the CPU samples (issue #7). The
-/// file is hashed as it is written: read back for its hash it would come
-/// from the disk, no longer from the cache.
+/// into pages it first had to find, and this machine's kernel spent 0.3–1.0
+/// CPU-seconds on each 220 MB `flags.csv` so (`dd ... conv=fsync`), against
+/// 0.03–0.08 s written direct (`oflag=direct`); every file was fsynced
+/// anyway, so the disk's time was paid either way. In a 1 M household run
+/// that copy was 7.9 % of the CPU samples (issue #7). A direct write waits
+/// for the disk, so chunks are written by a thread of the file's own while
+/// the next chunk fills: two chunks at most, one filling and one on its
+/// way. The file is hashed as it is written: read back for its hash it
+/// would come from the disk, no longer from the cache.
 ///
 /// The chunks go through a second handle opened with `O_DIRECT`; the last
 /// partial block goes through the ordinary handle, which also fsyncs. A
-/// filesystem that refuses `O_DIRECT` (tmpfs, some overlays), at the open
-/// or at the first write, gets every byte through the ordinary handle.
+/// filesystem that refuses `O_DIRECT` (some overlays), at the open or at
+/// any write, gets every byte through the ordinary handle.
 pub struct FileWriter {
-    file: File,
-    direct: Option<File>,
-    /// `CHUNK + DIRECT_ALIGN` bytes; the chunk is the aligned window
-    /// `buffer[start..start + CHUNK]`.
-    buffer: Vec<u8>,
-    start: usize,
+    chunk: Chunk,
     /// Bytes in the chunk.
     pending: usize,
-    /// Bytes on file.
-    written: u64,
     hash: Sha256,
+    out: Output,
+}
+
+/// Where full chunks go.
+enum Output {
+    /// Written on the caller's thread (when no thread could be made).
+    Here(Disk),
+    Thread {
+        full: SyncSender<(Chunk, usize)>,
+        /// Chunks written and free again, or the write's error.
+        free: Receiver<io::Result<Chunk>>,
+        /// Chunks made so far: two at most.
+        made: usize,
+        /// Gives the disk back, or `None` if it never got it.
+        writer: JoinHandle<Option<Disk>>,
+    },
+}
+
+/// A chunk of `CHUNK` bytes aligned for a direct write: the window
+/// `bytes[start..start + CHUNK]` of a buffer `DIRECT_ALIGN` bytes larger.
+struct Chunk {
+    bytes: Vec<u8>,
+    start: usize,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        let bytes = vec![0u8; CHUNK + DIRECT_ALIGN];
+        let start = bytes.as_ptr().align_offset(DIRECT_ALIGN);
+        Chunk { bytes, start }
+    }
+
+    fn window(&self) -> &[u8] {
+        &self.bytes[self.start..self.start + CHUNK]
+    }
+
+    fn window_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[self.start..self.start + CHUNK]
+    }
+}
+
+/// The file's two handles and how much is on it.
+struct Disk {
+    file: File,
+    direct: Option<File>,
+    written: u64,
+}
+
+impl Disk {
+    /// Append `bytes` (from a chunk, so aligned in memory): direct when
+    /// they are whole blocks and the filesystem takes them.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.len().is_multiple_of(DIRECT_ALIGN)
+            && let Some(direct) = &self.direct
+        {
+            match direct.write_all_at(bytes, self.written) {
+                Ok(()) => {
+                    self.written += bytes.len() as u64;
+                    return Ok(());
+                }
+                // Refused for this filesystem: everything goes through
+                // the page cache from now on. (Positional writes: the
+                // same bytes written again land where they belong.)
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.direct = None,
+                Err(e) => return Err(e),
+            }
+        }
+        self.file.write_all_at(bytes, self.written)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
 }
 
 impl FileWriter {
@@ -108,74 +176,121 @@ impl FileWriter {
             .mode(0o600)
             .open(path)?;
         let direct = if direct { open_direct(path) } else { None };
-        let buffer = vec![0u8; CHUNK + DIRECT_ALIGN];
-        let start = buffer.as_ptr().align_offset(DIRECT_ALIGN);
-        Ok(FileWriter {
+        let disk = Disk {
             file,
             direct,
-            buffer,
-            start,
-            pending: 0,
             written: 0,
+        };
+        Ok(FileWriter {
+            chunk: Chunk::new(),
+            pending: 0,
             hash: Sha256::new(),
+            out: Output::start(disk),
         })
     }
 
-    /// Whether chunks still go past the page cache.
-    pub fn is_direct(&self) -> bool {
-        self.direct.is_some()
-    }
-
-    /// Write the first `len` bytes of the chunk at the file's end: direct
-    /// when `len` is whole blocks and the filesystem takes it.
-    fn write_out(&mut self, len: usize) -> io::Result<()> {
-        let bytes = &self.buffer[self.start..self.start + len];
-        if len.is_multiple_of(DIRECT_ALIGN)
-            && let Some(direct) = &self.direct
-        {
-            match direct.write_all_at(bytes, self.written) {
-                Ok(()) => {
-                    self.written += len as u64;
-                    return Ok(());
-                }
-                // Refused for this filesystem: everything goes through
-                // the page cache from now on.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.direct = None,
-                Err(e) => return Err(e),
+    /// Hand the chunk's first `len` bytes on; the chunk to fill next.
+    fn hand_on(&mut self, len: usize) -> io::Result<()> {
+        match &mut self.out {
+            Output::Here(disk) => disk.append(&self.chunk.window()[..len]),
+            Output::Thread {
+                full, free, made, ..
+            } => {
+                let next = if *made < 2 {
+                    *made += 1;
+                    Chunk::new()
+                } else {
+                    free.recv().map_err(|_| writer_gone())??
+                };
+                let filled = std::mem::replace(&mut self.chunk, next);
+                full.send((filled, len)).map_err(|_| writer_gone())
             }
         }
-        self.file.write_all_at(bytes, self.written)?;
-        self.written += len as u64;
-        Ok(())
     }
 
     /// Write the rest, fsync, and give the SHA-256 of every byte (hex).
     pub fn finish(mut self) -> io::Result<String> {
         let whole = self.pending - self.pending % DIRECT_ALIGN;
-        if whole > 0 {
-            self.write_out(whole)?;
-            self.buffer
-                .copy_within(self.start + whole..self.start + self.pending, self.start);
-        }
         let tail = self.pending - whole;
-        if tail > 0 {
-            self.file
-                .write_all_at(&self.buffer[self.start..self.start + tail], self.written)?;
+        let mut last = [0u8; DIRECT_ALIGN];
+        last[..tail].copy_from_slice(&self.chunk.window()[whole..self.pending]);
+        if whole > 0 {
+            self.hand_on(whole)?;
         }
-        self.file.sync_all()?;
+        let disk = match self.out {
+            Output::Here(disk) => disk,
+            Output::Thread {
+                full, free, writer, ..
+            } => {
+                drop(full);
+                // Every chunk's outcome, the last one's error included.
+                for outcome in free.iter() {
+                    outcome?;
+                }
+                writer
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    .ok_or_else(writer_gone)?
+            }
+        };
+        if tail > 0 {
+            disk.file.write_all_at(&last[..tail], disk.written)?;
+        }
+        disk.file.sync_all()?;
         Ok(hex::encode(self.hash.finalize()))
     }
+}
+
+impl Output {
+    /// A thread that writes the chunks it is sent in order and sends each
+    /// back; after an error it sends the error and stops. Without a thread
+    /// (resource limits), chunks are written on the caller's.
+    fn start(disk: Disk) -> Output {
+        let (full, chunks) = sync_channel::<(Chunk, usize)>(1);
+        let (done, free) = sync_channel::<io::Result<Chunk>>(2);
+        // The disk goes to the thread by a channel: if no thread is made,
+        // the send fails and gives it back.
+        let (hand_over, handed) = sync_channel::<Disk>(1);
+        let spawned = std::thread::Builder::new()
+            .name("file-writer".into())
+            .spawn(move || {
+                let mut disk = handed.recv().ok()?;
+                for (chunk, len) in chunks {
+                    let outcome = disk.append(&chunk.window()[..len]).map(|()| chunk);
+                    let failed = outcome.is_err();
+                    if done.send(outcome).is_err() || failed {
+                        break;
+                    }
+                }
+                Some(disk)
+            });
+        match (spawned, hand_over.send(disk)) {
+            (Ok(writer), Ok(())) => Output::Thread {
+                full,
+                free,
+                made: 1,
+                writer,
+            },
+            (_, Err(SendError(disk))) => Output::Here(disk),
+            // The disk was sent, so the thread was made.
+            (Err(_), Ok(())) => unreachable!("a disk sent to a thread never made"),
+        }
+    }
+}
+
+fn writer_gone() -> io::Error {
+    io::Error::other("the file's writer thread stopped")
 }
 
 impl Write for FileWriter {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let n = bytes.len().min(CHUNK - self.pending);
-        let at = self.start + self.pending;
-        self.buffer[at..at + n].copy_from_slice(&bytes[..n]);
+        let at = self.pending;
+        self.chunk.window_mut()[at..at + n].copy_from_slice(&bytes[..n]);
         self.hash.update(&bytes[..n]);
         self.pending += n;
         if self.pending == CHUNK {
-            self.write_out(CHUNK)?;
+            self.hand_on(CHUNK)?;
             self.pending = 0;
         }
         Ok(n)
@@ -232,30 +347,24 @@ mod tests {
         (0..len).map(|i| (i * 7 + i / 4096) as u8).collect()
     }
 
-    /// Write `bytes` in pieces of `piece` bytes; the file's bytes, its
-    /// reported hash and whether it still wrote direct at the end.
-    fn round_trip(
-        bytes: &[u8],
-        piece: usize,
-        direct: bool,
-        misalign: bool,
-    ) -> (Vec<u8>, String, bool) {
+    /// Write `bytes` in pieces of `piece` bytes; the file's bytes and its
+    /// reported hash.
+    fn round_trip(bytes: &[u8], piece: usize, direct: bool, misalign: bool) -> (Vec<u8>, String) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.bin");
         let mut w = FileWriter::create(&path, direct).unwrap();
         if misalign {
             // A chunk one byte off its block: a direct write of it is
             // refused, and the writer must go on through the page cache.
-            w.start += 1;
+            w.chunk.start += 1;
         }
         for part in bytes.chunks(piece) {
             w.write_all(part).unwrap();
         }
-        let still_direct = w.is_direct();
         let hash = w.finish().unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        (std::fs::read(&path).unwrap(), hash, still_direct)
+        (std::fs::read(&path).unwrap(), hash)
     }
 
     #[test]
@@ -281,7 +390,7 @@ mod tests {
                     if piece == 1000 && len > CHUNK + 1 {
                         continue;
                     }
-                    let (written, hash, _) = round_trip(&bytes, piece, direct, false);
+                    let (written, hash) = round_trip(&bytes, piece, direct, false);
                     assert!(written == bytes, "{len} bytes in {piece}s, direct {direct}");
                     assert_eq!(hash, expected, "{len} bytes in {piece}s, direct {direct}");
                 }
@@ -296,9 +405,20 @@ mod tests {
         // directory here and in CI) the first chunk is refused and every
         // byte goes through the page cache; tmpfs takes the chunks as they
         // are. Either way every byte must land.
-        let (written, hash, _) = round_trip(&bytes, 1 << 20, true, true);
+        let (written, hash) = round_trip(&bytes, 1 << 20, true, true);
         assert!(written == bytes);
         assert_eq!(hash, hex::encode(Sha256::digest(&bytes)));
+    }
+
+    #[test]
+    fn a_full_disk_is_an_error_not_a_hang() {
+        // /dev/full refuses every write with ENOSPC: the writer thread's
+        // error must come back, from a later write or from `finish`.
+        let mut w = FileWriter::create(Path::new("/dev/full"), true).expect("/dev/full");
+        let bytes = pattern(3 * CHUNK + 5);
+        let outcome = w.write_all(&bytes).and_then(|()| w.finish().map(drop));
+        let error = outcome.expect_err("a full disk");
+        assert_eq!(error.raw_os_error(), Some(libc::ENOSPC), "{error}");
     }
 
     #[test]
