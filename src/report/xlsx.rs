@@ -480,7 +480,8 @@ pub fn write_workbook<'t>(
     Ok(hash)
 }
 
-/// `report-<county>.xlsx` for each county with households or flags.
+/// `report-<county>.xlsx` for each county with households or flags; each
+/// file's name and SHA-256.
 pub fn write_county_workbooks<'t>(
     dir: &Path,
     job: &Job,
