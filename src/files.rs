@@ -23,13 +23,16 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
 
 /// Create (or truncate) a file with mode 0600.
 pub fn create_private_file(path: &Path) -> Result<File> {
+    open_private(path).map_err(|e| Error::output(path, e))
+}
+
+fn open_private(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| Error::output(path, e))
 }
 
 /// Write a whole file (0600) and fsync it; its SHA-256 (hex).
@@ -169,12 +172,7 @@ impl FileWriter {
     /// Create (or truncate) `path` with mode 0600; `direct` asks for
     /// `O_DIRECT` where the system has it.
     pub fn create(path: &Path, direct: bool) -> io::Result<FileWriter> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)?;
+        let file = open_private(path)?;
         let direct = if direct { open_direct(path) } else { None };
         let disk = Disk {
             file,
