@@ -43,8 +43,9 @@ pub fn resident_mib() -> Option<(u64, u64)> {
 }
 
 /// Log the end of a step inside a stage at debug level: its time since
-/// `started`, and the resident set and its peak where the platform tells
-/// them, so that a stage's own peak can be placed (issue #7).
+/// `started`, the process's CPU time and minor faults so far, and the
+/// resident set and its peak where the platform tells them, so that a
+/// stage's own peak and its fresh memory can be placed (issue #7).
 ///
 /// With `ROLLMATCH_STEP_PEAKS=1` the high-water mark is reset after each
 /// step (Linux's `/proc/self/clear_refs`), so that each line's peak is
@@ -53,9 +54,18 @@ pub fn resident_mib() -> Option<(u64, u64)> {
 /// for finding a peak, never for measuring the run's.
 pub fn debug_step(started: std::time::Instant, step: &str) {
     let seconds = started.elapsed().as_secs_f64();
+    let faults = minor_faults();
+    let cpu_s = process_cpu_seconds().map(|s| (s * 100.0).round() / 100.0);
     match resident_mib() {
-        Some((rss, peak)) => tracing::debug!(seconds, rss_mib = rss, peak_rss_mib = peak, "{step}"),
-        None => tracing::debug!(seconds, "{step}"),
+        Some((rss, peak)) => tracing::debug!(
+            seconds,
+            cpu_s,
+            rss_mib = rss,
+            peak_rss_mib = peak,
+            minor_faults = faults,
+            "{step}"
+        ),
+        None => tracing::debug!(seconds, cpu_s, minor_faults = faults, "{step}"),
     }
     if step_peaks() {
         // "5" resets the high-water mark to the resident set now.
@@ -69,20 +79,30 @@ fn step_peaks() -> bool {
     *ON.get_or_init(|| std::env::var_os("ROLLMATCH_STEP_PEAKS").is_some_and(|v| v == "1"))
 }
 
+/// The process's resource usage so far (all threads), from getrusage.
+fn usage() -> Option<libc::rusage> {
+    // SAFETY: getrusage fills the struct it is given and reads nothing else.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        (libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0).then_some(usage)
+    }
+}
+
 /// CPU time (user + system) the process has used so far, in seconds, from
 /// getrusage: the difference between two stage lines is what the stage
 /// cost on all cores, which wall time hides when stages overlap.
 pub fn process_cpu_seconds() -> Option<f64> {
-    // SAFETY: getrusage fills the struct it is given and reads nothing else.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
-            return None;
-        }
-        usage
-    };
+    let usage = usage()?;
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Some(secs(usage.ru_utime) + secs(usage.ru_stime))
+}
+
+/// Minor page faults the process has taken so far: each is a page touched
+/// for the first time (or again after it was returned to the system), and
+/// their count between two step lines shows which step asks the kernel
+/// for fresh memory, whose price grows with the host's load (issue #7).
+pub fn minor_faults() -> Option<u64> {
+    Some(usage()?.ru_minflt as u64)
 }
 
 #[cfg(test)]
@@ -104,6 +124,20 @@ mod tests {
         }
         std::hint::black_box(x);
         assert!(super::process_cpu_seconds().expect("getrusage") > before);
+    }
+
+    #[test]
+    fn fresh_memory_counts_as_faults() {
+        if cfg!(target_os = "linux") {
+            let before = super::minor_faults().expect("getrusage");
+            // 64 MiB touched page by page: 16,384 pages never touched before.
+            let mut block = vec![0u8; 64 << 20];
+            for page in block.chunks_mut(4096) {
+                page[0] = 1;
+            }
+            std::hint::black_box(&block);
+            assert!(super::minor_faults().expect("getrusage") >= before + 1_000);
+        }
     }
 
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

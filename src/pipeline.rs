@@ -35,9 +35,11 @@ impl Timings {
 
 /// The "stage done" log line, with the resident set at the stage's end
 /// and the run's peak so far (MiB), where the platform tells them.
-/// Also the process's CPU time so far (`cpu_s`, all threads).
+/// Also the process's CPU time so far (`cpu_s`, all threads) and its
+/// minor page faults so far (`minor_faults`).
 fn log_stage(stage: &'static str, secs: f64) {
     let cpu = crate::memory::process_cpu_seconds().map(|s| (s * 100.0).round() / 100.0);
+    let faults = crate::memory::minor_faults();
     match crate::memory::resident_mib() {
         Some((rss, peak)) => info!(
             stage,
@@ -45,9 +47,16 @@ fn log_stage(stage: &'static str, secs: f64) {
             cpu_s = cpu,
             rss_mib = rss,
             peak_rss_mib = peak,
+            minor_faults = faults,
             "stage done"
         ),
-        None => info!(stage, seconds = secs, cpu_s = cpu, "stage done"),
+        None => info!(
+            stage,
+            seconds = secs,
+            cpu_s = cpu,
+            minor_faults = faults,
+            "stage done"
+        ),
     }
 }
 
