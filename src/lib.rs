@@ -2,6 +2,7 @@
 //! 建档立卡 registered-poor roll. `main.rs` only dispatches; the stages
 //! meet in [`pipeline`].
 
+pub mod bloom;
 pub mod buffer_pool;
 pub mod calendar;
 pub mod catalog;
