@@ -207,15 +207,18 @@ fn keyed_leftovers(members: Members, matched: &[bool], only: Option<&HashFilter>
         .collect()
 }
 
-fn block_hashes(keyed: &[KeyedRow]) -> FxHashSet<u64> {
-    keyed.par_iter().map(|k| k.0).collect()
+/// The block hashes of a side's keyed rows, as a filter (see
+/// [`HashFilter`]): a block it lets through wrongly is grouped and then
+/// found on one side only, which pairs nothing.
+fn block_hashes(keyed: &[KeyedRow]) -> HashFilter {
+    HashFilter::build(keyed, 1, |k| [k.0])
 }
 
 /// Rows of unmatched rows grouped at once, at most (see [`group_leftovers`]).
 const PART_ROWS: usize = 2_000_000;
 
 /// The rows of [`keyed_leftovers`] grouped by (county, name) block, then
-/// by ID string; with `only`, just the blocks whose hash is there.
+/// by ID string; with `only`, just the blocks whose hash it may hold.
 ///
 /// The rows are sorted by the integer hashes of block and number, not by
 /// the strings: sorting millions of rows by (county, name, ID) strings was
@@ -229,7 +232,7 @@ const PART_ROWS: usize = 2_000_000;
 fn group_leftovers<'a>(
     members: Members<'_, 'a>,
     keyed: &[KeyedRow],
-    only: Option<&FxHashSet<u64>>,
+    only: Option<&HashFilter>,
 ) -> Grouped<'a> {
     group_leftovers_by_parts(members, keyed, only, PART_ROWS)
 }
@@ -237,7 +240,7 @@ fn group_leftovers<'a>(
 fn group_leftovers_by_parts<'a>(
     members: Members<'_, 'a>,
     keyed: &[KeyedRow],
-    only: Option<&FxHashSet<u64>>,
+    only: Option<&HashFilter>,
     part_rows: usize,
 ) -> Grouped<'a> {
     // (block hash, ID hash, row, region, normalized name, ID): 56 bytes,
@@ -246,7 +249,7 @@ fn group_leftovers_by_parts<'a>(
     fn block<'r>(r: &'r Row) -> (&'static str, &'r Text) {
         (r.3.county(), &r.4)
     }
-    let wanted = |k: &KeyedRow| only.is_none_or(|o| o.contains(&k.0));
+    let wanted = |k: &KeyedRow| only.is_none_or(|o| o.may_contain(k.0));
     // Each list reserved for the most it can hold (a person and a block
     // per row): a page is resident only once written, and lists grown by
     // doubling held the old copy beside the new one. The grouping is one
@@ -758,7 +761,7 @@ mod tests {
         let keyed: Vec<KeyedRow> = (0..refs.len())
             .map(|i| (block_hash(refs[i]), 0, i as u32))
             .collect();
-        let only: FxHashSet<u64> = [block_hash(refs[0])].into_iter().collect();
+        let only = block_hashes(&keyed[..1]);
         let grouped = group_leftovers(&|i| refs[i], &keyed, Some(&only));
         assert_eq!(grouped.blocks.len(), 1);
     }
