@@ -54,8 +54,8 @@ pub fn resident_mib() -> Option<(u64, u64)> {
 /// for finding a peak, never for measuring the run's.
 pub fn debug_step(started: std::time::Instant, step: &str) {
     let seconds = started.elapsed().as_secs_f64();
-    let faults = minor_faults();
-    let cpu_s = process_cpu_seconds().map(|s| (s * 100.0).round() / 100.0);
+    let usage = Usage::now();
+    let (cpu_s, faults) = (usage.map(|u| u.cpu_s()), usage.map(|u| u.minor_faults));
     match resident_mib() {
         Some((rss, peak)) => tracing::debug!(
             seconds,
@@ -79,30 +79,42 @@ fn step_peaks() -> bool {
     *ON.get_or_init(|| std::env::var_os("ROLLMATCH_STEP_PEAKS").is_some_and(|v| v == "1"))
 }
 
-/// The process's resource usage so far (all threads), from getrusage.
-fn usage() -> Option<libc::rusage> {
-    // SAFETY: getrusage fills the struct it is given and reads nothing else.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        (libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0).then_some(usage)
+/// What the process has used so far (all threads), from one getrusage.
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    /// CPU time, user + system, in seconds: the difference between two
+    /// lines is what the stage cost on all cores, which wall time hides
+    /// when stages overlap.
+    pub cpu_seconds: f64,
+    /// Minor page faults: each a page touched for the first time (or
+    /// again after it was returned to the system); their count between two
+    /// step lines shows which step asks the kernel for fresh memory, whose
+    /// price grows with the host's load (issue #7).
+    pub minor_faults: u64,
+}
+
+impl Usage {
+    /// The process's usage now; `None` where getrusage fails.
+    pub fn now() -> Option<Usage> {
+        // SAFETY: getrusage fills the struct it is given and reads nothing else.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+                return None;
+            }
+            usage
+        };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Some(Usage {
+            cpu_seconds: secs(usage.ru_utime) + secs(usage.ru_stime),
+            minor_faults: usage.ru_minflt as u64,
+        })
     }
-}
 
-/// CPU time (user + system) the process has used so far, in seconds, from
-/// getrusage: the difference between two stage lines is what the stage
-/// cost on all cores, which wall time hides when stages overlap.
-pub fn process_cpu_seconds() -> Option<f64> {
-    let usage = usage()?;
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Some(secs(usage.ru_utime) + secs(usage.ru_stime))
-}
-
-/// Minor page faults the process has taken so far: each is a page touched
-/// for the first time (or again after it was returned to the system), and
-/// their count between two step lines shows which step asks the kernel
-/// for fresh memory, whose price grows with the host's load (issue #7).
-pub fn minor_faults() -> Option<u64> {
-    Some(usage()?.ru_minflt as u64)
+    /// The CPU time as the log gives it (`cpu_s`), to the hundredth.
+    pub fn cpu_s(&self) -> f64 {
+        (self.cpu_seconds * 100.0).round() / 100.0
+    }
 }
 
 #[cfg(test)]
@@ -117,26 +129,28 @@ mod tests {
 
     #[test]
     fn cpu_time_grows_with_work() {
-        let before = super::process_cpu_seconds().expect("getrusage");
+        let cpu = || super::Usage::now().expect("getrusage").cpu_seconds;
+        let before = cpu();
         let mut x = 0u64;
         for i in 0..50_000_000u64 {
             x = x.wrapping_mul(31).wrapping_add(std::hint::black_box(i));
         }
         std::hint::black_box(x);
-        assert!(super::process_cpu_seconds().expect("getrusage") > before);
+        assert!(cpu() > before);
     }
 
     #[test]
     fn fresh_memory_counts_as_faults() {
         if cfg!(target_os = "linux") {
-            let before = super::minor_faults().expect("getrusage");
+            let faults = || super::Usage::now().expect("getrusage").minor_faults;
+            let before = faults();
             // 64 MiB touched page by page: 16,384 pages never touched before.
             let mut block = vec![0u8; 64 << 20];
             for page in block.chunks_mut(4096) {
                 page[0] = 1;
             }
             std::hint::black_box(&block);
-            assert!(super::minor_faults().expect("getrusage") >= before + 1_000);
+            assert!(faults() >= before + 1_000);
         }
     }
 

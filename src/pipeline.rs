@@ -38,8 +38,8 @@ impl Timings {
 /// Also the process's CPU time so far (`cpu_s`, all threads) and its
 /// minor page faults so far (`minor_faults`).
 fn log_stage(stage: &'static str, secs: f64) {
-    let cpu = crate::memory::process_cpu_seconds().map(|s| (s * 100.0).round() / 100.0);
-    let faults = crate::memory::minor_faults();
+    let usage = crate::memory::Usage::now();
+    let (cpu, faults) = (usage.map(|u| u.cpu_s()), usage.map(|u| u.minor_faults));
     match crate::memory::resident_mib() {
         Some((rss, peak)) => info!(
             stage,
