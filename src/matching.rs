@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::bloom::HashFilter;
 use crate::identity::{TypoKind, one_typo_apart};
-use crate::model::{DibaoRoll, IdKey, IdText, PoorRoll, Region, Text};
+use crate::model::{DibaoRoll, IdKey, IdText, NO_KEY, PoorRoll, Region, Text};
 use crate::rowlists::RowLists;
 
 /// Why two different numbers are taken for one person.
@@ -410,7 +410,7 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     // 1. Exact: same person key. Both sides' (key, row) lists are sorted
     // and merged: no hash table of millions of keys, each with a vector.
     // The lists are made on every core straight from the rows, a row
-    // without a key given the key no number has (keys are below 2^61),
+    // without a key given `NO_KEY` (the key no number has),
     // which sorts last and is cut off: a vector of every row's key walked
     // on one thread held a core idle for seconds at 10 M households, and
     // a filtered parallel collect holds its pieces and the whole at once
@@ -420,24 +420,24 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     // `(u64, usize)` took 16, 600 MB for both rolls at 10 M households,
     // where the run's memory stands highest (issue #7). Rolls stay below
     // 2^30 rows, and the halves sort as the key does.
-    fn keyed(rows: usize, key: impl Fn(usize) -> Option<u64> + Sync) -> Vec<[u32; 3]> {
-        const NONE: u64 = u64::MAX;
+    fn keyed(rows: usize, key: impl Fn(usize) -> u64 + Sync) -> Vec<[u32; 3]> {
+        let halves = |k: u64| [(k >> 32) as u32, k as u32];
         let mut keys: Vec<[u32; 3]> = (0..rows)
             .into_par_iter()
             .map(|i| {
-                let k = key(i).unwrap_or(NONE);
-                [(k >> 32) as u32, k as u32, i as u32]
+                let [high, low] = halves(key(i));
+                [high, low, i as u32]
             })
             .collect();
         keys.par_sort_unstable();
-        let keyed = keys.partition_point(|e| [e[0], e[1]] != [u32::MAX; 2]);
+        let keyed = keys.partition_point(|e| [e[0], e[1]] != halves(NO_KEY));
         keys.truncate(keyed);
         keys
     }
     let key_of = |e: &[u32; 3]| [e[0], e[1]];
     let (dibao_keys, poor_keys) = rayon::join(
-        || keyed(dibao.rows.len(), |r| dibao.rows[r].member.id.key()),
-        || keyed(poor.rows.len(), |r| poor.rows[r].member.id.key()),
+        || keyed(dibao.rows.len(), |r| dibao.rows[r].member.id.key_or_none()),
+        || keyed(poor.rows.len(), |r| poor.rows[r].member.id.key_or_none()),
     );
     // (低保 row, poor row) of each pair of rows taken for one person.
     let mut pairs: Vec<(u32, u32)> = Vec::new();

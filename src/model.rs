@@ -116,6 +116,11 @@ impl std::fmt::Debug for Region {
     }
 }
 
+/// The key no person's number has (keys are below 2^61): it sorts after
+/// every key, so that lists of (key, row) made straight from every row
+/// cut the keyless rows off their end after sorting (issue #7).
+pub const NO_KEY: u64 = u64::MAX;
+
 /// A person's ID cell after normalization.
 ///
 /// Every roll row holds one, so it is one word (it was 56 bytes, then
@@ -231,6 +236,12 @@ impl PersonId {
 
     pub fn key(&self) -> Option<u64> {
         self.valid().map(|v| v.key)
+    }
+
+    /// The key, or [`NO_KEY`] for a number without one: a list of every
+    /// row's key then sorts the keyless rows last, to be cut off.
+    pub fn key_or_none(&self) -> u64 {
+        self.key().unwrap_or(NO_KEY)
     }
     pub fn valid(&self) -> Option<ValidId> {
         match self.cell() {

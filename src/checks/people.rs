@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::identity::key_to_string;
-use crate::model::{IdText, Member, RollKind, ShortText};
+use crate::model::{IdText, Member, NO_KEY, RollKind, ShortText};
 
 use super::QuarterData;
 
@@ -99,26 +99,24 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
     // #7).
     //
     // Every row gets an entry, written in place on every core; a row
-    // without a key gets the key no number has (keys are below 2^61),
-    // which sorts last and is cut off. Filtered, the rows were collected
-    // in pieces and then copied into the vector, which grew by doubling:
-    // at 10 M households about twice the entries' 670 MB in fresh pages
-    // (issue #7).
-    const NO_KEY: u64 = u64::MAX;
+    // without a key gets `NO_KEY`, which sorts last and is cut off.
+    // Filtered, the rows were collected in pieces and then copied into the
+    // vector, which grew by doubling: at 10 M households about twice the
+    // entries' 670 MB in fresh pages (issue #7).
     let mut entries: Vec<(u64, u32)> = Vec::with_capacity(q.dibao.rows.len() + q.poor.rows.len());
     entries.par_extend(
         q.dibao
             .rows
             .par_iter()
             .enumerate()
-            .map(|(i, r)| (r.member.id.key().unwrap_or(NO_KEY), i as u32)),
+            .map(|(i, r)| (r.member.id.key_or_none(), i as u32)),
     );
     entries.par_extend(
         q.poor
             .rows
             .par_iter()
             .enumerate()
-            .map(|(i, r)| (r.member.id.key().unwrap_or(NO_KEY), POOR_ROW | i as u32)),
+            .map(|(i, r)| (r.member.id.key_or_none(), POOR_ROW | i as u32)),
     );
     entries.par_sort_unstable();
     let keyed = entries.partition_point(|e| e.0 != NO_KEY);
