@@ -124,13 +124,8 @@ impl HashFilter {
     /// the misses overlap.
     pub fn ask(&self, hash: u64) -> Probe {
         let probe = Probe::of(spread(hash), self.blocks.len());
-        #[cfg(target_arch = "x86_64")]
         if let Some(block) = self.blocks.get(probe.block) {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            // SAFETY: a prefetch is a hint that reads no memory (and could
-            // not fault on an address that is not mapped); this one is
-            // the address of a block of the filter.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>((block as *const Block).cast()) };
+            crate::memory::prefetch(block);
         }
         probe
     }

@@ -25,6 +25,27 @@ pub fn return_freed() {
     }
 }
 
+/// Tell the processor that `item` will be read soon, and return at once:
+/// a walk that reads rows in an order other than their own (by hash, by
+/// key) asks for the rows a few steps ahead, so that their cache and
+/// page-table misses overlap instead of each waiting in turn. At 10 M
+/// households the rows are gigabytes and each such read missed; at 1 M
+/// far fewer did, and such walks grew 35 × (the Bloom filter's questions)
+/// and 16 × (the people checks' walk) for 10 × the rows (issue #7). Only
+/// a hint: it reads nothing, and does nothing off x86-64.
+#[inline]
+pub fn prefetch<T>(item: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads no memory and cannot fault; the address is
+    // that of a live reference.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>((item as *const T).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = item;
+}
+
 /// Resident set now and its high-water mark, in MiB, from
 /// `/proc/self/status`; `None` where there is no procfs.
 pub fn resident_mib() -> Option<(u64, u64)> {
