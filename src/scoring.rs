@@ -276,6 +276,11 @@ impl CodeSet {
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+
+    /// The set as bits: equal sets, equal bits.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
 }
 
 /// Each code's weight by its bit (0 for a code the score leaves out).

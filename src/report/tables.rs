@@ -21,6 +21,20 @@ pub struct TextTable<'a> {
     pub columns: Vec<&'static str>,
     len: usize,
     cell: Box<dyn Fn(usize, usize) -> Cell<'a> + Sync + 'a>,
+    /// The columns whose texts come from a small set (place codes, a
+    /// household's set of flag codes), and a key of each such cell:
+    /// within a column, cells of equal keys hold equal texts. The
+    /// workbook writes these cells as shared strings ([`super::xlsx`]).
+    keyed: &'static [usize],
+    key: KeyOf<'a>,
+}
+
+/// The key of a cell of a keyed column (see [`TextTable::key`]).
+type KeyOf<'a> = Box<dyn Fn(usize, usize) -> Option<u32> + Sync + 'a>;
+
+/// No column keyed.
+fn no_key<'a>() -> KeyOf<'a> {
+    Box::new(|_, _| None)
 }
 
 impl<'a> TextTable<'a> {
@@ -35,6 +49,18 @@ impl<'a> TextTable<'a> {
     /// Row `row`, column `col`.
     pub fn cell(&self, row: usize, col: usize) -> Cell<'a> {
         (self.cell)(row, col)
+    }
+
+    /// The key of row `row`'s cell in column `col`, when the column is
+    /// one of [`TextTable::keyed_columns`]: cells of a column with equal
+    /// keys hold equal texts (two keys may still share a text).
+    pub fn key(&self, row: usize, col: usize) -> Option<u32> {
+        (self.key)(row, col)
+    }
+
+    /// The columns that have keys.
+    pub fn keyed_columns(&self) -> &'static [usize] {
+        self.keyed
     }
 
     /// The cells of row `row`, in column order.
@@ -54,6 +80,24 @@ impl<'a> TextTable<'a> {
             columns,
             len: rows.len(),
             cell: Box::new(move |r, c| Cell::Borrowed(rows[r][c].as_str())),
+            keyed: &[],
+            key: no_key(),
+        }
+    }
+
+    /// A table of given text whose columns `keyed` are keyed by
+    /// `key`, for tests of the writers.
+    #[cfg(test)]
+    pub fn of_keyed_rows(
+        columns: Vec<&'static str>,
+        rows: &'a [Vec<String>],
+        keyed: &'static [usize],
+        key: impl Fn(usize, usize) -> Option<u32> + Sync + 'a,
+    ) -> TextTable<'a> {
+        TextTable {
+            keyed,
+            key: Box::new(key),
+            ..TextTable::of_rows(columns, rows)
         }
     }
 }
@@ -118,6 +162,11 @@ pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &'a IdPolicy) ->
                 _ => Cow::Owned(tokens.as_ref().map(|t| t[r].clone()).unwrap_or_default()),
             }
         }),
+        // The three place codes, by the handle of the flag's place code.
+        keyed: &[5, 6, 7],
+        key: Box::new(move |r, c| {
+            matches!(c, 5..=7).then(|| flags[r].region.shared().index() as u32)
+        }),
     }
 }
 
@@ -143,6 +192,17 @@ pub fn household_table<'a>(quarter: &'a str, households: &'a HouseholdRows) -> T
                 _ => Cow::Borrowed(h.tier()),
             }
         }),
+        // The place codes by the handle of the household's place code;
+        // the flag codes by their set.
+        keyed: &[2, 3, 4, 10],
+        key: Box::new(move |r, c| {
+            let h = &households.rows[r];
+            match c {
+                2..=4 => Some(h.region.shared().index() as u32),
+                10 => Some(h.flags.bits()),
+                _ => None,
+            }
+        }),
     }
 }
 
@@ -160,5 +220,7 @@ pub fn reject_table<'a>(rejects: &'a [Reject], mask: bool) -> TextTable<'a> {
                 _ => Cow::Owned(j.record(mask)),
             }
         }),
+        keyed: &[],
+        key: no_key(),
     }
 }

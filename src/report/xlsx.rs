@@ -78,46 +78,130 @@ const VOCABULARY_COLUMNS: [&str; 8] = [
 ];
 
 /// The workbook's shared strings: every text a [`VOCABULARY_COLUMNS`]
-/// cell can hold, each once. A cell whose text is not here (a quarter
-/// other than the job's, say) is written inline as any other.
-pub struct Vocabulary<'q> {
-    texts: Vec<&'q str>,
-    places: rustc_hash::FxHashMap<&'q str, u32>,
+/// cell can hold, each once, then the texts of the tables' keyed cells
+/// ([`Vocabulary::add_keyed`]). A vocabulary cell whose text is not here
+/// (a quarter other than the job's, say) is written inline as any other.
+pub struct Vocabulary {
+    texts: Vec<String>,
+    places: rustc_hash::FxHashMap<String, u32>,
 }
 
-impl<'q> Vocabulary<'q> {
+impl Vocabulary {
     /// The quarter is the one text not known when the program is built.
-    pub fn new(quarter: &'q str) -> Vocabulary<'q> {
-        let mut texts: Vec<&'q str> = vec![quarter];
+    pub fn new(quarter: &str) -> Vocabulary {
+        let mut vocabulary = Vocabulary {
+            texts: Vec::new(),
+            places: rustc_hash::FxHashMap::default(),
+        };
+        let mut fixed: Vec<&str> = vec![quarter];
         for def in crate::checks::CATALOG {
-            texts.extend([def.code, def.label]);
+            fixed.extend([def.code, def.label]);
         }
-        texts.extend(Kind::ALL.iter().map(|k| k.code()));
-        texts.extend(crate::flags::Severity::ALL.iter().map(|s| s.code()));
-        texts.extend(crate::model::Status::ALL.iter().map(|(_, zh, _)| *zh));
-        texts.extend(
+        fixed.extend(Kind::ALL.iter().map(|k| k.code()));
+        fixed.extend(crate::flags::Severity::ALL.iter().map(|s| s.code()));
+        fixed.extend(crate::model::Status::ALL.iter().map(|(_, zh, _)| *zh));
+        fixed.extend(
             crate::model::HouseholdType::ALL
                 .iter()
                 .map(|(_, zh, _)| *zh),
         );
-        texts.extend(crate::scoring::TIERS);
-        let mut places = rustc_hash::FxHashMap::default();
-        texts.retain(|t| {
-            let fresh = !t.is_empty() && !places.contains_key(t);
-            if fresh {
-                places.insert(*t, places.len() as u32);
-            }
-            fresh
-        });
-        Vocabulary { texts, places }
+        fixed.extend(crate::scoring::TIERS);
+        for text in fixed {
+            vocabulary.add(text);
+        }
+        vocabulary
     }
 
-    pub fn texts(&self) -> &[&'q str] {
-        &self.texts
+    /// The place of `text`, added if it is new; none for empty text,
+    /// which a cell does not hold.
+    fn add(&mut self, text: &str) -> Option<u32> {
+        if text.is_empty() {
+            return None;
+        }
+        if let Some(&place) = self.places.get(text) {
+            return Some(place);
+        }
+        let place = self.texts.len() as u32;
+        self.texts.push(text.to_owned());
+        self.places.insert(text.to_owned(), place);
+        Some(place)
+    }
+
+    pub fn texts(&self) -> Vec<&str> {
+        self.texts.iter().map(String::as_str).collect()
     }
 
     fn place(&self, text: &str) -> Option<u32> {
         self.places.get(text).copied()
+    }
+
+    /// Add the texts of `table`'s keyed cells in the lists `rows` (a few thousand
+    /// place codes and flag sets, where the cells number millions) and
+    /// give, for each column, the place of each key. The texts go in
+    /// sorted, column by column, so that the package does not depend on
+    /// the order in which the run handed its keys out.
+    pub fn add_keyed(&mut self, table: &TextTable, rows: &[&[u32]]) -> KeyedPlaces {
+        let keyed = table.keyed_columns();
+        let pieces: Vec<&[u32]> = rows.iter().flat_map(|list| list.chunks(1 << 16)).collect();
+        // Each key of each keyed column, with a row that has it.
+        let found = pieces
+            .par_iter()
+            .fold(
+                || vec![rustc_hash::FxHashMap::<u32, u32>::default(); keyed.len()],
+                |mut found, piece| {
+                    for &r in *piece {
+                        for (seen, &c) in found.iter_mut().zip(keyed) {
+                            if let Some(key) = table.key(r as usize, c) {
+                                seen.entry(key).or_insert(r);
+                            }
+                        }
+                    }
+                    found
+                },
+            )
+            .reduce(
+                || vec![rustc_hash::FxHashMap::default(); keyed.len()],
+                |mut all, part| {
+                    for (seen, more) in all.iter_mut().zip(part) {
+                        for (key, r) in more {
+                            seen.entry(key).or_insert(r);
+                        }
+                    }
+                    all
+                },
+            );
+        let mut places = KeyedPlaces(vec![None; table.columns.len()]);
+        for (seen, &c) in found.into_iter().zip(keyed) {
+            let mut texts: Vec<(String, u32)> = seen
+                .into_iter()
+                .map(|(key, r)| (fit(&table.cell(r as usize, c)).into_owned(), key))
+                .collect();
+            texts.sort_unstable();
+            let column: rustc_hash::FxHashMap<u32, u32> = texts
+                .into_iter()
+                .filter_map(|(text, key)| self.add(&text).map(|place| (key, place)))
+                .collect();
+            places.0[c] = Some(column);
+        }
+        places
+    }
+}
+
+/// For each keyed column of a table, the shared string of each key whose
+/// text is not empty (see [`Vocabulary::add_keyed`]).
+pub struct KeyedPlaces(Vec<Option<rustc_hash::FxHashMap<u32, u32>>>);
+
+impl KeyedPlaces {
+    /// No column keyed.
+    pub fn none() -> KeyedPlaces {
+        KeyedPlaces(Vec::new())
+    }
+
+    /// The shared string of row `r`'s cell in column `c`, if the column
+    /// is keyed and the cell's text is not empty.
+    fn place(&self, table: &TextTable, r: usize, c: usize) -> Option<u32> {
+        let column = self.0.get(c)?.as_ref()?;
+        column.get(&table.key(r, c)?).copied()
     }
 }
 
@@ -129,7 +213,8 @@ fn table_sheets<'a, 't: 'a>(
     rows: &'a [u32],
     tiered: bool,
     rows_per_sheet: usize,
-    vocabulary: &'a Vocabulary<'a>,
+    vocabulary: &'a Vocabulary,
+    keyed: &'a KeyedPlaces,
 ) -> Vec<Sheet<'a>> {
     let widths = widths(table);
     let chunks: Vec<&[u32]> = if rows.is_empty() {
@@ -170,6 +255,16 @@ fn table_sheets<'a, 't: 'a>(
                     }
                     let r = chunk[i - 1] as usize;
                     for (c, &number) in numeric.iter().enumerate() {
+                        // A place code or a set of flag codes: a shared
+                        // string found by its key, the text not made.
+                        // Written inline, these cells were about a sixth
+                        // of the workbook's XML at 1 M households (#7).
+                        if tier_column != Some(c)
+                            && let Some(place) = keyed.place(table, r, c)
+                        {
+                            row.shared(c, place, Style::Normal);
+                            continue;
+                        }
                         let text = table.cell(r, c);
                         let cell = fit(&text);
                         if number && row.decimal(c, &cell, Style::Normal) {
@@ -443,7 +538,10 @@ pub fn write_workbook<'t>(
     }
 
     let quarter = job.quarter.to_string();
-    let vocabulary = Vocabulary::new(&quarter);
+    let mut vocabulary = Vocabulary::new(&quarter);
+    let household_places = vocabulary.add_keyed(households, &[&household_rows]);
+    let flag_rows: Vec<&[u32]> = kind_rows.iter().map(Vec::as_slice).collect();
+    let flag_places = vocabulary.add_keyed(flags, &flag_rows);
     let mut sheets = vec![overview(job, summary, county)?];
     sheets.extend(table_sheets(
         zh::SHEET_HOUSEHOLDS,
@@ -452,6 +550,7 @@ pub fn write_workbook<'t>(
         true,
         ROWS_PER_SHEET,
         &vocabulary,
+        &household_places,
     ));
     for (kind, rows) in Kind::ALL.iter().zip(&kind_rows) {
         sheets.extend(table_sheets(
@@ -461,6 +560,7 @@ pub fn write_workbook<'t>(
             false,
             ROWS_PER_SHEET,
             &vocabulary,
+            &flag_places,
         ));
     }
     let end = job.quarter.last_day();
@@ -470,7 +570,7 @@ pub fn write_workbook<'t>(
     };
     let started = std::time::Instant::now();
     let mut out = Durable::create(path)?;
-    spreadsheet::write(&mut out.writer, &properties, &sheets, vocabulary.texts())
+    spreadsheet::write(&mut out.writer, &properties, &sheets, &vocabulary.texts())
         .map_err(|e| Error::output(path, e))?;
     let hash = out.finish()?;
     tracing::debug!(
@@ -547,7 +647,16 @@ mod tests {
         // Rows 1..7 without row 4 (as if of another county), 3 to a sheet.
         let rows = [1, 2, 3, 5, 6];
         let vocabulary = Vocabulary::new("2018Q3");
-        let sheets = table_sheets(zh::SHEET_HOUSEHOLDS, &table, &rows, true, 3, &vocabulary);
+        let keyed = KeyedPlaces::none();
+        let sheets = table_sheets(
+            zh::SHEET_HOUSEHOLDS,
+            &table,
+            &rows,
+            true,
+            3,
+            &vocabulary,
+            &keyed,
+        );
         let names: Vec<&str> = sheets.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["风险户", "风险户(2)"]);
         let properties = Properties {
@@ -558,7 +667,7 @@ mod tests {
             std::io::Cursor::new(Vec::new()),
             &properties,
             &sheets,
-            vocabulary.texts(),
+            &vocabulary.texts(),
         )
         .unwrap()
         .into_inner();
@@ -584,6 +693,108 @@ mod tests {
         // The score is a number cell, the ID text.
         assert_eq!(first[1][1], Data::Float(10.0));
         assert_eq!(first[1][0], Data::String("P1".into()));
+    }
+
+    /// The package of `table`'s rows as one sheet, its cells keyed or not.
+    fn package(table: &TextTable, keyed: bool) -> Vec<u8> {
+        let rows: Vec<u32> = (0..table.len() as u32).collect();
+        let mut vocabulary = Vocabulary::new("2018Q3");
+        let places = if keyed {
+            vocabulary.add_keyed(table, &[&rows[..2], &rows[2..]])
+        } else {
+            KeyedPlaces::none()
+        };
+        let sheets = table_sheets(
+            zh::SHEET_HOUSEHOLDS,
+            table,
+            &rows,
+            true,
+            ROWS_PER_SHEET,
+            &vocabulary,
+            &places,
+        );
+        let properties = Properties {
+            title: "t",
+            created: (2018, 9, 30),
+        };
+        spreadsheet::write(
+            std::io::Cursor::new(Vec::new()),
+            &properties,
+            &sheets,
+            &vocabulary.texts(),
+        )
+        .unwrap()
+        .into_inner()
+    }
+
+    fn cells(package: Vec<u8>) -> Vec<Vec<Data>> {
+        let mut wb = Xlsx::new(std::io::Cursor::new(package)).unwrap();
+        let range = wb.worksheet_range(zh::SHEET_HOUSEHOLDS).unwrap();
+        range.rows().map(<[Data]>::to_vec).collect()
+    }
+
+    fn part(package: &[u8], name: &str) -> String {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(package)).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    }
+
+    #[test]
+    fn keyed_cells_are_shared_strings_that_read_back_as_their_text() {
+        let cells_of = |texts: [&str; 3]| texts.map(str::to_owned).to_vec();
+        let rows = vec![
+            cells_of(["410322", "a_b;c", "高"]),
+            cells_of(["410323", "", "中"]),
+            cells_of(["410322", "a_b;c", "低"]),
+            cells_of(["", "x<y", "高"]),
+            cells_of(["410323", "2018Q3", "中"]),
+        ];
+        let columns = vec!["county_code", "flags", "tier"];
+        // Keys as a run might hand them out: rows 0 and 2 share a county
+        // key, rows 1 and 4 hold the same county under two keys; the tier
+        // column has keys too, but a tier's cell is filled by its text.
+        let keys = [[7, 1, 1], [3, 2, 2], [7, 1, 3], [9, 4, 4], [5, 6, 5]];
+        let table =
+            TextTable::of_keyed_rows(columns.clone(), &rows, &[0, 1, 2], |r, c| Some(keys[r][c]));
+        let keyed = package(&table, true);
+        let inline = package(&TextTable::of_rows(columns.clone(), &rows), false);
+        assert_eq!(cells(keyed.clone()), cells(inline.clone()));
+        // Each keyed text once among the shared strings (the quarter was
+        // one already), none inline; the tiers still filled.
+        let shared = part(&keyed, "xl/sharedStrings.xml");
+        for text in ["410322", "410323", "a_b;c", "x&lt;y"] {
+            assert_eq!(
+                shared.matches(&format!("<t>{text}</t>")).count(),
+                1,
+                "{text}"
+            );
+        }
+        assert_eq!(shared.matches("<t>2018Q3</t>").count(), 1);
+        let sheet = part(&keyed, "xl/worksheets/sheet1.xml");
+        assert!(!sheet.contains("<t>410322</t>"));
+        assert_eq!(sheet.matches(" s=\"3\" t=\"s\"").count(), 2);
+        assert!(sheet.len() < part(&inline, "xl/worksheets/sheet1.xml").len());
+    }
+
+    #[test]
+    fn the_package_does_not_depend_on_how_keys_were_numbered() {
+        let rows: Vec<Vec<String>> = (0..40)
+            .map(|i| vec![format!("4103{:02}", i % 7), format!("f{}", i % 3)])
+            .collect();
+        let columns = vec!["county_code", "flags"];
+        let text_key = |r: usize, c: usize, salt: u32| -> u32 {
+            let text = &rows[r][c];
+            text.bytes()
+                .fold(salt, |k, b| k.wrapping_mul(31).wrapping_add(u32::from(b)))
+        };
+        let one = TextTable::of_keyed_rows(columns.clone(), &rows, &[0, 1], |r, c| {
+            Some(text_key(r, c, 1))
+        });
+        let other = TextTable::of_keyed_rows(columns.clone(), &rows, &[0, 1], |r, c| {
+            Some(text_key(r, c, 977).rotate_left(13))
+        });
+        assert_eq!(package(&one, true), package(&other, true));
     }
 
     #[test]
