@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use crate::columns::{FLAG_COLUMNS, HOUSEHOLD_COLUMNS, PERSON_TOKEN, REJECT_COLUMNS};
-use crate::flags::Flag;
+use crate::flags::{Flag, FlagDef};
 use crate::identity::mask_id;
 use crate::ingest::Reject;
 use crate::scoring::HouseholdRows;
@@ -21,8 +21,9 @@ pub struct TextTable<'a> {
     pub columns: Vec<&'static str>,
     len: usize,
     cell: Box<dyn Fn(usize, usize) -> Cell<'a> + Sync + 'a>,
-    /// The columns whose texts come from a small set (place codes, a
-    /// household's set of flag codes), and a key of each such cell:
+    /// The columns whose texts come from a small set (the quarter, a
+    /// flag's code, label, kind and severity, place codes, a household's
+    /// status, type and set of flag codes), and a key of each such cell:
     /// within a column, cells of equal keys hold equal texts. The
     /// workbook writes these cells as shared strings ([`super::xlsx`]).
     keyed: &'static [usize],
@@ -30,7 +31,7 @@ pub struct TextTable<'a> {
 }
 
 /// The key of a cell of a keyed column (see [`TextTable::key`]).
-type KeyOf<'a> = Box<dyn Fn(usize, usize) -> Option<u32> + Sync + 'a>;
+type KeyOf<'a> = Box<dyn Fn(usize, usize) -> Option<u64> + Sync + 'a>;
 
 /// No column keyed.
 fn no_key<'a>() -> KeyOf<'a> {
@@ -54,7 +55,7 @@ impl<'a> TextTable<'a> {
     /// The key of row `row`'s cell in column `col`, when the column is
     /// one of [`TextTable::keyed_columns`]: cells of a column with equal
     /// keys hold equal texts (two keys may still share a text).
-    pub fn key(&self, row: usize, col: usize) -> Option<u32> {
+    pub fn key(&self, row: usize, col: usize) -> Option<u64> {
         (self.key)(row, col)
     }
 
@@ -92,7 +93,7 @@ impl<'a> TextTable<'a> {
         columns: Vec<&'static str>,
         rows: &'a [Vec<String>],
         keyed: &'static [usize],
-        key: impl Fn(usize, usize) -> Option<u32> + Sync + 'a,
+        key: impl Fn(usize, usize) -> Option<u64> + Sync + 'a,
     ) -> TextTable<'a> {
         TextTable {
             keyed,
@@ -162,12 +163,30 @@ pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &'a IdPolicy) ->
                 _ => Cow::Owned(tokens.as_ref().map(|t| t[r].clone()).unwrap_or_default()),
             }
         }),
-        // The three place codes, by the handle of the flag's place code.
-        keyed: &[5, 6, 7],
+        // The quarter (one text); the code and label by the flag's
+        // definition, the kind and severity by theirs; the three place
+        // codes by the handle of the flag's place code.
+        keyed: &[0, 1, 2, 3, 4, 5, 6, 7],
         key: Box::new(move |r, c| {
-            matches!(c, 5..=7).then(|| flags[r].region.shared().index() as u32)
+            let f = &flags[r];
+            match c {
+                0 => Some(0),
+                1 | 2 => Some(definition_key(f.def)),
+                3 => Some(f.def.kind as u64),
+                4 => Some(f.def.severity as u64),
+                5..=7 => Some(f.region.shared().index() as u64),
+                _ => None,
+            }
         }),
     }
+}
+
+/// A flag definition's key: its address. Every definition is a static
+/// (`checks::CATALOG`), so two flags have the same definition, and so
+/// the same code and label, exactly when their definitions' addresses
+/// are equal; no lookup per cell.
+fn definition_key(def: &'static FlagDef) -> u64 {
+    std::ptr::from_ref(def) as usize as u64
 }
 
 pub fn household_table<'a>(quarter: &'a str, households: &'a HouseholdRows) -> TextTable<'a> {
@@ -192,14 +211,19 @@ pub fn household_table<'a>(quarter: &'a str, households: &'a HouseholdRows) -> T
                 _ => Cow::Borrowed(h.tier()),
             }
         }),
-        // The place codes by the handle of the household's place code;
-        // the flag codes by their set.
-        keyed: &[2, 3, 4, 10],
+        // The quarter (one text); the place codes by the handle of the
+        // household's place code; status and type by what they are; the
+        // flag codes by their set. (The tier is not keyed: its cells
+        // carry the tier's fill, chosen by their text.)
+        keyed: &[0, 2, 3, 4, 5, 6, 10],
         key: Box::new(move |r, c| {
             let h = &households.rows[r];
             match c {
-                2..=4 => Some(h.region.shared().index() as u32),
-                10 => Some(h.flags.bits()),
+                0 => Some(0),
+                2..=4 => Some(h.region.shared().index() as u64),
+                5 => Some(h.status as u64),
+                6 => Some(h.household_type as u64),
+                10 => Some(u64::from(h.flags.bits())),
                 _ => None,
             }
         }),
@@ -222,5 +246,50 @@ pub fn reject_table<'a>(rejects: &'a [Reject], mask: bool) -> TextTable<'a> {
         }),
         keyed: &[],
         key: no_key(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Region;
+    use std::collections::HashMap;
+
+    #[test]
+    fn a_flag_tables_equal_keys_hold_equal_texts() {
+        let regions = ["410322001001", "410322002003", "410323001001", ""].map(Region::new);
+        let flags: Vec<Flag> = crate::checks::CATALOG
+            .iter()
+            .zip(regions.iter().cycle())
+            .flat_map(|(def, region)| [Flag::new(def).at(region), Flag::new(def)])
+            .collect();
+        let ids = IdPolicy {
+            mask: true,
+            token_key: None,
+        };
+        let table = flag_table("2018Q3", &flags, &ids);
+        for &c in table.keyed_columns() {
+            let mut text_of: HashMap<u64, String> = HashMap::new();
+            for r in 0..table.len() {
+                let key = table.key(r, c).expect("a keyed column's cells have keys");
+                let text = table.cell(r, c).into_owned();
+                assert_eq!(
+                    text_of.entry(key).or_insert_with(|| text.clone()),
+                    &text,
+                    "column {}",
+                    table.columns[c]
+                );
+            }
+        }
+        // The code column's keys tell every definition apart.
+        let code = table.position("flag").unwrap();
+        let keys: std::collections::HashSet<u64> = (0..table.len())
+            .filter_map(|r| table.key(r, code))
+            .collect();
+        assert_eq!(keys.len(), crate::checks::CATALOG.len());
+        // Unkeyed columns have no keys.
+        let name = table.position("name").unwrap();
+        assert!(!table.keyed_columns().contains(&name));
+        assert_eq!(table.key(0, name), None);
     }
 }

@@ -65,7 +65,9 @@ fn widths(table: &TextTable) -> Vec<f64> {
 
 /// Columns whose texts come from short fixed lists (the catalog's codes
 /// and labels, kinds, severities, statuses, types, tiers, the quarter):
-/// their cells are written as shared strings ([`RowXml::shared`]).
+/// their cells are written as shared strings ([`RowXml::shared`]), found
+/// by key where the table keys the column ([`TextTable::key`]) and by
+/// text where it does not (the tier, whose fill its text chooses).
 const VOCABULARY_COLUMNS: [&str; 8] = [
     "quarter",
     "flag",
@@ -135,8 +137,9 @@ impl Vocabulary {
         self.places.get(text).copied()
     }
 
-    /// Add the texts of `table`'s keyed cells in the lists `rows` (a few thousand
-    /// place codes and flag sets, where the cells number millions) and
+    /// Add the texts of `table`'s keyed cells in the lists `rows` (a few
+    /// thousand place codes, flag sets and fixed texts, where the cells
+    /// number millions) and
     /// give, for each column, the place of each key. The texts go in
     /// sorted, column by column, so that the package does not depend on
     /// the order in which the run handed its keys out.
@@ -147,7 +150,7 @@ impl Vocabulary {
         let found = pieces
             .par_iter()
             .fold(
-                || vec![rustc_hash::FxHashMap::<u32, u32>::default(); keyed.len()],
+                || vec![rustc_hash::FxHashMap::<u64, u32>::default(); keyed.len()],
                 |mut found, piece| {
                     for &r in *piece {
                         for (seen, &c) in found.iter_mut().zip(keyed) {
@@ -172,12 +175,12 @@ impl Vocabulary {
             );
         let mut places = KeyedPlaces(vec![None; table.columns.len()]);
         for (seen, &c) in found.into_iter().zip(keyed) {
-            let mut texts: Vec<(String, u32)> = seen
+            let mut texts: Vec<(String, u64)> = seen
                 .into_iter()
                 .map(|(key, r)| (fit(&table.cell(r as usize, c)).into_owned(), key))
                 .collect();
             texts.sort_unstable();
-            let column: rustc_hash::FxHashMap<u32, u32> = texts
+            let column: rustc_hash::FxHashMap<u64, u32> = texts
                 .into_iter()
                 .filter_map(|(text, key)| self.add(&text).map(|place| (key, place)))
                 .collect();
@@ -189,7 +192,7 @@ impl Vocabulary {
 
 /// For each keyed column of a table, the shared string of each key whose
 /// text is not empty (see [`Vocabulary::add_keyed`]).
-pub struct KeyedPlaces(Vec<Option<rustc_hash::FxHashMap<u32, u32>>>);
+pub struct KeyedPlaces(Vec<Option<rustc_hash::FxHashMap<u64, u32>>>);
 
 impl KeyedPlaces {
     /// No column keyed.
@@ -255,10 +258,12 @@ fn table_sheets<'a, 't: 'a>(
                     }
                     let r = chunk[i - 1] as usize;
                     for (c, &number) in numeric.iter().enumerate() {
-                        // A place code or a set of flag codes: a shared
-                        // string found by its key, the text not made.
-                        // Written inline, these cells were about a sixth
-                        // of the workbook's XML at 1 M households (#7).
+                        // A keyed cell (a place code, a set of flag
+                        // codes, a fixed text): a shared string found by
+                        // its key, the text neither made nor hashed.
+                        // Written inline, the place codes and flag sets
+                        // were about a sixth of the workbook's XML at 1 M
+                        // households (#7).
                         if tier_column != Some(c)
                             && let Some(place) = keyed.place(table, r, c)
                         {
@@ -789,10 +794,10 @@ mod tests {
                 .fold(salt, |k, b| k.wrapping_mul(31).wrapping_add(u32::from(b)))
         };
         let one = TextTable::of_keyed_rows(columns.clone(), &rows, &[0, 1], |r, c| {
-            Some(text_key(r, c, 1))
+            Some(u64::from(text_key(r, c, 1)))
         });
         let other = TextTable::of_keyed_rows(columns.clone(), &rows, &[0, 1], |r, c| {
-            Some(text_key(r, c, 977).rotate_left(13))
+            Some(u64::from(text_key(r, c, 977).rotate_left(13)))
         });
         assert_eq!(package(&one, true), package(&other, true));
     }
