@@ -26,6 +26,9 @@ struct Cells<'a> {
     slots: &'a Slots,
     /// Optional cells that failed to parse, by column (for the summary).
     unparsed: Vec<&'static str>,
+    /// Whether the record may hold a character to fold
+    /// ([`values::clean_in`]).
+    foldable: bool,
 }
 
 impl<'a> Cells<'a> {
@@ -41,7 +44,7 @@ impl<'a> Cells<'a> {
 
     /// A required cell, cleaned; empty is a fault.
     fn required(&self, c: &'static InputColumn) -> Result<std::borrow::Cow<'a, str>, Fault> {
-        let v = clean(self.raw(c));
+        let v = values::clean_in(self.raw(c), self.foldable);
         if v.is_empty() {
             Err((c, "missing_value"))
         } else {
@@ -71,7 +74,7 @@ impl<'a> Cells<'a> {
     /// An optional cell: empty stays `None`; unparseable becomes `None`
     /// and is counted.
     fn optional<T>(&mut self, c: &'static InputColumn, f: impl Fn(&str) -> Option<T>) -> Option<T> {
-        let v = clean(self.raw(c));
+        let v = values::clean_in(self.raw(c), self.foldable);
         if v.is_empty() {
             return None;
         }
@@ -153,8 +156,14 @@ fn slots(columns: &[InputColumn], index: &[Option<usize>]) -> Slots {
 }
 
 impl<P> RowRules<'_, P> {
-    fn apply<T, S>(&self, record: &[&str], line: u64, rows: &mut Sink<T, S>, out: &mut Parsed)
-    where
+    fn apply<T, S>(
+        &self,
+        record: &[&str],
+        line: u64,
+        foldable: bool,
+        rows: &mut Sink<T, S>,
+        out: &mut Parsed,
+    ) where
         P: Fn(&mut Cells) -> Result<(T, S), Fault>,
     {
         out.read += 1;
@@ -163,6 +172,7 @@ impl<P> RowRules<'_, P> {
             line,
             slots: &self.slots,
             unparsed: Vec::new(),
+            foldable,
         };
         let extra_filled = record
             .iter()
@@ -380,7 +390,9 @@ fn read_csv_by_windows<T: Send, S: Send>(
                         path,
                         chunk.text,
                         chunk.first_line,
-                        |record, line| rules.apply(record, line, sink, &mut out),
+                        |record, line, foldable| {
+                            rules.apply(record, line, foldable, sink, &mut out)
+                        },
                     )
                     .map(|()| out)
                 })
@@ -547,8 +559,8 @@ fn parse_parts<T: Send, S: Send>(
             let bounds: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
             append_in_order(rows, &bounds, |i, sink| {
                 let mut out = Parsed::default();
-                table.for_each_record(ranges[i].clone(), |record, line| {
-                    rules.apply(record, line, sink, &mut out)
+                table.for_each_record(ranges[i].clone(), |record, line, foldable| {
+                    rules.apply(record, line, foldable, sink, &mut out)
                 });
                 out
             })
@@ -586,9 +598,12 @@ fn parse_parts<T: Send, S: Send>(
         let (rows, parts) = fill_in_order(&bounds, |i, sink| {
             let chunk = &chunks[i];
             let mut out = Parsed::default();
-            super::table::for_each_record(path, chunk.text, chunk.first_line, |record, line| {
-                rules.apply(record, line, sink, &mut out)
-            })
+            super::table::for_each_record(
+                path,
+                chunk.text,
+                chunk.first_line,
+                |record, line, foldable| rules.apply(record, line, foldable, sink, &mut out),
+            )
             .map(|()| out)
         });
         let parts = parts.into_iter().collect::<Result<Vec<Parsed>>>()?;

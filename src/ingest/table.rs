@@ -96,16 +96,26 @@ impl<'a> LineCounter<'a> {
 /// every cell into a record and checking its UTF-8 again (a quarter of a
 /// 1 M household read; issue #7). From the first line that has either,
 /// the rest of the text goes through the csv crate.
+///
+/// `f` is also told whether the record may hold a character that
+/// [`super::values::clean`] folds ([`super::values::may_fold`]): found
+/// for the whole text in one pass, so that its cells need not be looked
+/// at one by one; always so for records from the csv crate.
 pub fn for_each_record(
     path: &Path,
     text: &str,
     first_line: u64,
-    mut f: impl FnMut(&[&str], u64),
+    mut f: impl FnMut(&[&str], u64, bool),
 ) -> Result<(), Error> {
     let bytes = text.as_bytes();
     let mut cells: Vec<&str> = Vec::new();
     let mut at = 0;
     let mut line = first_line;
+    // Where the bytes that may begin a folded character are, in order:
+    // a line may fold when the next one at or after its start is before
+    // its end.
+    let mut foldable_at = memchr::memchr2_iter(0xE3, 0xEF, bytes);
+    let mut next_foldable = foldable_at.next().unwrap_or(usize::MAX);
     while at < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
         let mut content = &text[at..end];
@@ -115,6 +125,10 @@ pub fn for_each_record(
         if memchr::memchr2(b'"', b'\r', content.as_bytes()).is_some() {
             return csv_records(path, &text[at..], line, f);
         }
+        while next_foldable < at {
+            next_foldable = foldable_at.next().unwrap_or(usize::MAX);
+        }
+        let foldable = next_foldable < end;
         cells.clear();
         let mut from = 0;
         for comma in memchr::memchr_iter(b',', content.as_bytes()) {
@@ -124,7 +138,7 @@ pub fn for_each_record(
         }
         cells.push(&content[from..]);
         if !is_blank(cells.iter().copied()) {
-            f(&cells, line);
+            f(&cells, line, foldable);
         }
         at = end + 1;
         line += 1;
@@ -138,7 +152,7 @@ fn csv_records(
     path: &Path,
     text: &str,
     first_line: u64,
-    mut f: impl FnMut(&[&str], u64),
+    mut f: impl FnMut(&[&str], u64, bool),
 ) -> Result<(), Error> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -158,7 +172,7 @@ fn csv_records(
         let line = lines.line_of(&record);
         if !is_blank(record.iter()) {
             let cells: Vec<&str> = record.iter().collect();
-            f(&cells, line);
+            f(&cells, line, true);
         }
     }
     Ok(())
@@ -193,7 +207,14 @@ impl ParquetText {
     /// Each record of the file's rows `range` (within [`Self::rows`])
     /// that is not blank, with its "line": the row's index + 2, as if the
     /// file had a header line.
-    pub fn for_each_record(&self, range: std::ops::Range<usize>, mut f: impl FnMut(&[&str], u64)) {
+    /// Each record may hold a character to fold (see the CSV reader's
+    /// [`for_each_record`]): Parquet's cells are not one text to look
+    /// at in one pass.
+    pub fn for_each_record(
+        &self,
+        range: std::ops::Range<usize>,
+        mut f: impl FnMut(&[&str], u64, bool),
+    ) {
         let mut cells: Vec<&str> = Vec::with_capacity(self.columns.len());
         for i in range {
             cells.clear();
@@ -203,7 +224,7 @@ impl ParquetText {
                     .map(|c| c.get(i - self.first_row).unwrap_or("")),
             );
             if !is_blank(cells.iter().copied()) {
-                f(&cells, i as u64 + 2);
+                f(&cells, i as u64 + 2, true);
             }
         }
     }
@@ -386,16 +407,26 @@ mod tests {
         let (headers, start, first_line) = csv_header(Path::new("x.csv"), text).unwrap();
         assert_eq!(headers, vec!["a", "b"]);
         let mut lines = Vec::new();
-        for_each_record(Path::new("x.csv"), &text[start..], first_line, |_, line| {
-            lines.push(line)
-        })
+        for_each_record(
+            Path::new("x.csv"),
+            &text[start..],
+            first_line,
+            |_, line, _| lines.push(line),
+        )
         .unwrap();
         assert_eq!(lines, vec![3, 5, 7]);
     }
 
     fn records(text: &str, via_csv: bool) -> Vec<(Vec<String>, u64)> {
         let mut out = Vec::new();
-        let keep = |cells: &[&str], line: u64| {
+        let keep = |cells: &[&str], line: u64, foldable: bool| {
+            // A record said to have nothing to fold has none.
+            assert!(
+                foldable
+                    || cells
+                        .iter()
+                        .all(|c| !super::super::values::may_fold(c.as_bytes()))
+            );
             out.push((cells.iter().map(|c| c.to_string()).collect(), line))
         };
         if via_csv {
@@ -404,6 +435,29 @@ mod tests {
             for_each_record(Path::new("x.csv"), text, 7, keep).unwrap();
         }
         out
+    }
+
+    #[test]
+    fn a_line_may_fold_exactly_when_it_holds_a_byte_e3_or_ef() {
+        // U+3000 (E3 80 80), U+FF11 (EF BC 91), U+4DBF (E4 B6 BF: not
+        // foldable), plain Chinese, ASCII; the last line has no break.
+        let text = "a,\u{3000}b\n王,五\n１,2\n\u{4dbf},c\nx,y\r\nz,\u{3000}";
+        let mut seen = Vec::new();
+        for_each_record(Path::new("x.csv"), text, 2, |_, line, foldable| {
+            seen.push((line, foldable))
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (2, true),
+                (3, false),
+                (4, true),
+                (5, false),
+                (6, false),
+                (7, true)
+            ]
+        );
     }
 
     #[test]
