@@ -942,4 +942,79 @@ mod tests {
                 .is_none()
         );
     }
+
+    #[test]
+    fn full_width_cells_are_folded_on_the_lines_that_have_them() {
+        let v = Validation {
+            quarter_end: crate::calendar::Date::new(2018, 9, 30).unwrap(),
+            hash_files: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let header: Vec<&str> = col::DIBAO_COLUMNS.iter().map(|c| c.zh).collect();
+        let wide = |text: &str| -> String {
+            text.chars()
+                .map(|c| match c {
+                    '!'..='~' => char::from_u32(c as u32 + 0xFEE0).unwrap(),
+                    c => c,
+                })
+                .collect()
+        };
+        let (mut plain, mut mixed) = (String::new(), String::new());
+        for text in [&mut plain, &mut mixed] {
+            text.push_str(&header.join(","));
+            text.push('\n');
+        }
+        for i in 0..60 {
+            let line = format!(
+                "410322102203,H{},张{i},41032219800101{i:04},户主,一类,100,50,2018-01-01\n",
+                i / 3
+            );
+            plain.push_str(&line);
+            // Every third line's cells padded with ideographic spaces and
+            // written in full-width forms, but for the name and the ID
+            // number, which keep their characters (and are trimmed).
+            if i % 3 == 1 {
+                let cells: Vec<String> = line
+                    .trim_end()
+                    .split(',')
+                    .enumerate()
+                    .map(|(k, c)| match k {
+                        2 | 3 => format!("\u{3000}{c}\u{3000}"),
+                        _ => format!("\u{3000}{}\u{3000}", wide(c)),
+                    })
+                    .collect();
+                mixed.push_str(&cells.join(","));
+                mixed.push('\n');
+            } else {
+                mixed.push_str(&line);
+            }
+        }
+        let (plain_path, mixed_path) = (dir.path().join("plain.csv"), dir.path().join("mixed.csv"));
+        std::fs::write(&plain_path, &plain).unwrap();
+        std::fs::write(&mixed_path, &mixed).unwrap();
+        let parse = |c: &mut Cells| dibao_row(c, v);
+        let describe = |l: Loaded<DibaoRow, ShortText>| {
+            assert!(l.rejects.is_empty());
+            format!("{:?}\n{:?}", l.rows, l.sides)
+        };
+        let read = |path: &std::path::Path, window: Option<usize>| {
+            describe(match window {
+                Some(w) => read_csv_by_windows("t", path, v, col::DIBAO_COLUMNS, &parse, w)
+                    .unwrap()
+                    .unwrap(),
+                None => rows_of(
+                    "t",
+                    path,
+                    std::fs::read(path).unwrap(),
+                    v,
+                    col::DIBAO_COLUMNS,
+                    parse,
+                )
+                .unwrap(),
+            })
+        };
+        let expected = read(&plain_path, None);
+        assert_eq!(read(&mixed_path, None), expected);
+        assert_eq!(read(&mixed_path, Some(200)), expected);
+    }
 }
