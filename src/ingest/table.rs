@@ -114,7 +114,8 @@ pub fn for_each_record(
     // Where the bytes that may begin a folded character are, in order:
     // a line may fold when the next one at or after its start is before
     // its end.
-    let mut foldable_at = memchr::memchr2_iter(0xE3, 0xEF, bytes);
+    let [e3, ef] = super::values::FOLDABLE_LEADS;
+    let mut foldable_at = memchr::memchr2_iter(e3, ef, bytes);
     let mut next_foldable = foldable_at.next().unwrap_or(usize::MAX);
     while at < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);

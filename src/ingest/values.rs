@@ -16,7 +16,8 @@ pub fn clean(cell: &str) -> std::borrow::Cow<'_, str> {
     // Chinese cell was 3 % of a read; issue #7).
     // (memchr2, and a loop that never stops early, both cost more
     // instructions on cells this short.)
-    let may_fold = cell.as_bytes().iter().any(|&b| b == 0xE3 || b == 0xEF);
+    let [e3, ef] = FOLDABLE_LEADS;
+    let may_fold = cell.as_bytes().iter().any(|&b| b == e3 || b == ef);
     if !may_fold || cell.chars().all(|c| fold_width(c) == c) {
         return std::borrow::Cow::Borrowed(trim(cell));
     }
@@ -29,11 +30,15 @@ pub fn clean(cell: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
-/// Whether a text may hold a character that [`clean`] folds: a byte E3
-/// (U+3000 is E3 80 80) or EF (U+FF01–U+FF5E are EF BC 81 – EF BD 9E).
-/// A text without either cleans to its trim.
+/// The bytes that begin every character [`clean`] folds: E3 (U+3000 is
+/// E3 80 80) and EF (U+FF01–U+FF5E are EF BC 81 – EF BD 9E).
+pub const FOLDABLE_LEADS: [u8; 2] = [0xE3, 0xEF];
+
+/// Whether a text may hold a character that [`clean`] folds (a byte of
+/// [`FOLDABLE_LEADS`]). A text without one cleans to its trim.
 pub fn may_fold(text: &[u8]) -> bool {
-    memchr::memchr2(0xE3, 0xEF, text).is_some()
+    let [e3, ef] = FOLDABLE_LEADS;
+    memchr::memchr2(e3, ef, text).is_some()
 }
 
 /// [`clean`] for a cell of a record whose bytes were looked at whole:
