@@ -181,10 +181,10 @@ pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &'a IdPolicy) ->
     }
 }
 
-/// A flag definition's key: its address. Every definition is a static
-/// (`checks::CATALOG`), so two flags have the same definition, and so
-/// the same code and label, exactly when their definitions' addresses
-/// are equal; no lookup per cell.
+/// A flag definition's key: its address. Two flags whose definitions
+/// have one address have one definition, and so one code and one label;
+/// no lookup per cell. (Every definition is a static of
+/// `checks::CATALOG`, so each also has one address.)
 fn definition_key(def: &'static FlagDef) -> u64 {
     std::ptr::from_ref(def) as usize as u64
 }
