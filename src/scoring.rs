@@ -77,16 +77,25 @@ impl HouseholdRow {
     pub fn tier(&self) -> &'static str {
         tier(self.score)
     }
+    /// The tier's place in [`TIERS`].
+    pub fn tier_rank(&self) -> usize {
+        tier_rank(self.score)
+    }
 }
 
 /// The risk tiers as the reports name them, highest first.
 pub const TIERS: [&str; 3] = ["高", "中", "低"];
 
 pub fn tier(score: u32) -> &'static str {
+    TIERS[tier_rank(score)]
+}
+
+/// The place in [`TIERS`] of a score's tier: 0 for 高, 1 for 中, 2 for 低.
+pub fn tier_rank(score: u32) -> usize {
     match score {
-        60.. => TIERS[0],
-        30.. => TIERS[1],
-        _ => TIERS[2],
+        60.. => 0,
+        30.. => 1,
+        _ => 2,
     }
 }
 

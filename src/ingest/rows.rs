@@ -752,6 +752,14 @@ pub fn read_employees(path: &Path, v: Validation) -> Result<Loaded<EmployeeRow>>
 mod tests {
     use super::*;
 
+    /// The validation of a 2018Q3 roll, its files hashed or not.
+    fn third_quarter_2018(hash_files: bool) -> Validation {
+        Validation {
+            quarter_end: crate::calendar::Date::new(2018, 9, 30).unwrap(),
+            hash_files,
+        }
+    }
+
     #[test]
     fn every_input_column_has_its_own_slot() {
         for list in [
@@ -810,10 +818,7 @@ mod tests {
                 .len()
                 > 1
         );
-        let v = Validation {
-            quarter_end: crate::calendar::Date::new(2018, 9, 30).unwrap(),
-            hash_files: true,
-        };
+        let v = third_quarter_2018(true);
         let parse = |c: &mut Cells| c.member(v);
         let read_with = |stretch_rows| {
             let ((rows, households), parts, ..) = parse_parts(
@@ -851,10 +856,7 @@ mod tests {
     /// whole.
     #[test]
     fn a_file_read_by_windows_gives_what_the_whole_file_gives() {
-        let v = Validation {
-            quarter_end: crate::calendar::Date::new(2018, 9, 30).unwrap(),
-            hash_files: true,
-        };
+        let v = third_quarter_2018(true);
         let dir = tempfile::tempdir().unwrap();
         let header: Vec<&str> = col::DIBAO_COLUMNS.iter().map(|c| c.zh).collect();
         let mut quoted = format!("\u{feff}{}\r\n", header.join(","));
@@ -945,10 +947,7 @@ mod tests {
 
     #[test]
     fn full_width_cells_are_folded_on_the_lines_that_have_them() {
-        let v = Validation {
-            quarter_end: crate::calendar::Date::new(2018, 9, 30).unwrap(),
-            hash_files: false,
-        };
+        let v = third_quarter_2018(false);
         let dir = tempfile::tempdir().unwrap();
         let header: Vec<&str> = col::DIBAO_COLUMNS.iter().map(|c| c.zh).collect();
         let wide = |text: &str| -> String {

@@ -212,10 +212,9 @@ pub fn household_table<'a>(quarter: &'a str, households: &'a HouseholdRows) -> T
             }
         }),
         // The quarter (one text); the place codes by the handle of the
-        // household's place code; status and type by what they are; the
-        // flag codes by their set. (The tier is not keyed: its cells
-        // carry the tier's fill, chosen by their text.)
-        keyed: &[0, 2, 3, 4, 5, 6, 10],
+        // household's place code; status, type and tier by what they
+        // are; the flag codes by their set.
+        keyed: &[0, 2, 3, 4, 5, 6, 10, 12],
         key: Box::new(move |r, c| {
             let h = &households.rows[r];
             match c {
@@ -224,6 +223,7 @@ pub fn household_table<'a>(quarter: &'a str, households: &'a HouseholdRows) -> T
                 5 => Some(h.status as u64),
                 6 => Some(h.household_type as u64),
                 10 => Some(u64::from(h.flags.bits())),
+                12 => Some(h.tier_rank() as u64),
                 _ => None,
             }
         }),

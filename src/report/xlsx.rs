@@ -66,8 +66,9 @@ fn widths(table: &TextTable) -> Vec<f64> {
 /// Columns whose texts come from short fixed lists (the catalog's codes
 /// and labels, kinds, severities, statuses, types, tiers, the quarter):
 /// their cells are written as shared strings ([`RowXml::shared`]), found
-/// by key where the table keys the column ([`TextTable::key`]) and by
-/// text where it does not (the tier, whose fill its text chooses).
+/// by key where the table keys the column ([`TextTable::key`], as the
+/// flag and household tables key all of them) and by text where it does
+/// not.
 const VOCABULARY_COLUMNS: [&str; 8] = [
     "quarter",
     "flag",
@@ -135,6 +136,11 @@ impl Vocabulary {
 
     fn place(&self, text: &str) -> Option<u32> {
         self.places.get(text).copied()
+    }
+
+    /// The text at `place`.
+    fn text(&self, place: u32) -> &str {
+        self.texts.get(place as usize).map_or("", String::as_str)
     }
 
     /// Add the texts of `table`'s keyed cells in the lists `rows` (a few
@@ -264,10 +270,14 @@ fn table_sheets<'a, 't: 'a>(
                         // Written inline, the place codes and flag sets
                         // were about a sixth of the workbook's XML at 1 M
                         // households (#7).
-                        if tier_column != Some(c)
-                            && let Some(place) = keyed.place(table, r, c)
-                        {
-                            row.shared(c, place, Style::Normal);
+                        if let Some(place) = keyed.place(table, r, c) {
+                            // A tier's fill is chosen by its text.
+                            let style = if tier_column == Some(c) {
+                                tier_style(vocabulary.text(place))
+                            } else {
+                                Style::Normal
+                            };
+                            row.shared(c, place, style);
                             continue;
                         }
                         let text = table.cell(r, c);
