@@ -87,17 +87,31 @@ impl BlockWriter {
     }
 
     /// Text: `u32` length of all the texts, a `u32` length per row, then
-    /// the texts end to end.
-    pub fn texts<T: AsRef<str>>(&mut self, values: impl Iterator<Item = T> + Clone) {
-        let total: usize = values.clone().map(|v| v.as_ref().len()).sum();
-        self.raw.extend_from_slice(&len_u32(total).to_le_bytes());
-        for v in values.clone() {
-            self.raw
-                .extend_from_slice(&len_u32(v.as_ref().len()).to_le_bytes());
+    /// the texts end to end. Written in one pass over `values`: the
+    /// lengths' room is set aside first and filled as each text is
+    /// appended, so that a text made on the fly (a packed name's) is made
+    /// once, not once for the total, once for its length and once for its
+    /// bytes (issue #7).
+    pub fn texts<T: AsRef<str>>(&mut self, values: impl ExactSizeIterator<Item = T>) {
+        let rows = values.len();
+        let head = self.raw.len();
+        let lengths = head + 4;
+        self.raw.resize(lengths + 4 * rows, 0);
+        let texts = self.raw.len();
+        let mut written = 0;
+        for (i, v) in values.take(rows).enumerate() {
+            let text = v.as_ref().as_bytes();
+            self.raw.extend_from_slice(text);
+            let at = lengths + 4 * i;
+            self.raw[at..at + 4].copy_from_slice(&len_u32(text.len()).to_le_bytes());
+            written += 1;
         }
-        for v in values {
-            self.raw.extend_from_slice(v.as_ref().as_bytes());
-        }
+        // An iterator that gave fewer texts than it said leaves lengths
+        // of 0, which would read as empty texts: refuse to write such a
+        // block rather than save rows that are not the roll's.
+        assert_eq!(written, rows, "a text column gave fewer rows than it said");
+        let total = self.raw.len() - texts;
+        self.raw[head..lengths].copy_from_slice(&len_u32(total).to_le_bytes());
     }
 
     /// Shared texts (division codes, categories): the block's distinct
@@ -628,6 +642,18 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// The layout that state files already saved hold, byte for byte:
+    /// the texts' total length, each text's length, then the texts.
+    #[test]
+    fn a_text_column_is_its_total_then_each_length_then_the_bytes() {
+        let mut w = BlockWriter::default();
+        w.u8s([9].into_iter());
+        w.texts(["ab", "", "张"].into_iter());
+        let mut expected = vec![9, 5, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0];
+        expected.extend_from_slice("ab张".as_bytes());
+        assert_eq!(w.raw, expected);
     }
 
     #[test]

@@ -16,7 +16,6 @@ use std::ops::Range;
 use crate::calendar::{Date, Quarter};
 use crate::model::*;
 use crate::money::Cents;
-use crate::person_name::NameText;
 use crate::short_text::ShortText;
 use crate::state_file::{BlockReader, BlockWriter, Damaged, Fixed, SharedColumn, Texts};
 
@@ -30,7 +29,7 @@ pub const NONE: i32 = i32::MIN;
 /// `households`.
 fn members<'a>(
     w: &mut BlockWriter,
-    rows: impl Iterator<Item = &'a Member> + Clone,
+    rows: impl ExactSizeIterator<Item = &'a Member> + Clone,
     households: &Households,
     range: Range<usize>,
 ) {
@@ -38,11 +37,9 @@ fn members<'a>(
     w.shared(rows.clone().map(|m| Some(m.region.shared())));
     w.texts(range.map(|r| households.of_row(r).id.as_str()));
     // A packed name's text and a clean number's are rebuilt from their
-    // words: once a row, not once for each of the writer's three passes.
-    let names: Vec<NameText> = rows.clone().map(|m| m.name.text()).collect();
-    w.texts(names.iter());
-    let ids: Vec<IdText> = rows.clone().map(|m| m.id.given()).collect();
-    w.texts(ids.iter().map(|id| id.as_str()));
+    // words as they are written, once a row (`texts` makes one pass).
+    w.texts(rows.clone().map(|m| m.name.text()));
+    w.texts(rows.clone().map(|m| m.id.given()));
     w.u8s(rows.map(|m| u8::from(m.is_head())));
 }
 
