@@ -665,10 +665,15 @@ impl RollState {
 pub type Transitions = BTreeMap<String, BTreeMap<(RollState, RollState), u64>>;
 
 pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
-    transitions_in_shares(prev, q, ROWS_PER_SHARE)
+    transitions_in_shares(prev, q, ROWS_PER_SHARE, ROWS_PER_BUCKET)
 }
 
-fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize) -> Transitions {
+fn transitions_in_shares(
+    prev: &Previous,
+    q: &QuarterData,
+    rows_per_share: usize,
+    rows_per_bucket: usize,
+) -> Transitions {
     let started = std::time::Instant::now();
     // Rolls in the order a person's county is settled: Q-1 first, then Q,
     // so that the county is the latest known.
@@ -745,14 +750,38 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
                 .map(move |from| (slot, from..(from + PIECE_ROWS).min(len)))
         })
         .collect();
+    // Each share's rows are put in buckets of their key as they are
+    // written, then each bucket is sorted apart, on every core: sorting
+    // the whole share at once (7.6 M rows at 1 M households) compared rows
+    // far apart in memory, and was two thirds of this step's time (issue
+    // #7). A bucket, about `rows_per_bucket` rows, is sorted in the cache.
+    // A person's rows share one key, so one bucket; the buckets' order is
+    // not the keys', which nothing below needs: the runs are counted
+    // whatever their order.
     let shares_n = shares as usize;
+    let buckets = total
+        .div_ceil(shares_n)
+        .div_ceil(rows_per_bucket.max(1))
+        .next_power_of_two()
+        .min(MAX_BUCKETS);
+    let bucket_bits = buckets.trailing_zeros();
+    // Other bits of another mix than the share's, so that the rows of one
+    // share spread over all its buckets.
+    let bucket_of = |key: u64| -> usize {
+        if bucket_bits == 0 {
+            return 0;
+        }
+        ((key ^ (key >> 31)).wrapping_mul(0xD6E8_FEB8_6659_FD93) >> (64 - bucket_bits)) as usize
+    };
+    // Rows of each piece in each share and bucket, piece by piece.
+    let per_piece = shares_n * buckets;
     let piece_counts: Vec<u32> = pieces
         .par_iter()
         .flat_map_iter(|(slot, rows)| {
-            let mut counts = vec![0u32; shares_n];
+            let mut counts = vec![0u32; per_piece];
             for i in rows.clone() {
                 if let Some(key) = keyed_of(member(*slot, i)) {
-                    counts[share_of(key) as usize] += 1;
+                    counts[share_of(key) as usize * buckets + bucket_of(key)] += 1;
                 }
             }
             counts
@@ -766,33 +795,53 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
         .map(|slot| *member(slot, 0).1);
     for share in 0..shares {
         let Some(filler) = filler else { break };
-        let sizes: Vec<usize> = (0..pieces.len())
-            .map(|p| piece_counts[p * shares_n + share as usize] as usize)
+        let size = |piece: usize, bucket: usize| {
+            piece_counts[piece * per_piece + share as usize * buckets + bucket] as usize
+        };
+        let bucket_sizes: Vec<usize> = (0..buckets)
+            .map(|b| (0..pieces.len()).map(|p| size(p, b)).sum())
             .collect();
-        let total_rows: usize = sizes.iter().sum();
+        let total_rows: usize = bucket_sizes.iter().sum();
         let mut keyed: Vec<(u64, u32, crate::model::Region)> = vec![(0, 0, filler); total_rows];
-        let mut stretches = Vec::with_capacity(pieces.len());
+        // Bucket by bucket, and within a bucket piece by piece: each
+        // piece writes its rows of a bucket to a stretch of its own.
+        let mut stretches: Vec<Vec<&mut [(u64, u32, crate::model::Region)]>> = (0..pieces.len())
+            .map(|_| Vec::with_capacity(buckets))
+            .collect();
         let mut rest = keyed.as_mut_slice();
-        for &size in &sizes {
-            let (stretch, after) = rest.split_at_mut(size);
-            stretches.push(stretch);
-            rest = after;
+        for bucket in 0..buckets {
+            for (piece, of_piece) in stretches.iter_mut().enumerate() {
+                let (stretch, after) = rest.split_at_mut(size(piece, bucket));
+                of_piece.push(stretch);
+                rest = after;
+            }
         }
         pieces
             .par_iter()
             .zip(stretches)
-            .for_each(|((slot, rows), stretch)| {
-                let mut at = 0;
+            .for_each(|((slot, rows), mut stretches)| {
+                let mut at = vec![0usize; buckets];
                 for i in rows.clone() {
                     let m = member(*slot, i);
                     if let Some(key) = keyed_of(m).filter(|&k| share_of(k) == share) {
-                        stretch[at] = (key, ((*slot as u32) << SLOT_SHIFT) | i as u32, *m.1);
-                        at += 1;
+                        let bucket = bucket_of(key);
+                        stretches[bucket][at[bucket]] =
+                            (key, ((*slot as u32) << SLOT_SHIFT) | i as u32, *m.1);
+                        at[bucket] += 1;
                     }
                 }
-                debug_assert_eq!(at, stretch.len());
+                debug_assert!(at.iter().zip(&stretches).all(|(&n, s)| n == s.len()));
             });
-        keyed.par_sort_unstable_by_key(|&(key, at, _)| (key, at));
+        let mut bucket_slices = Vec::with_capacity(buckets);
+        let mut rest = keyed.as_mut_slice();
+        for &n in &bucket_sizes {
+            let (bucket, after) = rest.split_at_mut(n);
+            bucket_slices.push(bucket);
+            rest = after;
+        }
+        bucket_slices
+            .into_par_iter()
+            .for_each(|bucket| bucket.sort_unstable_by_key(|&(key, at, _)| (key, at)));
         // Persons by (region, states), then by county below: a few
         // thousand regions, so the per-person count hashes two small
         // integers.
@@ -858,6 +907,15 @@ fn transitions_in_shares(prev: &Previous, q: &QuarterData, rows_per_share: usize
 /// with 20 M (four shares of 290 MiB) once Q's rows were 40 and 44 bytes;
 /// each share more costs a pass over every row's number (issue #7).
 const ROWS_PER_SHARE: usize = 12_000_000;
+
+/// Rows a bucket of a share is meant to hold when its keys are sorted
+/// (see `transitions_in_shares`): 512 KiB of 16-byte entries, within a
+/// core's cache.
+const ROWS_PER_BUCKET: usize = 1 << 15;
+
+/// At most this many buckets to a share, so that the pieces' counts and
+/// stretches stay small beside the rows.
+const MAX_BUCKETS: usize = 1 << 10;
 
 /// Persons by (county, (state in Q-1, state in Q)).
 type Counts<'a> = HashMap<(&'a str, (RollState, RollState)), u64>;
@@ -959,8 +1017,9 @@ mod tests {
         assert!(!numbers.contains(&key(&other).normalized_key()));
     }
 
-    /// However many shares the keys are counted in, the table is the one
-    /// a single share gives (the bundled fixtures, Q-1 from files).
+    /// However many shares and buckets the keys are counted in, the table
+    /// is the one a single share of one bucket gives (the bundled
+    /// fixtures, Q-1 from files).
     #[test]
     fn transitions_counted_in_shares_are_those_of_one_share() {
         let fixture = crate::checks::FixtureQuarter::read();
@@ -972,15 +1031,17 @@ mod tests {
             poor: before.poor,
             source: "files",
         };
-        let one = transitions_in_shares(&prev, &q, usize::MAX);
+        let one = transitions_in_shares(&prev, &q, usize::MAX, usize::MAX);
         let persons: u64 = one.values().flat_map(|m| m.values()).sum();
         assert!(persons > 1000, "{persons} persons counted");
-        for rows_per_share in [1, 7, 1000] {
-            assert_eq!(
-                transitions_in_shares(&prev, &q, rows_per_share),
-                one,
-                "{rows_per_share}"
-            );
+        for rows_per_share in [1, 7, 1000, usize::MAX] {
+            for rows_per_bucket in [1, 13, 1000, usize::MAX] {
+                assert_eq!(
+                    transitions_in_shares(&prev, &q, rows_per_share, rows_per_bucket),
+                    one,
+                    "{rows_per_share} rows a share, {rows_per_bucket} a bucket"
+                );
+            }
         }
     }
 
