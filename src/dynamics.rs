@@ -665,7 +665,7 @@ impl RollState {
 pub type Transitions = BTreeMap<String, BTreeMap<(RollState, RollState), u64>>;
 
 pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
-    transitions_in_shares(prev, q, ROWS_PER_SHARE, ROWS_PER_BUCKET)
+    transitions_in_shares(prev, q, ROWS_PER_SHARE, crate::bucketed::BUCKET_ENTRIES)
 }
 
 fn transitions_in_shares(
@@ -740,18 +740,18 @@ fn transitions_in_shares(
     // one pass. Collected with `par_extend`, a share's table was held
     // twice for a moment (each thread's part, then the whole), and that
     // was the movement stage's peak at 10 M households (issue #7).
-    const PIECE_ROWS: usize = 1 << 16;
     let pieces: Vec<(usize, std::ops::Range<usize>)> = lens
         .iter()
         .enumerate()
         .flat_map(|(slot, &len)| {
-            (0..len)
-                .step_by(PIECE_ROWS)
-                .map(move |from| (slot, from..(from + PIECE_ROWS).min(len)))
+            crate::bucketed::pieces(len)
+                .into_iter()
+                .map(move |rows| (slot, rows))
         })
         .collect();
     // Each share's rows are put in buckets of their key as they are
-    // written, then each bucket is sorted apart, on every core: sorting
+    // written, then each bucket is sorted apart, on every core
+    // ([`crate::bucketed`]): sorting
     // the whole share at once (7.6 M rows at 1 M households) compared rows
     // far apart in memory, and was two thirds of this step's time (issue
     // #7). A bucket, about `rows_per_bucket` rows, is sorted in the cache.
@@ -759,11 +759,7 @@ fn transitions_in_shares(
     // not the keys', which nothing below needs: the runs are counted
     // whatever their order.
     let shares_n = shares as usize;
-    let buckets = total
-        .div_ceil(shares_n)
-        .div_ceil(rows_per_bucket.max(1))
-        .next_power_of_two()
-        .min(MAX_BUCKETS);
+    let buckets = crate::bucketed::bucket_count(total.div_ceil(shares_n), rows_per_bucket);
     let bucket_bits = buckets.trailing_zeros();
     // Other bits of another mix than the share's, so that the rows of one
     // share spread over all its buckets.
@@ -795,53 +791,28 @@ fn transitions_in_shares(
         .map(|slot| *member(slot, 0).1);
     for share in 0..shares {
         let Some(filler) = filler else { break };
-        let size = |piece: usize, bucket: usize| {
-            piece_counts[piece * per_piece + share as usize * buckets + bucket] as usize
-        };
-        let bucket_sizes: Vec<usize> = (0..buckets)
-            .map(|b| (0..pieces.len()).map(|p| size(p, b)).sum())
-            .collect();
-        let total_rows: usize = bucket_sizes.iter().sum();
-        let mut keyed: Vec<(u64, u32, crate::model::Region)> = vec![(0, 0, filler); total_rows];
-        // Bucket by bucket, and within a bucket piece by piece: each
-        // piece writes its rows of a bucket to a stretch of its own.
-        let mut stretches: Vec<Vec<&mut [(u64, u32, crate::model::Region)]>> = (0..pieces.len())
-            .map(|_| Vec::with_capacity(buckets))
-            .collect();
-        let mut rest = keyed.as_mut_slice();
-        for bucket in 0..buckets {
-            for (piece, of_piece) in stretches.iter_mut().enumerate() {
-                let (stretch, after) = rest.split_at_mut(size(piece, bucket));
-                of_piece.push(stretch);
-                rest = after;
-            }
-        }
-        pieces
-            .par_iter()
-            .zip(stretches)
-            .for_each(|((slot, rows), mut stretches)| {
-                let mut at = vec![0usize; buckets];
+        let mut keyed = crate::bucketed::gather(
+            pieces.len(),
+            buckets,
+            |piece, bucket| {
+                piece_counts[piece * per_piece + share as usize * buckets + bucket] as usize
+            },
+            (0, 0, filler),
+            |piece, out| {
+                let (slot, rows) = &pieces[piece];
                 for i in rows.clone() {
                     let m = member(*slot, i);
                     if let Some(key) = keyed_of(m).filter(|&k| share_of(k) == share) {
-                        let bucket = bucket_of(key);
-                        stretches[bucket][at[bucket]] =
-                            (key, ((*slot as u32) << SLOT_SHIFT) | i as u32, *m.1);
-                        at[bucket] += 1;
+                        out.push(
+                            bucket_of(key),
+                            (key, ((*slot as u32) << SLOT_SHIFT) | i as u32, *m.1),
+                        );
                     }
                 }
-                debug_assert!(at.iter().zip(&stretches).all(|(&n, s)| n == s.len()));
-            });
-        let mut bucket_slices = Vec::with_capacity(buckets);
-        let mut rest = keyed.as_mut_slice();
-        for &n in &bucket_sizes {
-            let (bucket, after) = rest.split_at_mut(n);
-            bucket_slices.push(bucket);
-            rest = after;
-        }
-        bucket_slices
-            .into_par_iter()
-            .for_each(|bucket| bucket.sort_unstable_by_key(|&(key, at, _)| (key, at)));
+            },
+        );
+        keyed.sort_each_by_key(|&(key, at, _)| (key, at));
+        let keyed = keyed.entries;
         // Persons by (region, states), then by county below: a few
         // thousand regions, so the per-person count hashes two small
         // integers.
@@ -907,15 +878,6 @@ fn transitions_in_shares(
 /// with 20 M (four shares of 290 MiB) once Q's rows were 40 and 44 bytes;
 /// each share more costs a pass over every row's number (issue #7).
 const ROWS_PER_SHARE: usize = 12_000_000;
-
-/// Rows a bucket of a share is meant to hold when its keys are sorted
-/// (see `transitions_in_shares`): 512 KiB of 16-byte entries, within a
-/// core's cache.
-const ROWS_PER_BUCKET: usize = 1 << 15;
-
-/// At most this many buckets to a share, so that the pieces' counts and
-/// stretches stay small beside the rows.
-const MAX_BUCKETS: usize = 1 << 10;
 
 /// Persons by (county, (state in Q-1, state in Q)).
 type Counts<'a> = HashMap<(&'a str, (RollState, RollState)), u64>;

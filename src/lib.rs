@@ -3,6 +3,7 @@
 //! meet in [`pipeline`].
 
 pub mod bloom;
+pub mod bucketed;
 pub mod buffer_pool;
 pub mod calendar;
 pub mod catalog;
