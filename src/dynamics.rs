@@ -751,10 +751,10 @@ fn transitions_in_shares(
         .collect();
     // Each share's rows are put in buckets of their key as they are
     // written, then each bucket is sorted apart, on every core
-    // ([`crate::bucketed`]): sorting
-    // the whole share at once (7.6 M rows at 1 M households) compared rows
-    // far apart in memory, and was two thirds of this step's time (issue
-    // #7). A bucket, about `rows_per_bucket` rows, is sorted in the cache.
+    // ([`crate::bucketed`]): sorting the whole share at once (7.6 M rows
+    // at 1 M households) compared rows far apart in memory, and was two
+    // thirds of this step's time (issue #7). A bucket, about
+    // `rows_per_bucket` rows, is sorted in the cache.
     // A person's rows share one key, so one bucket; the buckets' order is
     // not the keys', which nothing below needs: the runs are counted
     // whatever their order.

@@ -223,12 +223,7 @@ pub fn household_rows(q: &QuarterData, flags: &[Flag]) -> HouseholdRows {
     }
     let linked_dibao_ids: Vec<Text> = linked_places
         .par_iter()
-        .map(|&h| match q.matching.poor_linked.get(h) {
-            // One linked household, by far the most: its number as it
-            // is, with no list and no joined string made and freed.
-            &[d] => Text::from(q.dibao.households[d as usize].id.as_str()),
-            _ => linked_dibao_ids(q, h).into(),
-        })
+        .map(|&h| linked_dibao_ids(q, h))
         .collect();
     HouseholdRows {
         rows,

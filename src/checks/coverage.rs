@@ -147,15 +147,17 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
 
 /// The `;`-joined ids of the 低保 households linked to poor household `h`,
 /// sorted.
-pub fn linked_dibao_ids(q: &QuarterData, h: usize) -> String {
-    let mut ids: Vec<&str> = q
-        .matching
-        .poor_linked
-        .get(h)
-        .iter()
-        .map(|&d| q.dibao.households[d as usize].id.as_str())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids.join(";")
+pub fn linked_dibao_ids(q: &QuarterData, h: usize) -> crate::model::Text {
+    let id = |d: u32| q.dibao.households[d as usize].id.as_str();
+    match q.matching.poor_linked.get(h) {
+        // One linked household, by far the most: its number as it is,
+        // with no list and no joined string made and freed (issue #7).
+        &[d] => id(d).into(),
+        linked => {
+            let mut ids: Vec<&str> = linked.iter().map(|&d| id(d)).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.join(";").into()
+        }
+    }
 }
