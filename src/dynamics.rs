@@ -419,7 +419,7 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Ve
         let flag = Flag::new(&DIBAO_EXIT)
             .at(&head.region)
             .dibao(&hh.id)
-            .named(&head_name.text());
+            .named(*head_name);
         let exit = flag.detail(format!(
             "上季度低保户,{} 名成员本季度均不在低保名册",
             hh.member_count()
@@ -444,7 +444,7 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Ve
             let flag = Flag::new(&EXIT_WHILE_ELIGIBLE)
                 .at(&head.region)
                 .dibao(&hh.id)
-                .named(&head_name.text());
+                .named(*head_name);
             flag.detail(format!(
                 "退出低保,但成员所在建档立卡户 {} 仍为{},人均纯收入 {} 元 低于本县低保标准 {} 元",
                 q.poor.households[ph].id,
@@ -551,7 +551,7 @@ fn poor_removals(prev: &Previous, found_in_q: &[AtomicBool], out: &mut Vec<Flag>
                 let flag = Flag::new(&POOR_REMOVED)
                     .at(&head.region)
                     .poor_of_previous(&hh.id)
-                    .named(&head_name.text());
+                    .named(*head_name);
                 flag.detail(format!(
                     "户编号本季度不在建档立卡名册(上季度状态:{})",
                     zh(&Status::ALL, head.status)

@@ -173,13 +173,15 @@ impl Flag {
         self
     }
 
-    pub fn person(mut self, id: &str, name: &str) -> Flag {
+    /// The person's number and name. A roll's [`Name`] is taken as it is;
+    /// a text is packed as a roll's names are.
+    pub fn person(mut self, id: &str, name: impl Into<Name>) -> Flag {
         self.person_id = id.into();
         self.name = name.into();
         self
     }
 
-    pub fn named(mut self, name: &str) -> Flag {
+    pub fn named(mut self, name: impl Into<Name>) -> Flag {
         self.name = name.into();
         self
     }

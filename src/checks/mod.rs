@@ -72,7 +72,7 @@ impl<'a> QuarterData<'a> {
         Flag::new(def)
             .at(&head.region)
             .dibao(&hh.id)
-            .named(&head.name.text())
+            .named(head.name)
     }
 
     /// A flag on poor household `h`.
@@ -82,7 +82,7 @@ impl<'a> QuarterData<'a> {
         Flag::new(def)
             .at(&head.region)
             .poor_at(&hh.id, h)
-            .named(&head.name.text())
+            .named(head.name)
     }
 
     /// `flag` on the household of row `r` of Q's poor roll, with the

@@ -195,7 +195,7 @@ pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
                 .at(&dm.region)
                 .dibao(&q.dibao.households[dh].id)
                 .poor_at(&q.poor.households[ph].id, ph)
-                .person(&first.dibao_id, &dm.name.text())
+                .person(&first.dibao_id, dm.name)
                 .detail(sentences.join(";")),
         );
     }
@@ -309,7 +309,7 @@ fn shared_key_flags(
         };
         let mut flag = Flag::new(&DUPLICATE_ENROLLMENT)
             .at(&first.region)
-            .person(&id(), &first.name.text());
+            .person(&id(), first.name);
         let mut parts = Vec::new();
         if dh.len() >= 2 {
             flag = flag.dibao(dh.iter().next().map(ShortText::as_str).unwrap_or(""));
@@ -369,7 +369,7 @@ fn invalid_ids(q: &QuarterData, roll: RollKind, out: &mut Vec<Flag>) {
         }
         let flag = Flag::new(&INVALID_ID)
             .at(&m.region)
-            .person(&m.id.given(), &m.name.text())
+            .person(&m.id.given(), m.name)
             .detail(detail);
         out.push(match roll {
             RollKind::Dibao => flag.dibao(household),
@@ -384,7 +384,7 @@ fn person_flag(def: &'static FlagDef, q: &QuarterData, d: usize, id: &str) -> Fl
     Flag::new(def)
         .at(&m.region)
         .dibao(q.dibao.household_id(d))
-        .person(id, &m.name.text())
+        .person(id, m.name)
 }
 
 fn join(set: &BTreeSet<ShortText>) -> String {

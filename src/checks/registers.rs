@@ -74,7 +74,7 @@ pub fn check<'a>(q: &QuarterData<'a>, out: &mut Vec<Flag>) {
                 }
                 let flag = Flag::new(&DECEASED_ENROLLED)
                     .at(&m.region)
-                    .person(&key_to_string(k), &m.name.text())
+                    .person(&key_to_string(k), m.name)
                     .detail(format!(
                         "死亡人员名单登记死亡日期 {date},仍在{}中",
                         roll.label()
@@ -118,7 +118,7 @@ pub fn check<'a>(q: &QuarterData<'a>, out: &mut Vec<Flag>) {
                 Flag::new(&PUBLIC_EMPLOYEE)
                     .at(&m.region)
                     .dibao(q.household_id(RollKind::Dibao, r))
-                    .person(&key_to_string(k), &m.name.text())
+                    .person(&key_to_string(k), m.name)
                     .detail(detail),
             );
         }
