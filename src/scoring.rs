@@ -277,9 +277,17 @@ impl CodeSet {
         self.defs().map(|d| d.code)
     }
 
-    /// The codes `;`-joined, as `households.csv` has them.
-    pub fn joined(self) -> String {
-        self.codes().collect::<Vec<_>>().join(";")
+    /// The codes `;`-joined, as `households.csv` has them: made in place
+    /// (inline when short), since each writer asks for every household's.
+    pub fn joined(self) -> crate::model::Text {
+        let mut joined = crate::model::Text::default();
+        for (i, code) in self.codes().enumerate() {
+            if i > 0 {
+                joined.push(';');
+            }
+            joined.push_str(code);
+        }
+        joined
     }
 
     pub fn is_empty(self) -> bool {

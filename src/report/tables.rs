@@ -1,17 +1,62 @@
 //! `flags`, `households` and `rejects` as rows of text: the one rendering
 //! that both the CSV and the Parquet writers use, so they cannot differ.
 
-use std::borrow::Cow;
-
 use crate::columns::{FLAG_COLUMNS, HOUSEHOLD_COLUMNS, PERSON_TOKEN, REJECT_COLUMNS};
 use crate::flags::{Flag, FlagDef};
 use crate::identity::mask_id;
 use crate::ingest::Reject;
+use crate::model::Text;
 use crate::scoring::HouseholdRows;
 use rayon::prelude::*;
 
-/// A cell's text: borrowed from the findings where it can be.
-pub type Cell<'a> = Cow<'a, str>;
+/// A cell's text: borrowed from the findings where it can be, and
+/// otherwise made in the cell itself. A masked number, a name, a count or
+/// an amount fits in [`Text`]'s 24 bytes, so that writing the millions of
+/// such cells (each writer asks for its own) allocates nothing; as
+/// `String`s they were an allocation each (issue #7).
+#[derive(Clone, Debug)]
+pub enum Cell<'a> {
+    Borrowed(&'a str),
+    Made(Text),
+}
+
+impl Cell<'_> {
+    pub fn into_owned(self) -> String {
+        match self {
+            Cell::Borrowed(text) => text.to_owned(),
+            Cell::Made(text) => text.into_string(),
+        }
+    }
+}
+
+impl std::ops::Deref for Cell<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Cell::Borrowed(text) => text,
+            Cell::Made(text) => text,
+        }
+    }
+}
+
+impl AsRef<str> for Cell<'_> {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl PartialEq<&str> for Cell<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        **self == **other
+    }
+}
+
+/// A number or amount, written as `Display` writes it.
+fn made(value: impl std::fmt::Display) -> Cell<'static> {
+    use compact_str::ToCompactString;
+    Cell::Made(value.to_compact_string())
+}
 
 /// A table of text cells with its header, rendered on demand from the
 /// findings: each writer asks for the cells it writes, so the report set
@@ -146,21 +191,26 @@ pub fn flag_table<'a>(quarter: &'a str, flags: &'a [Flag], ids: &'a IdPolicy) ->
         cell: Box::new(move |r, c| {
             let f = &flags[r];
             match c {
-                0 => Cow::Borrowed(quarter),
-                1 => Cow::Borrowed(f.def.code),
-                2 => Cow::Borrowed(f.def.label),
-                3 => Cow::Borrowed(f.def.kind.code()),
-                4 => Cow::Borrowed(f.def.severity.code()),
-                5 => Cow::Borrowed(f.region.county()),
-                6 => Cow::Borrowed(f.region.township()),
-                7 => Cow::Borrowed(f.region.village()),
-                8 => Cow::Borrowed(f.dibao_household_id.as_str()),
-                9 => Cow::Borrowed(f.poor_household_id.as_str()),
-                10 if f.person_id.is_empty() || !ids.mask => Cow::Borrowed(f.person_id.as_str()),
-                10 => Cow::Owned(mask_id(&f.person_id).to_string()),
-                11 => Cow::Owned(f.name.to_string()),
-                12 => Cow::Borrowed(f.detail.as_str()),
-                _ => Cow::Owned(tokens.as_ref().map(|t| t[r].clone()).unwrap_or_default()),
+                0 => Cell::Borrowed(quarter),
+                1 => Cell::Borrowed(f.def.code),
+                2 => Cell::Borrowed(f.def.label),
+                3 => Cell::Borrowed(f.def.kind.code()),
+                4 => Cell::Borrowed(f.def.severity.code()),
+                5 => Cell::Borrowed(f.region.county()),
+                6 => Cell::Borrowed(f.region.township()),
+                7 => Cell::Borrowed(f.region.village()),
+                8 => Cell::Borrowed(f.dibao_household_id.as_str()),
+                9 => Cell::Borrowed(f.poor_household_id.as_str()),
+                10 if f.person_id.is_empty() || !ids.mask => Cell::Borrowed(f.person_id.as_str()),
+                10 => Cell::Made(mask_id(&f.person_id)),
+                11 => Cell::Made(Text::from(&*f.name.text())),
+                12 => Cell::Borrowed(f.detail.as_str()),
+                _ => Cell::Made(
+                    tokens
+                        .as_ref()
+                        .map(|t| Text::from(t[r].as_str()))
+                        .unwrap_or_default(),
+                ),
             }
         }),
         // The quarter (one text); the code and label by the flag's
@@ -196,19 +246,19 @@ pub fn household_table<'a>(quarter: &'a str, households: &'a HouseholdRows) -> T
         cell: Box::new(move |r, c| {
             let h = &households.rows[r];
             match c {
-                0 => Cow::Borrowed(quarter),
-                1 => Cow::Borrowed(h.poor_household_id.as_str()),
-                2 => Cow::Borrowed(h.region.county()),
-                3 => Cow::Borrowed(h.region.township()),
-                4 => Cow::Borrowed(h.region.village()),
-                5 => Cow::Borrowed(h.status_name()),
-                6 => Cow::Borrowed(h.household_type_name()),
-                7 => Cow::Owned(h.members.to_string()),
-                8 => Cow::Owned(h.annual_income.to_string()),
-                9 => Cow::Borrowed(households.dibao_household_ids(h)),
-                10 => Cow::Owned(h.flags.joined()),
-                11 => Cow::Owned(h.score.to_string()),
-                _ => Cow::Borrowed(h.tier()),
+                0 => Cell::Borrowed(quarter),
+                1 => Cell::Borrowed(h.poor_household_id.as_str()),
+                2 => Cell::Borrowed(h.region.county()),
+                3 => Cell::Borrowed(h.region.township()),
+                4 => Cell::Borrowed(h.region.village()),
+                5 => Cell::Borrowed(h.status_name()),
+                6 => Cell::Borrowed(h.household_type_name()),
+                7 => made(h.members),
+                8 => made(h.annual_income),
+                9 => Cell::Borrowed(households.dibao_household_ids(h)),
+                10 => Cell::Made(h.flags.joined()),
+                11 => made(h.score),
+                _ => Cell::Borrowed(h.tier()),
             }
         }),
         // The quarter (one text); the place codes by the handle of the
@@ -237,11 +287,11 @@ pub fn reject_table<'a>(rejects: &'a [Reject], mask: bool) -> TextTable<'a> {
         cell: Box::new(move |r, c| {
             let j = &rejects[r];
             match c {
-                0 => Cow::Borrowed(j.file.as_str()),
-                1 => Cow::Owned(j.line.to_string()),
-                2 => Cow::Borrowed(j.column.as_str()),
-                3 => Cow::Borrowed(j.reason.as_str()),
-                _ => Cow::Owned(j.record(mask)),
+                0 => Cell::Borrowed(j.file.as_str()),
+                1 => made(j.line),
+                2 => Cell::Borrowed(j.column.as_str()),
+                3 => Cell::Borrowed(j.reason.as_str()),
+                _ => Cell::Made(j.record(mask).into()),
             }
         }),
         keyed: &[],
@@ -254,6 +304,31 @@ mod tests {
     use super::*;
     use crate::model::Region;
     use std::collections::HashMap;
+
+    #[test]
+    fn made_cells_read_as_the_texts_they_were_made_from() {
+        // A name, a masked number and counts as the writers see them; a
+        // long text (beyond a cell's inline room) reads back whole too.
+        let long = "一个比二十四个字节长得多的句子";
+        let flags = [Flag::new(&crate::checks::CATALOG[0])
+            .person("410322194703229694", "张三丰")
+            .detail(long.to_owned())];
+        let ids = IdPolicy {
+            mask: true,
+            token_key: None,
+        };
+        let table = flag_table("2018Q3", &flags, &ids);
+        let at = |name: &str| table.position(name).unwrap();
+        assert_eq!(&*table.cell(0, at("name")), "张三丰");
+        assert_eq!(&*table.cell(0, at("person_id")), "410322********9694");
+        assert_eq!(table.cell(0, at("detail")).into_owned(), long);
+        assert!(table.cell(0, at("quarter")) == "2018Q3");
+        assert_eq!(&*made(1234), "1234");
+        assert_eq!(
+            &*made(crate::money::Cents::parse("2271.15").unwrap()),
+            "2271.15"
+        );
+    }
 
     #[test]
     fn a_flag_tables_equal_keys_hold_equal_texts() {
