@@ -310,7 +310,7 @@ mod tests {
         // A name, a masked number and counts as the writers see them; a
         // long text (beyond a cell's inline room) reads back whole too.
         let long = "一个比二十四个字节长得多的句子";
-        let flags = [Flag::new(&crate::checks::CATALOG[0])
+        let flags = [Flag::new(crate::checks::CATALOG[0])
             .person("410322194703229694", "张三丰")
             .detail(long.to_owned())];
         let ids = IdPolicy {
