@@ -465,8 +465,15 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
-                let d_end = i + dibao_keys[i..].partition_point(|e| key_of(e) == key);
-                let p_end = j + poor_keys[j..].partition_point(|e| key_of(e) == key);
+                // A key's run ends a step or two on: walked, not found by
+                // a binary search over the whole rest of the list, whose
+                // probes missed the cache for every key in both rolls
+                // (issue #7).
+                let run_end = |keys: &[[u32; 3]], from: usize| {
+                    from + keys[from..].iter().take_while(|e| key_of(e) == key).count()
+                };
+                let d_end = run_end(&dibao_keys, i);
+                let p_end = run_end(&poor_keys, j);
                 keys_in_both += 1;
                 for &[_, _, d] in &dibao_keys[i..d_end] {
                     for &[_, _, p] in &poor_keys[j..p_end] {
@@ -675,6 +682,105 @@ mod tests {
             name: name.into(),
             id: crate::model::PersonId::new(id.into(), end),
         }
+    }
+
+    fn rolls(
+        dibao: &[(&str, &str)],
+        poor: &[(&str, &str)],
+    ) -> (crate::model::DibaoRoll, crate::model::PoorRoll) {
+        use crate::model::*;
+        use crate::money::Cents;
+        let dibao_rows = dibao
+            .iter()
+            .map(|&(_, id)| DibaoRow {
+                member: member("410322", "张三", id),
+                category: None,
+                monthly_benefit: Cents(0).into(),
+                monthly_income: Cents(0).into(),
+                enrolled_on: OptionalDate::new(None),
+            })
+            .collect();
+        let poor_rows = poor
+            .iter()
+            .map(|&(_, id)| PoorRow {
+                member: member("410322", "张三", id),
+                household_type: HouseholdType::General,
+                status: Status::Poor,
+                exit_year: OptionalI32::new(None),
+                cause: None,
+                annual_income: Cents(0).into(),
+                circumstances: Circumstances::new(
+                    Labor::Ordinary,
+                    Health::Healthy,
+                    true,
+                    true,
+                    true,
+                ),
+                schooling: None,
+            })
+            .collect();
+        let households = |given: &[(&str, &str)]| -> Vec<ShortText> {
+            given.iter().map(|&(h, _)| ShortText::new(h)).collect()
+        };
+        (
+            Roll::new(dibao_rows, households(dibao)),
+            Roll::new(poor_rows, households(poor)),
+        )
+    }
+
+    /// Every row of a number on one roll is paired with every row of it
+    /// on the other, however long each number's run of rows, and numbers
+    /// on one roll only pair with nothing.
+    #[test]
+    fn exact_pairs_are_every_row_of_a_number_with_every_other() {
+        const A: &str = "410322194703229696";
+        const B: &str = "410322195501011239";
+        const C: &str = "410322196001011237";
+        const ONLY_DIBAO: &str = "410322197001011231";
+        const ONLY_POOR: &str = "410322198001011236";
+        let valid = |id: &str| {
+            crate::model::PersonId::new(id.into(), crate::calendar::Date::new(2024, 3, 31).unwrap())
+                .key()
+                .is_some()
+        };
+        assert!([A, B, C, ONLY_DIBAO, ONLY_POOR].iter().all(|id| valid(id)));
+        let (dibao, poor) = rolls(
+            &[
+                ("d1", B),
+                ("d1", A),
+                ("d2", ONLY_DIBAO),
+                ("d3", A),
+                ("d3", C),
+            ],
+            &[
+                ("p1", A),
+                ("p1", C),
+                ("p2", A),
+                ("p3", ONLY_POOR),
+                ("p4", A),
+                ("p4", B),
+            ],
+        );
+        let m = match_rolls(&dibao, &poor);
+        assert_eq!(m.exact_persons, 3);
+        let partners = |lists: &RowLists, rows: usize| -> Vec<Vec<usize>> {
+            (0..rows)
+                .map(|r| lists.get(r).iter().map(|&p| p as usize).collect())
+                .collect()
+        };
+        assert_eq!(
+            partners(&m.dibao_partner, 5),
+            vec![vec![5], vec![0, 2, 4], vec![], vec![0, 2, 4], vec![1]]
+        );
+        assert_eq!(
+            partners(&m.poor_partner, 6),
+            vec![vec![1, 3], vec![4], vec![1, 3], vec![], vec![1, 3], vec![0]]
+        );
+        // 低保 households d1, d3 with poor households p1, p2, p4.
+        assert_eq!(
+            m.links,
+            vec![(0, 0), (0, 1), (0, 3), (2, 0), (2, 1), (2, 3)]
+        );
     }
 
     /// Only the unmatched poor rows that could pair with an unmatched 低保
