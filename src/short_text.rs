@@ -118,7 +118,16 @@ impl From<&str> for ShortText {
 
 impl PartialEq for ShortText {
     fn eq(&self, other: &ShortText) -> bool {
-        self.as_str() == other.as_str()
+        match (&self.0, &other.0) {
+            // Inline texts are zero past their length (see `new`): equal
+            // texts are equal arrays, compared without a call of `memcmp`
+            // (household numbers of consecutive rows are compared for
+            // every row read; issue #7).
+            (Repr::Inline { bytes: a, len: m }, Repr::Inline { bytes: b, len: n }) => {
+                m == n && a == b
+            }
+            _ => self.as_str() == other.as_str(),
+        }
     }
 }
 
@@ -206,6 +215,30 @@ impl fmt::Debug for SparseText {
 #[cfg(test)]
 mod tests {
     use super::{ShortText, SparseText};
+
+    /// Equality of inline texts (compared as arrays) and of texts on the
+    /// heap agrees with their texts'.
+    #[test]
+    fn short_texts_are_equal_exactly_when_their_texts_are() {
+        let texts = [
+            "",
+            "a",
+            "a\0",
+            "P1000727394061",
+            "P10007273940610",
+            "P100072739406100",
+            "户编号一二三四五",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(
+                    ShortText::new(a) == ShortText::new(b),
+                    a == b,
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_sparse_text_is_eight_bytes_and_reads_back_what_it_was_given() {

@@ -15,7 +15,10 @@ use std::cell::RefCell;
 use std::num::NonZeroU32;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 /// A text from the run's shared table.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,8 +71,36 @@ static TEXTS: TextSlots = TextSlots::new();
 
 thread_local! {
     // Each thread's own copy of what it has looked up, so that a roll's
-    // millions of lookups take no lock.
-    static SEEN: RefCell<FxHashMap<&'static str, Shared>> = RefCell::default();
+    // millions of lookups take no lock. Its texts are compared by
+    // [`same_text`]: through `str`'s `==` every hit was a call of the C
+    // library's `memcmp`, and the lookups took 5 % of reading a roll
+    // (issue #7).
+    static SEEN: RefCell<HashTable<(&'static str, Shared)>> = const { RefCell::new(HashTable::new()) };
+}
+
+fn hash_text(text: &str) -> u64 {
+    FxBuildHasher.hash_one(text)
+}
+
+/// Whether two texts are the same, compared in place: texts of 4 to 16
+/// bytes (codes, categories, names, the enumerations' values) as two
+/// overlapping words each. `==` on `str` calls the C library's `memcmp`,
+/// whose call costs more than the comparison of such texts.
+#[inline]
+pub fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| s[at..at + 8].try_into().ok().map(u64::from_ne_bytes);
+    let half = |s: &[u8], at: usize| s[at..at + 4].try_into().ok().map(u32::from_ne_bytes);
+    match n {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
 }
 
 fn table() -> std::sync::MutexGuard<'static, Table> {
@@ -81,8 +112,9 @@ fn table() -> std::sync::MutexGuard<'static, Table> {
 
 impl Shared {
     pub fn new(text: &str) -> Shared {
+        let hash = hash_text(text);
         SEEN.with_borrow_mut(|seen| {
-            if let Some(&handle) = seen.get(text) {
+            if let Some(&(_, handle)) = seen.find(hash, |&(seen, _)| same_text(seen, text)) {
                 return handle;
             }
             let (key, handle) = {
@@ -106,7 +138,7 @@ impl Shared {
                     }
                 }
             };
-            seen.insert(key, handle);
+            seen.insert_unique(hash, (key, handle), |&(key, _)| hash_text(key));
             handle
         })
     }
@@ -144,7 +176,32 @@ impl std::fmt::Debug for Shared {
 
 #[cfg(test)]
 mod tests {
-    use super::Shared;
+    use super::{Shared, same_text};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `same_text` answers as `==` does, for texts of every length
+        /// up to past 16 bytes, equal, alike and of one length.
+        #[test]
+        fn same_text_is_equality(
+            a in "[ab0-9低保]{0,12}",
+            b in "[ab0-9低保]{0,12}",
+            flip in any::<prop::sample::Index>(),
+        ) {
+            prop_assert_eq!(same_text(&a, &b), a == b);
+            prop_assert!(same_text(&a, &a.clone()));
+            // One byte changed anywhere (an ASCII byte, to stay UTF-8).
+            let mut bytes = a.clone().into_bytes();
+            if !bytes.is_empty() {
+                let at = flip.index(bytes.len());
+                if bytes[at].is_ascii() {
+                    bytes[at] ^= 1;
+                    let changed = String::from_utf8(bytes).unwrap();
+                    prop_assert!(!same_text(&a, &changed));
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_same_text_is_one_handle_on_every_thread() {
