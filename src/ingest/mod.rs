@@ -7,6 +7,7 @@ mod chunks;
 mod decode;
 mod rows;
 mod sink;
+mod structural;
 mod table;
 pub mod values;
 

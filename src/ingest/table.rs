@@ -94,8 +94,10 @@ impl<'a> LineCounter<'a> {
 /// Lines without a quote or a lone carriage return are cut at their commas
 /// in place: that is what the csv crate makes of them, without copying
 /// every cell into a record and checking its UTF-8 again (a quarter of a
-/// 1 M household read; issue #7). From the first line that has either,
-/// the rest of the text goes through the csv crate.
+/// 1 M household read; issue #7). The commas, line ends, quotes and
+/// carriage returns are found in one pass ([`super::structural`]). From
+/// the first line that has a quote or a lone carriage return, the rest of
+/// the text goes through the csv crate.
 ///
 /// `f` is also told whether the record may hold a character that
 /// [`super::values::clean`] folds ([`super::values::may_fold`]): found
@@ -117,27 +119,39 @@ pub fn for_each_record(
     let [e3, ef] = super::values::FOLDABLE_LEADS;
     let mut foldable_at = memchr::memchr2_iter(e3, ef, bytes);
     let mut next_foldable = foldable_at.next().unwrap_or(usize::MAX);
+    let mut structurals = super::structural::Structurals::new(bytes);
     while at < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
-        let mut content = &text[at..end];
-        if let Some(stripped) = content.strip_suffix('\r') {
-            content = stripped;
-        }
-        if memchr::memchr2(b'"', b'\r', content.as_bytes()).is_some() {
-            return csv_records(path, &text[at..], line, f);
-        }
+        cells.clear();
+        let mut from = at;
+        // The line's end (its line feed, or the text's end) and the end
+        // of its last cell (before a carriage return that ends the line).
+        let (end, content_end) = loop {
+            let Some(p) = structurals.next() else {
+                break (bytes.len(), bytes.len());
+            };
+            match bytes[p] {
+                b',' => {
+                    // Commas are ASCII, so these are character boundaries.
+                    cells.push(&text[from..p]);
+                    from = p + 1;
+                }
+                b'\n' => break (p, p),
+                b'\r' if p + 1 == bytes.len() => break (bytes.len(), p),
+                b'\r' if bytes[p + 1] == b'\n' => {
+                    // The line feed is the next structural byte.
+                    let lf = structurals.next();
+                    debug_assert_eq!(lf, Some(p + 1));
+                    break (p + 1, p);
+                }
+                // A quote, or a carriage return inside a line.
+                _ => return csv_records(path, &text[at..], line, f),
+            }
+        };
+        cells.push(&text[from..content_end]);
         while next_foldable < at {
             next_foldable = foldable_at.next().unwrap_or(usize::MAX);
         }
         let foldable = next_foldable < end;
-        cells.clear();
-        let mut from = 0;
-        for comma in memchr::memchr_iter(b',', content.as_bytes()) {
-            // Commas are ASCII, so these are character boundaries.
-            cells.push(&content[from..comma]);
-            from = comma + 1;
-        }
-        cells.push(&content[from..]);
         if !is_blank(cells.iter().copied()) {
             f(&cells, line, foldable);
         }
