@@ -14,6 +14,7 @@
 use std::ops::Range;
 
 use crate::calendar::{Date, Quarter};
+use crate::ingest::sink::Sink;
 use crate::model::*;
 use crate::money::Cents;
 use crate::short_text::ShortText;
@@ -141,13 +142,14 @@ impl<'a> MemberColumns<'a> {
 pub fn decode_dibao<R: Kept<DibaoRow>>(
     r: &mut BlockReader,
     q: Quarter,
-) -> Result<Vec<(R, R::Side)>, Damaged> {
+    sink: &mut Sink<R, R::Side>,
+) -> Result<(), Damaged> {
     let members = MemberColumns::read(r, q)?;
     let category = r.shared()?;
     let benefit = r.i64s()?;
     let income = r.i64s()?;
     let enrolled = r.i32s()?;
-    r.rows_made(|i| {
+    r.push_rows(sink, |i| {
         let (member, household_id) = members.member(i)?;
         let row = DibaoRow {
             member,
@@ -164,7 +166,8 @@ pub fn decode_dibao<R: Kept<DibaoRow>>(
 pub fn decode_poor<R: Kept<PoorRow>>(
     r: &mut BlockReader,
     q: Quarter,
-) -> Result<Vec<(R, R::Side)>, Damaged> {
+    sink: &mut Sink<R, R::Side>,
+) -> Result<(), Damaged> {
     let members = MemberColumns::read(r, q)?;
     let household_type = r.u8s()?;
     let status = r.u8s()?;
@@ -177,7 +180,7 @@ pub fn decode_poor<R: Kept<PoorRow>>(
     let insured = r.u8s()?;
     let housing = r.u8s()?;
     let water = r.u8s()?;
-    r.rows_made(|i| {
+    r.push_rows(sink, |i| {
         let (member, household_id) = members.member(i)?;
         let row = PoorRow {
             member,

@@ -187,7 +187,8 @@ fn read_file<T: Send, S: Send>(
     schema: &str,
     decode: impl Fn(
         &mut state_file::BlockReader,
-    ) -> std::result::Result<Vec<(T, S)>, state_file::Damaged>
+        &mut crate::ingest::sink::Sink<T, S>,
+    ) -> std::result::Result<(), state_file::Damaged>
     + Sync,
 ) -> Result<(Vec<T>, Vec<S>)> {
     let cannot_read = |e: std::io::Error| {
@@ -270,14 +271,14 @@ where
             sha("dibao"),
             rows("dibao"),
             format3::DIBAO_SCHEMA,
-            |r| format3::decode_dibao::<D>(r, q),
+            |r, sink| format3::decode_dibao::<D>(r, q, sink),
         )?;
         let poor = read_file(
             &file("poor"),
             sha("poor"),
             rows("poor"),
             format3::POOR_SCHEMA,
-            |r| format3::decode_poor::<P>(r, q),
+            |r, sink| format3::decode_poor::<P>(r, q, sink),
         )?;
         (dibao, poor)
     } else {

@@ -6,7 +6,7 @@
 mod chunks;
 mod decode;
 mod rows;
-mod sink;
+pub(crate) mod sink;
 mod structural;
 mod table;
 pub mod values;

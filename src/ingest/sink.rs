@@ -37,6 +37,11 @@ impl<T, S> Sink<'_, T, S> {
             _ => self.overflow.push((row, side)),
         }
     }
+
+    /// The rows pushed so far.
+    pub fn pushed(&self) -> usize {
+        self.len + self.overflow.len()
+    }
 }
 
 /// Rows and their side values, index for index.
