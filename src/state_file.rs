@@ -396,11 +396,12 @@ struct BlockPools {
 
 /// `raw` compressed as one LZ4 block (`LZ4_compress_default`, as
 /// `lz4::block::compress_to_buffer` calls it) straight into the spare
-/// room of a stored buffer. LZ4 must be given room for its bound, about
-/// the block's own size, where it writes about a third of that: the
-/// bound's room zeroed in a buffer of its own and the output copied out
-/// of it was 17,000 page faults and 96 MB copied writing a 1 M household
-/// state (issue #7). Room reserved and not written is never touched.
+/// room of a stored buffer. LZ4 must be given room for its bound, a
+/// little over the block's own size, where it writes about two fifths of
+/// that: the bound's room zeroed in a buffer of its own and the output
+/// copied out of it were 11,000–18,000 page faults and the 126 MB of a
+/// 1 M household state copied (issue #7). Room reserved and not written
+/// is never touched.
 fn compress(raw: &[u8], pools: &BlockPools) -> io::Result<Vec<u8>> {
     if raw.len() > MAX_BLOCK_BYTES {
         return Err(io::Error::other("a state block is over 1 GiB"));
