@@ -231,7 +231,8 @@ mod tests {
     /// Every packed character is written as `encode_utf8` writes it.
     #[test]
     fn every_packed_character_is_written_in_its_utf8() {
-        for code in 0..=CHAR_MASK {
+        // Code 0 is no character; a name's codes start at 1.
+        for code in 1..=CHAR_MASK {
             let c = char_of(code);
             let mut out = [0u8; 3];
             let len = put_utf8(c, &mut out);
