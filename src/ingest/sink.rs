@@ -10,6 +10,9 @@
 //! Capacity that no row uses is never touched, so it costs address
 //! space, not resident memory. Inputs without a side value use `()`,
 //! which takes no memory.
+//!
+//! The saved state's blocks are decoded into place the same way
+//! ([`crate::state_file::read`]), each block's exact row count its bound.
 
 use std::mem::MaybeUninit;
 

@@ -4,7 +4,8 @@
 //! Cutting a line at its commas in place took three searches a line (its
 //! end, then any quote or carriage return in it, then each comma in turn,
 //! one call a cell), each setting up its vector loop for a few dozen bytes:
-//! about a twentieth of reading a roll at 1 M households (issue #7). One
+//! about 100 of the 629 `perf` samples of reading Q's rolls in a 1 M
+//! household run (issue #7). One
 //! pass that marks all four in a 64-bit mask per block, and a walk over
 //! the set bits, does the work of the three.
 
