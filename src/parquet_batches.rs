@@ -1,15 +1,26 @@
 //! Parquet files written a row group at a time: the columns of one group
-//! are built, encoded and freed before the next group's are built.
+//! are built as Arrow arrays, encoded and freed before the next group's
+//! are built.
 //!
 //! A whole frame built first held a second copy of every row as polars
 //! columns: about 400 MB for the state and 300 MB for the flag and
 //! household tables at 1 M households, all alive while the workbook was
-//! written (issue #7).
+//! written (issue #7). The groups are encoded here through polars'
+//! Parquet crate rather than handed to polars' writer as frames, so that
+//! the caller chooses each column's encoding: polars' writer estimates
+//! every text column's distinct values and hashes its texts to decide on
+//! a dictionary, which the callers already know (see
+//! [`crate::report::parquet_out`]).
 
 use std::io::Write;
 use std::ops::Range;
 
 use polars::prelude::*;
+use polars_arrow::array::Array;
+use polars_parquet::write::{
+    CompressedPage, Encoding, ParquetType, Version, WriteOptions, array_to_columns, compress,
+};
+use rayon::prelude::*;
 
 /// Rows per row group. At polars' own default (512 × 512 rows) the two
 /// groups in flight of the flag table's thirteen text columns, and their
@@ -28,39 +39,77 @@ pub fn compression() -> ParquetCompression {
     ParquetCompression::Zstd(polars_utils::compression::ZstdLevel::try_new(1).ok())
 }
 
+/// One column of a file: its name and type in the schema, and the
+/// encoding asked of its arrays. A dictionary array is written as a
+/// dictionary whatever is asked; `RleDictionary` on any other array is
+/// polars' choice (a dictionary when it seems to pay), `Plain` none.
+pub struct ColumnSpec {
+    pub name: &'static str,
+    pub dtype: DataType,
+    pub encoding: Encoding,
+}
+
 /// Write `rows` rows to `out`, `ROW_GROUP_ROWS` at a time; `group` builds
-/// the frame of the rows in its range. No rows still write one empty
-/// group, so the file has its columns.
+/// the arrays (one per column, in `columns`' order) of the rows in its
+/// range. The schema is the one polars writes for a frame of `columns`'
+/// types. No rows still write one empty group, so the file has its
+/// columns.
 ///
-/// The next group is built while the last one is encoded and written:
-/// building a group's columns (one pass over its rows) and encoding them
-/// took turns on one thread, and the Parquet reports were the longer side
-/// of the write stage at 1 M households (issue #7). Two groups' frames are
-/// held at most.
+/// The next group is built while the last one is encoded (its columns in
+/// parallel) and written: building a group's columns (one pass over its
+/// rows) and encoding them took turns on one thread, and the Parquet
+/// reports were the longer side of the write stage at 1 M households
+/// (issue #7). Two groups' arrays are held at most.
 pub fn write(
     out: &mut (impl Write + Send),
+    columns: &[ColumnSpec],
     rows: usize,
-    compression: ParquetCompression,
     statistics: StatisticsOptions,
-    mut group: impl FnMut(Range<usize>) -> PolarsResult<DataFrame> + Send,
+    mut group: impl FnMut(Range<usize>) -> PolarsResult<Vec<Box<dyn Array>>> + Send,
 ) -> PolarsResult<()> {
-    let range_from = |start: usize| start..(start + ROW_GROUP_ROWS).min(rows);
-    let mut df = group(range_from(0))?;
+    let schema: Schema = columns
+        .iter()
+        .map(|c| Field::new(c.name.into(), c.dtype.clone()))
+        .collect();
     let mut writer = ParquetWriter::new(&mut *out)
-        .with_compression(compression)
+        .with_compression(compression())
         .with_statistics(statistics)
-        .batched(df.schema())?;
+        .batched(&schema)?;
+    let types: Vec<ParquetType> = writer.parquet_schema().fields().to_vec();
+    let options = WriteOptions {
+        statistics,
+        version: Version::V1,
+        compression: compression().into(),
+        data_page_size: None,
+    };
+
+    let range_from = |start: usize| start..(start + ROW_GROUP_ROWS).min(rows);
+    let mut arrays = group(range_from(0))?;
     let mut start = range_from(0).end;
     loop {
         let following = (start < rows).then(|| range_from(start));
         let (written, built) = rayon::join(
-            || writer.write_batch(&df),
+            || -> PolarsResult<()> {
+                if arrays.len() != columns.len() {
+                    polars_bail!(ShapeMismatch: "a row group of {} columns for {} in the schema", arrays.len(), columns.len());
+                }
+                let pages = arrays
+                    .par_iter()
+                    .zip(&types)
+                    .zip(columns)
+                    .map(|((array, type_), column)| {
+                        encode_column(array.as_ref(), type_, column.encoding, options)
+                    })
+                    .collect::<PolarsResult<Vec<_>>>()?;
+                let height = arrays.first().map_or(0, |a| a.len());
+                writer.write_row_group(height as u64, &pages)
+            },
             || following.clone().map(&mut group).transpose(),
         );
         written?;
         match (built?, following) {
             (Some(next), Some(range)) => {
-                df = next;
+                arrays = next;
                 start = range.end;
             }
             _ => break,
@@ -69,9 +118,26 @@ pub fn write(
     writer.finish().map(|_| ())
 }
 
+/// A column's pages, encoded and compressed.
+fn encode_column(
+    array: &dyn Array,
+    type_: &ParquetType,
+    encoding: Encoding,
+    options: WriteOptions,
+) -> PolarsResult<Vec<CompressedPage>> {
+    let mut pages = Vec::new();
+    for column in array_to_columns(array, type_.clone(), options, &[encoding])? {
+        for page in column {
+            pages.push(compress(page?, Vec::new(), options.compression)?);
+        }
+    }
+    Ok(pages)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use polars_arrow::array::{PrimitiveArray, Utf8ViewArray};
 
     fn read(bytes: Vec<u8>) -> DataFrame {
         ParquetReader::new(std::io::Cursor::new(bytes))
@@ -79,13 +145,26 @@ mod tests {
             .unwrap()
     }
 
-    fn numbers(range: Range<usize>) -> PolarsResult<DataFrame> {
+    const COLUMNS: [ColumnSpec; 2] = [
+        ColumnSpec {
+            name: "n",
+            dtype: DataType::Int64,
+            encoding: Encoding::RleDictionary,
+        },
+        ColumnSpec {
+            name: "t",
+            dtype: DataType::String,
+            encoding: Encoding::Plain,
+        },
+    ];
+
+    fn numbers(range: Range<usize>) -> PolarsResult<Vec<Box<dyn Array>>> {
         let n: Vec<i64> = range.clone().map(|i| i as i64).collect();
         let t: Vec<String> = range.map(|i| format!("r{i}")).collect();
-        DataFrame::new(
-            n.len(),
-            vec![Column::new("n".into(), n), Column::new("t".into(), t)],
-        )
+        Ok(vec![
+            PrimitiveArray::from_vec(n).boxed(),
+            Utf8ViewArray::from_slice_values(&t).boxed(),
+        ])
     }
 
     #[test]
@@ -95,8 +174,8 @@ mod tests {
         let mut bytes = Vec::new();
         write(
             &mut bytes,
+            &COLUMNS,
             rows,
-            ParquetCompression::Zstd(None),
             StatisticsOptions::empty(),
             |r| {
                 ranges.push(r.clone());
@@ -129,8 +208,8 @@ mod tests {
         let mut bytes = Vec::new();
         write(
             &mut bytes,
+            &COLUMNS,
             0,
-            ParquetCompression::Zstd(None),
             StatisticsOptions::default(),
             numbers,
         )
@@ -138,6 +217,7 @@ mod tests {
         let df = read(bytes);
         assert_eq!(df.height(), 0);
         assert_eq!(df.get_column_names(), ["n", "t"]);
+        assert_eq!(df.dtypes(), [DataType::Int64, DataType::String]);
     }
 
     #[test]
@@ -145,8 +225,8 @@ mod tests {
         let mut bytes = Vec::new();
         let err = write(
             &mut bytes,
+            &COLUMNS,
             ROW_GROUP_ROWS + 1,
-            ParquetCompression::Zstd(None),
             StatisticsOptions::empty(),
             |r| {
                 if r.start > 0 {
@@ -156,6 +236,18 @@ mod tests {
                 }
             },
         );
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn a_group_of_other_columns_than_the_schemas_is_an_error() {
+        let mut bytes = Vec::new();
+        let err = write(&mut bytes, &COLUMNS, 3, StatisticsOptions::empty(), |r| {
+            numbers(r).map(|mut arrays| {
+                arrays.pop();
+                arrays
+            })
+        });
         assert!(err.is_err());
     }
 }

@@ -288,20 +288,21 @@ pub mod writer {
         .unwrap();
     }
 
+    /// A state file as formats 1 and 2 were written: a polars frame, in
+    /// row groups of `ROW_GROUP_ROWS`.
     fn write_frame(
         path: &Path,
         rows: usize,
         columns: impl Fn(std::ops::Range<usize>) -> Vec<Column> + Sync,
     ) {
         let mut out = std::fs::File::create(path).unwrap();
-        crate::parquet_batches::write(
-            &mut out,
-            rows,
-            crate::parquet_batches::compression(),
-            StatisticsOptions::empty(),
-            |range| DataFrame::new(range.len(), columns(range)),
-        )
-        .unwrap();
+        let mut frame = DataFrame::new(rows, columns(0..rows)).unwrap();
+        ParquetWriter::new(&mut out)
+            .with_compression(crate::parquet_batches::compression())
+            .with_statistics(StatisticsOptions::empty())
+            .with_row_group_size(Some(crate::parquet_batches::ROW_GROUP_ROWS))
+            .finish(&mut frame)
+            .unwrap();
     }
 
     /// The columns every roll's state has, borrowed from the rows (no clone
