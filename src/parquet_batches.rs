@@ -71,15 +71,16 @@ pub fn write(
         .iter()
         .map(|c| Field::new(c.name.into(), c.dtype.clone()))
         .collect();
+    let compression = compression();
     let mut writer = ParquetWriter::new(&mut *out)
-        .with_compression(compression())
+        .with_compression(compression)
         .with_statistics(statistics)
         .batched(&schema)?;
     let types: Vec<ParquetType> = writer.parquet_schema().fields().to_vec();
     let options = WriteOptions {
         statistics,
         version: Version::V1,
-        compression: compression().into(),
+        compression: compression.into(),
         data_page_size: None,
     };
 
@@ -135,11 +136,12 @@ fn encode_column(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use polars_arrow::array::{PrimitiveArray, Utf8ViewArray};
 
-    fn read(bytes: Vec<u8>) -> DataFrame {
+    /// A Parquet file's bytes read back whole.
+    pub(crate) fn read(bytes: Vec<u8>) -> DataFrame {
         ParquetReader::new(std::io::Cursor::new(bytes))
             .finish()
             .unwrap()

@@ -5,9 +5,9 @@
 //! end, then any quote or carriage return in it, then each comma in turn,
 //! one call a cell), each setting up its vector loop for a few dozen bytes:
 //! about 100 of the 629 `perf` samples of reading Q's rolls in a 1 M
-//! household run (issue #7). One
-//! pass that marks all four in a 64-bit mask per block, and a walk over
-//! the set bits, does the work of the three.
+//! household run (issue #7). One pass that marks all four in a 64-bit
+//! mask per block, and a walk over the set bits, does the work of the
+//! three.
 
 /// Positions of the bytes `,` `\n` `"` `\r` of a text, in order.
 pub struct Structurals<'t> {

@@ -165,12 +165,12 @@ impl Builder {
     }
 
     fn finish(self) -> PolarsResult<Box<dyn Array>> {
-        Ok(match self {
-            Builder::Keyed(d) => return d.finish(),
-            Builder::Text(b) => b.freeze().boxed(),
-            Builder::Integer(v) => PrimitiveArray::from(v).boxed(),
-            Builder::Decimal(v) => PrimitiveArray::from(v).boxed(),
-        })
+        match self {
+            Builder::Keyed(d) => d.finish(),
+            Builder::Text(b) => Ok(b.freeze().boxed()),
+            Builder::Integer(v) => Ok(PrimitiveArray::from(v).boxed()),
+            Builder::Decimal(v) => Ok(PrimitiveArray::from(v).boxed()),
+        }
     }
 }
 
@@ -226,12 +226,7 @@ fn write_table(out: &mut (impl std::io::Write + Send), table: &TextTable) -> Pol
 mod tests {
     use super::*;
     use crate::parquet_batches::ROW_GROUP_ROWS;
-
-    fn read(bytes: Vec<u8>) -> DataFrame {
-        ParquetReader::new(std::io::Cursor::new(bytes))
-            .finish()
-            .unwrap()
-    }
+    use crate::parquet_batches::tests::read;
 
     fn written(table: &TextTable) -> DataFrame {
         let mut bytes = Vec::new();
