@@ -19,7 +19,8 @@ DATA = os.path.join(ROOT, "bench-data")
 
 
 def run(cmd, quiet=True):
-    """Run a command; return (wall s, user+sys s, peak RSS MiB) of that child alone."""
+    """Run a command; return (wall s, user+sys s, peak RSS MiB, system s,
+    minor page faults) of that child alone."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     # A fresh intermediate process so that ru_maxrss is this command's own.
@@ -27,13 +28,13 @@ def run(cmd, quiet=True):
                "import resource,subprocess,sys,json;"
                "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
                "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
-               "print(json.dumps([r.returncode,u.ru_utime+u.ru_stime,u.ru_maxrss]))"] + cmd
+               "print(json.dumps([r.returncode,u.ru_utime+u.ru_stime,u.ru_maxrss,u.ru_stime,u.ru_minflt]))"] + cmd
     out = subprocess.run(wrapper, capture_output=True, text=True, check=True).stdout
     wall = time.perf_counter() - t0
-    code, cpu, rss_kib = json.loads(out)
+    code, cpu, rss_kib, system, faults = json.loads(out)
     if code != 0:
         sys.exit(f"command failed ({code}): {' '.join(cmd)}")
-    return wall, cpu, rss_kib / 1024
+    return wall, cpu, rss_kib / 1024, system, faults
 
 
 def ensure_data(households, fmt, geography):
@@ -44,7 +45,7 @@ def ensure_data(households, fmt, geography):
     if not os.path.exists(job):
         shutil.rmtree(d, ignore_errors=True)
         print(f"generating {households} households (csv + parquet) …", file=sys.stderr)
-        wall, cpu, rss = run([BIN, "gen", "--out", d, "--households", str(households),
+        wall, cpu, rss, _, _ = run([BIN, "gen", "--out", d, "--households", str(households),
                               "--start", "2018Q2", "--quarters", "2", "--seed", "7", "--parquet",
                               # The benchmark reads no truth.csv; without it gen
                               # streams each quarter and fits 10 M households.
@@ -101,8 +102,13 @@ def main():
         sys.exit("build first: cargo build --release")
     print(f"# rollmatch benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {a.geography} geography, "
           f"inputs {'as the page cache left them' if a.cold else 'read once before each timed command'}")
-    print("| households | format | Q-1 from | rows | wall s | CPU s | peak RSS MiB | rows/s | bytes/row | floor s | run/floor | stages |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    # System time and page faults: on this VM a page the process touches
+    # first costs from under 1 to about 7 µs of system time, depending on
+    # how much fresh memory the run needs and how long the host has held it
+    # unused (README, "Night of 2026-12-04/05"), so they show how much of
+    # a run's time was the host's.
+    print("| households | format | Q-1 from | rows | wall s | CPU s | sys s | minor faults | µs sys/fault | peak RSS MiB | rows/s | bytes/row | floor s | run/floor | stages |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in [int(s) for s in a.sizes.split(",")]:
         for fmt in a.formats.split(","):
             d, job = ensure_data(size, fmt, a.geography)
@@ -118,11 +124,11 @@ def main():
                     run([BIN, "run", job, "--quarter", "2018Q2", "--out", out + "-q2", "--quiet"] + extra)
                 if not a.cold:
                     warm(d, fmt)
-                wall, cpu, rss = run([BIN, "run", job, "--out", out, "--quiet"] + extra)
+                wall, cpu, rss, system, faults = run([BIN, "run", job, "--out", out, "--quiet"] + extra)
                 if best is None or wall < best[0]:
                     manifest = json.load(open(os.path.join(out, "manifest.json")))
-                    best = (wall, cpu, rss, manifest)
-            wall, cpu, rss, manifest = best
+                    best = (wall, cpu, rss, system, faults, manifest)
+            wall, cpu, rss, system, faults, manifest = best
             stages = " ".join(f"{s['stage']}={s['seconds']:.2f}" for s in manifest["stages"])
             # The read-once floor: every input of both quarters parsed once by
             # the same reader (`check` reads and validates, nothing else).
@@ -132,7 +138,8 @@ def main():
                 run([BIN, "check", job, "--quiet"] + extra)[0]
                 + run([BIN, "check", job, "--quarter", "2018Q2", "--quiet"] + extra)[0]
                 for _ in range(max(1, a.repeat)))
-            print(f"| {size:,} | {fmt} | {'state' if a.from_state else 'files'} | {rows:,} | {wall:.2f} | {cpu:.2f} | {rss:,.0f} | "
+            print(f"| {size:,} | {fmt} | {'state' if a.from_state else 'files'} | {rows:,} | {wall:.2f} | {cpu:.2f} | "
+                  f"{system:.2f} | {faults:,} | {system * 1e6 / max(faults, 1):.1f} | {rss:,.0f} | "
                   f"{rows / wall:,.0f} | {rss * 1048576 / rows:,.0f} | {floor:.2f} | {wall / floor:.2f} | {stages} |", flush=True)
             shutil.rmtree(state, ignore_errors=True)
 
