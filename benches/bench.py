@@ -103,10 +103,10 @@ def main():
     print(f"# rollmatch benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {a.geography} geography, "
           f"inputs {'as the page cache left them' if a.cold else 'read once before each timed command'}")
     # System time and page faults: on this VM a page the process touches
-    # first costs from under 1 to about 7 µs of system time, depending on
-    # how much fresh memory the run needs and how long the host has held it
-    # unused (README, "Night of 2026-12-04/05"), so they show how much of
-    # a run's time was the host's.
+    # first costs from about 1 to 10 µs of system time, depending on how
+    # much fresh memory the run needs and on what the machine did in the
+    # seconds before (README, "Night of 2026-12-04/05"), so they show how
+    # much of a run's time was the host's.
     print("| households | format | Q-1 from | rows | wall s | CPU s | sys s | minor faults | µs sys/fault | peak RSS MiB | rows/s | bytes/row | floor s | run/floor | stages |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in [int(s) for s in a.sizes.split(",")]:

@@ -12,11 +12,13 @@ the system time per page. Nothing here runs rollmatch.
 Why: rollmatch's 10 M run touches about 4 GB of fresh memory, its 1 M run
 well under 1 GB. On the 2-core VM of issue #7 (a guest that reports its
 free pages to the host, `/sys/module/page_reporting`), 4 GiB touched
-after a pause cost 6.3–9.1 s of system time and 4 GiB touched straight
-after another process freed 4 GiB 1.7–2.6 s, against 0.1–0.4 s for 1 GiB
-(2026-12-04): the per-page cost grows with the size and with how long the
-host has held the memory unused, so a larger run pays more per page than
-a smaller one. Run this before a benchmark round to see the host's state.
+when no process had freed as much in the seconds before cost 6.3–10.9 s
+of system time, and 1.7–2.8 s straight after another process freed
+4 GiB, against 0.30–0.47 s for 1 GiB (2026-12-04): the per-page cost
+grows with the size and with what the machine did just before, so a
+larger run pays more per page than a smaller one. Run this after a
+benchmark round to see the host's state; run before one, the 4 GiB it
+frees would warm the memory the first runs get.
 """
 import mmap, resource, subprocess, sys, time
 
