@@ -9,6 +9,7 @@
 //! entries), and each bucket, small enough to stay in a core's cache, is
 //! sorted on its own.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -43,7 +44,7 @@ pub fn pieces(rows: usize) -> Vec<Range<usize>> {
 
 /// Where one piece writes its entries: a stretch of each bucket.
 pub struct Stretches<'a, T> {
-    stretches: Vec<&'a mut [T]>,
+    stretches: Vec<&'a mut [MaybeUninit<T>]>,
     written: Vec<usize>,
 }
 
@@ -52,8 +53,16 @@ impl<T> Stretches<'_, T> {
     /// must write to each bucket exactly the count it was given.
     pub fn push(&mut self, bucket: usize, entry: T) {
         let at = self.written[bucket];
-        self.stretches[bucket][at] = entry;
+        self.stretches[bucket][at].write(entry);
         self.written[bucket] = at + 1;
+    }
+
+    /// Whether each stretch was written to its end.
+    fn filled(&self) -> bool {
+        self.written
+            .iter()
+            .zip(&self.stretches)
+            .all(|(&n, s)| n == s.len())
     }
 }
 
@@ -66,18 +75,22 @@ pub struct Gathered<T> {
 
 /// The entries of `pieces` pieces in `buckets` buckets: `count(piece,
 /// bucket)` entries of each piece in each bucket, which `fill(piece, ..)`
-/// writes. `filler` fills the table until each place is written.
-pub fn gather<T: Copy + Send + Sync>(
+/// writes, in the order it writes them. The table is written once, in
+/// place: it was filled with a filler first, a pass over every entry's
+/// memory before the pass that wrote it (issue #7).
+///
+/// Panics if a piece does not write exactly its counts.
+pub fn gather<T: Send>(
     pieces: usize,
     buckets: usize,
     count: impl Fn(usize, usize) -> usize,
-    filler: T,
     fill: impl Fn(usize, &mut Stretches<T>) + Sync,
 ) -> Gathered<T> {
     let bucket_sizes: Vec<usize> = (0..buckets)
         .map(|b| (0..pieces).map(|p| count(p, b)).sum())
         .collect();
-    let mut entries = vec![filler; bucket_sizes.iter().sum()];
+    let total = bucket_sizes.iter().sum();
+    let mut entries: Vec<T> = Vec::with_capacity(total);
     // Bucket by bucket, and within a bucket piece by piece.
     let mut by_piece: Vec<Stretches<T>> = (0..pieces)
         .map(|_| Stretches {
@@ -85,27 +98,29 @@ pub fn gather<T: Copy + Send + Sync>(
             written: vec![0; buckets],
         })
         .collect();
-    let mut rest = entries.as_mut_slice();
+    let mut rest = &mut entries.spare_capacity_mut()[..total];
     for bucket in 0..buckets {
         for (piece, of_piece) in by_piece.iter_mut().enumerate() {
-            let (stretch, after) = rest.split_at_mut(count(piece, bucket));
+            let (stretch, after) = std::mem::take(&mut rest).split_at_mut(count(piece, bucket));
             of_piece.stretches.push(stretch);
             rest = after;
         }
     }
-    by_piece
+    let filled = by_piece
         .into_par_iter()
         .enumerate()
-        .for_each(|(piece, mut stretches)| {
+        .map(|(piece, mut stretches)| {
             fill(piece, &mut stretches);
-            debug_assert!(
-                stretches
-                    .written
-                    .iter()
-                    .zip(&stretches.stretches)
-                    .all(|(&n, s)| n == s.len())
-            );
-        });
+            stretches.filled()
+        })
+        .collect::<Vec<bool>>()
+        .into_iter()
+        .all(|filled| filled);
+    assert!(filled, "every piece wrote each bucket its count");
+    // SAFETY: the stretches cover the first `total` slots of the spare
+    // capacity, each slot once, and each was written to its end (checked
+    // above): those slots are initialized.
+    unsafe { entries.set_len(total) };
     Gathered {
         entries,
         bucket_sizes,
@@ -155,7 +170,6 @@ mod tests {
                 pieces.len(),
                 buckets,
                 |p, b| counts[p][b],
-                u32::MAX,
                 |p, out| {
                     for &v in pieces[p] {
                         out.push(v as usize % buckets, v);

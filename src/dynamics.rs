@@ -784,20 +784,13 @@ fn transitions_in_shares(
         })
         .collect();
     let mut by_region: HashMap<(crate::model::Region, [bool; 4]), u64> = HashMap::default();
-    // Any row's region fills a table until its place is written; without
-    // a row there is nothing to count.
-    let filler = (0..4)
-        .find(|&slot| lens[slot] > 0)
-        .map(|slot| *member(slot, 0).1);
     for share in 0..shares {
-        let Some(filler) = filler else { break };
         let mut keyed = crate::bucketed::gather(
             pieces.len(),
             buckets,
             |piece, bucket| {
                 piece_counts[piece * per_piece + share as usize * buckets + bucket] as usize
             },
-            (0, 0, filler),
             |piece, out| {
                 let (slot, rows) = &pieces[piece];
                 for i in rows.clone() {

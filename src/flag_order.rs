@@ -168,9 +168,9 @@ fn sort_bucket(bucket: &mut [Flag], counties: &CountyRanks, mask: bool) {
             .then_with(|| by_fields(&flags[a.place()], &flags[b.place()]))
     };
     if keys.len() > PARALLEL_BUCKET {
-        keys.par_sort_unstable_by(by_key);
+        keys.par_sort_by(by_key);
     } else {
-        keys.sort_unstable_by(by_key);
+        keys.sort_by(by_key);
     }
     let mut places: Vec<u32> = keys.iter().map(|k| k.place() as u32).collect();
     drop(keys);
