@@ -268,12 +268,21 @@ fn read_csv_by_windows<T: Send, S: Send>(
     let mut encoding = super::Encoding::Utf8;
     let mut next_line = 1u64;
     // Appends up to `want` bytes of the file to `to`; true at its end.
+    // The bytes read leave the page cache ([`super::forget_cached`]).
     let read_more = |file: &mut std::fs::File, to: &mut Vec<u8>, want: usize| {
+        use std::io::Seek;
         to.reserve(want);
-        file.take(want as u64)
+        let at_end = file
+            .take(want as u64)
             .read_to_end(to)
             .map(|got| got < want)
-            .map_err(|e| super::open_error(path, e))
+            .map_err(|e| super::open_error(path, e))?;
+        if at_end {
+            super::forget_cached(file, None);
+        } else if let Ok(read) = file.stream_position() {
+            super::forget_cached(file, Some(read));
+        }
+        Ok(at_end)
     };
     let mut at_end = read_more(&mut file, &mut buf, window)?;
     loop {
@@ -847,6 +856,79 @@ mod tests {
         assert_eq!(rows.len(), 8);
         assert_eq!(rows[4], (7, "张5".to_string(), "H1".to_string()));
         assert_eq!((rejects, read), (vec![6], 9));
+    }
+
+    /// Pages of `path` in the page cache, and the file's pages.
+    fn cached_pages(path: &std::path::Path) -> (usize, usize) {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(path).unwrap();
+        let len = file.metadata().unwrap().len() as usize;
+        let pages = len.div_ceil(4096);
+        let mut resident = vec![0u8; pages];
+        // SAFETY: a read-only shared map of `len` bytes of an open file,
+        // never dereferenced: `mincore` only reports which of its pages
+        // are in memory, into a vector of one byte per page; unmapped
+        // before `file` is closed.
+        unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED);
+            assert_eq!(libc::mincore(map, len, resident.as_mut_ptr()), 0);
+            libc::munmap(map, len);
+        }
+        (resident.iter().filter(|&&b| b & 1 == 1).count(), pages)
+    }
+
+    /// A file read by windows leaves the page cache as it is read: a
+    /// quarter's rolls are read once, and the pages they free give the
+    /// rows memory the machine has just used (issue #7). Where the file
+    /// system ignores the advice (tmpfs keeps its pages), there is nothing
+    /// to test.
+    #[test]
+    fn a_file_read_by_windows_leaves_the_page_cache() {
+        let v = third_quarter_2018(true);
+        let dir = tempfile::tempdir().unwrap();
+        let header: Vec<&str> = col::DIBAO_COLUMNS.iter().map(|c| c.zh).collect();
+        let mut text = format!("{}\n", header.join(","));
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "410322102203,H{},张三,41032219800101{:04},户主,一类,100,50,2018-01-01\n",
+                i / 3,
+                i % 10_000
+            ));
+        }
+        let write_cached = |name: &str| {
+            let path = dir.path().join(name);
+            let mut file = std::fs::File::create(&path).unwrap();
+            std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+            // Written back, so that its pages are clean and may be dropped.
+            file.sync_all().unwrap();
+            drop(file);
+            std::fs::read(&path).unwrap();
+            path
+        };
+        let probe = write_cached("probe.csv");
+        let (before, pages) = cached_pages(&probe);
+        super::super::forget_cached(&std::fs::File::open(&probe).unwrap(), None);
+        if before == 0 || cached_pages(&probe).0 == before {
+            eprintln!("this file system keeps its pages; nothing to test");
+            return;
+        }
+        let path = write_cached("dibao.csv");
+        assert_eq!(cached_pages(&path), (pages, pages));
+        let parse = |c: &mut Cells| c.member(v);
+        let loaded = read_csv_by_windows("t", &path, v, col::DIBAO_COLUMNS, &parse, 64 << 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(loaded.rows.len(), 20_000);
+        assert!(pages > 16, "{pages} pages: more than one window");
+        assert_eq!(cached_pages(&path), (0, pages));
     }
 
     /// The windowed read gives what the whole-file read gives (rows,
