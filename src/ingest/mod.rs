@@ -98,8 +98,15 @@ pub struct Loaded<T, S = ()> {
 }
 
 /// The bytes of an input file, or exit 66 naming it.
+/// Its pages then leave the page cache ([`forget_cached`]).
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| open_error(path, e))
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| open_error(path, e))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| open_error(path, e))?;
+    forget_cached(&file, None);
+    Ok(bytes)
 }
 
 /// Drop from the page cache the pages of `file` that hold its first `to`
