@@ -105,8 +105,8 @@ def main():
     # System time and page faults: on this VM a page the process touches
     # first costs from about 1 to 10 µs of system time, depending on how
     # much fresh memory the run needs and on what the machine did in the
-    # seconds before (README, "Night of 2026-12-04/05"), so they show how
-    # much of a run's time was the host's.
+    # seconds before (docs/performance-log.md, "Night of 2026-12-04/05"),
+    # so they show how much of a run's time was the host's.
     print("| households | format | Q-1 from | rows | wall s | CPU s | sys s | minor faults | µs sys/fault | peak RSS MiB | rows/s | bytes/row | floor s | run/floor | stages |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in [int(s) for s in a.sizes.split(",")]:
