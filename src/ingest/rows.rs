@@ -885,11 +885,11 @@ mod tests {
         (resident.iter().filter(|&&b| b & 1 == 1).count(), pages)
     }
 
-    /// A file read by windows leaves the page cache as it is read: a
-    /// quarter's rolls are read once, and the pages they free give the
-    /// rows memory the machine has just used (issue #7). Where the file
-    /// system ignores the advice (tmpfs keeps its pages), there is nothing
-    /// to test.
+    /// A file read by windows leaves the page cache as it is read, and a
+    /// file read whole once it is read: a quarter's rolls are read once,
+    /// and the pages they free give the rows memory the machine has just
+    /// used (issue #7). Where the file system ignores the advice (tmpfs
+    /// keeps its pages), there is nothing to test.
     #[test]
     fn a_file_read_by_windows_leaves_the_page_cache() {
         let v = third_quarter_2018(true);
@@ -929,6 +929,10 @@ mod tests {
         assert_eq!(loaded.rows.len(), 20_000);
         assert!(pages > 16, "{pages} pages: more than one window");
         assert_eq!(cached_pages(&path), (0, pages));
+        // A file read whole (Parquet, a small file) leaves it too.
+        let whole = write_cached("whole.csv");
+        assert_eq!(super::super::read_bytes(&whole).unwrap(), text.as_bytes());
+        assert_eq!(cached_pages(&whole), (0, pages));
     }
 
     /// The windowed read gives what the whole-file read gives (rows,
