@@ -105,35 +105,34 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|e| open_error(path, e))?;
-    forget_cached(&file, None);
+    forget_cached(&file, bytes.len() as u64);
     Ok(bytes)
 }
 
-/// Drop from the page cache the pages of `file` that hold its first `to`
-/// bytes (all of it if `None`), once those bytes are in the run's own
-/// memory. An input is read once a run, and the page cache would keep it
-/// only for a second read that a quarterly job never makes. Dropped at
-/// once, the pages go back to the kernel's free lists just as the read
-/// asks for memory for the rows it parses from them, so the rows land in
-/// memory the machine has just used: on the VM of issue #7, memory that
-/// nothing has touched for a while costs several times as much to touch
-/// again (`benches/first_touch.py`). Advice only: a kernel or file system
-/// that ignores it changes nothing.
-pub(crate) fn forget_cached(file: &std::fs::File, to: Option<u64>) {
+/// Drop from the page cache the pages of `file` that hold its first
+/// `read` bytes, once those bytes are in the run's own memory. An input is
+/// read once a run, and the page cache would keep it only for a second
+/// read that a quarterly job never makes. Dropped at once, the pages go
+/// back to the kernel's free lists just as the read asks for memory for
+/// the rows it parses from them, so the rows land in memory the machine
+/// has just used: on the VM of issue #7, memory that nothing has touched
+/// for a while costs several times as much to touch again
+/// (`benches/first_touch.py`). Advice only: a kernel or file system that
+/// ignores it changes nothing.
+pub(crate) fn forget_cached(file: &std::fs::File, read: u64) {
     use std::os::fd::AsRawFd;
     // Always from the file's start: the kernel drops only whole folios
     // inside the range, and a folio can be larger than a page (ext4's
     // are), so one cut by the last call's end goes with this call. The
     // pages already dropped cost the kernel next to nothing to pass over.
-    // A length of 0 is "to the end of the file".
-    let len = match to {
-        Some(0) => return,
-        Some(to) => to,
-        None => 0,
-    };
-    let Ok(len) = libc::off_t::try_from(len) else {
+    // A range that ends at the file's end takes its last, partial page.
+    // (A length of 0 would mean "to the end of the file".)
+    let Ok(len) = libc::off_t::try_from(read) else {
         return;
     };
+    if len == 0 {
+        return;
+    }
     // SAFETY: `posix_fadvise` reads no memory of ours; the descriptor is
     // open for as long as `file` is borrowed.
     unsafe {

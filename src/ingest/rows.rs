@@ -277,10 +277,8 @@ fn read_csv_by_windows<T: Send, S: Send>(
             .read_to_end(to)
             .map(|got| got < want)
             .map_err(|e| super::open_error(path, e))?;
-        if at_end {
-            super::forget_cached(file, None);
-        } else if let Ok(read) = file.stream_position() {
-            super::forget_cached(file, Some(read));
+        if let Ok(read) = file.stream_position() {
+            super::forget_cached(file, read);
         }
         Ok(at_end)
     };
@@ -915,7 +913,8 @@ mod tests {
         };
         let probe = write_cached("probe.csv");
         let (before, pages) = cached_pages(&probe);
-        super::super::forget_cached(&std::fs::File::open(&probe).unwrap(), None);
+        let probe_file = std::fs::File::open(&probe).unwrap();
+        super::super::forget_cached(&probe_file, probe_file.metadata().unwrap().len());
         if before == 0 || cached_pages(&probe).0 == before {
             eprintln!("this file system keeps its pages; nothing to test");
             return;
