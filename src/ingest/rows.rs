@@ -856,6 +856,12 @@ mod tests {
         assert_eq!((rejects, read), (vec![6], 9));
     }
 
+    /// The 低保 roll's header line, its Chinese column names in order.
+    fn dibao_header() -> String {
+        let names: Vec<&str> = col::DIBAO_COLUMNS.iter().map(|c| c.zh).collect();
+        names.join(",")
+    }
+
     /// Pages of `path` in the page cache, and the file's pages.
     fn cached_pages(path: &std::path::Path) -> (usize, usize) {
         use std::os::fd::AsRawFd;
@@ -892,8 +898,7 @@ mod tests {
     fn a_file_read_by_windows_leaves_the_page_cache() {
         let v = third_quarter_2018(true);
         let dir = tempfile::tempdir().unwrap();
-        let header: Vec<&str> = col::DIBAO_COLUMNS.iter().map(|c| c.zh).collect();
-        let mut text = format!("{}\n", header.join(","));
+        let mut text = format!("{}\n", dibao_header());
         for i in 0..20_000 {
             text.push_str(&format!(
                 "410322102203,H{},张三,41032219800101{:04},户主,一类,100,50,2018-01-01\n",
@@ -943,8 +948,7 @@ mod tests {
     fn a_file_read_by_windows_gives_what_the_whole_file_gives() {
         let v = third_quarter_2018(true);
         let dir = tempfile::tempdir().unwrap();
-        let header: Vec<&str> = col::DIBAO_COLUMNS.iter().map(|c| c.zh).collect();
-        let mut quoted = format!("\u{feff}{}\r\n", header.join(","));
+        let mut quoted = format!("\u{feff}{}\r\n", dibao_header());
         for i in 0..40 {
             let name = match i % 5 {
                 0 => "\"张,三\"".to_owned(),
@@ -1034,7 +1038,6 @@ mod tests {
     fn full_width_cells_are_folded_on_the_lines_that_have_them() {
         let v = third_quarter_2018(false);
         let dir = tempfile::tempdir().unwrap();
-        let header: Vec<&str> = col::DIBAO_COLUMNS.iter().map(|c| c.zh).collect();
         let wide = |text: &str| -> String {
             text.chars()
                 .map(|c| match c {
@@ -1045,7 +1048,7 @@ mod tests {
         };
         let (mut plain, mut mixed) = (String::new(), String::new());
         for text in [&mut plain, &mut mixed] {
-            text.push_str(&header.join(","));
+            text.push_str(&dibao_header());
             text.push('\n');
         }
         for i in 0..60 {
