@@ -783,7 +783,14 @@ fn transitions_in_shares(
             counts
         })
         .collect();
-    let mut by_region: HashMap<(crate::model::Region, [bool; 4]), u64> = HashMap::default();
+    // Persons are counted by (county, states), the county as its rank: a
+    // nation's 3,000 counties, so that the counts stay small and each
+    // person's count hashes two small integers. Counted by region, the
+    // tables grew with the villages: at 600,000 (a nation's) they were
+    // the national world's peak at 10 M households (issue #7). Every row's
+    // region was shared when it was read, so it has a rank.
+    let ranks = crate::county_ranks::CountyRanks::of_shared_texts();
+    let mut by_county: HashMap<(u32, [bool; 4]), u64> = HashMap::default();
     for share in 0..shares {
         let mut keyed = crate::bucketed::gather(
             pieces.len(),
@@ -806,9 +813,6 @@ fn transitions_in_shares(
         );
         keyed.sort_each_by_key(|&(key, at, _)| (key, at));
         let keyed = keyed.entries;
-        // Persons by (region, states), then by county below: a few
-        // thousand regions, so the per-person count hashes two small
-        // integers.
         let counted = keyed
             .par_chunk_by(|a, b| a.0 == b.0)
             .fold(HashMap::default, |mut counts: HashMap<_, u64>, run| {
@@ -821,7 +825,7 @@ fn transitions_in_shares(
                     Some(last) if last.1 >> SLOT_SHIFT >= 2 => *last,
                     _ => run[0],
                 };
-                *counts.entry((region, on)).or_default() += 1;
+                *counts.entry((ranks.rank(region), on)).or_default() += 1;
                 counts
             })
             .reduce(HashMap::default, |mut a, b| {
@@ -832,13 +836,13 @@ fn transitions_in_shares(
             });
         drop(keyed);
         for (k, n) in counted {
-            *by_region.entry(k).or_default() += n;
+            *by_county.entry(k).or_default() += n;
         }
     }
     crate::memory::debug_step(started, "transitions: keyed persons counted");
     let mut counts: Counts = HashMap::default();
-    for ((region, on), n) in by_region {
-        count(&mut counts, region.county(), on, n);
+    for ((rank, on), n) in by_county {
+        count(&mut counts, ranks.county(rank), on, n);
     }
     let mut unkeyed: HashMap<IdKey, (&str, [bool; 4])> = HashMap::default();
     for (slot, &len) in lens.iter().enumerate() {

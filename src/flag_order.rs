@@ -22,8 +22,9 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use crate::checks::CATALOG;
+use crate::county_ranks::CountyRanks;
 use crate::flags::{Flag, FlagDef};
-use crate::model::{Region, Text};
+use crate::model::Text;
 
 /// Counties are grouped into at most this many stretches of consecutive
 /// counties for the buckets, so that the buckets (definitions × groups)
@@ -342,63 +343,10 @@ fn def_rank(def: &FlagDef) -> usize {
         .expect("every flag's definition is in the catalog")
 }
 
-/// The county of each flag's region as its rank in county order, by
-/// region handle: the sort compares two numbers where it looked both
-/// codes up in the run's table of shared texts, which at 600,000 villages
-/// (the national world) missed the cache at nearly every lookup (the
-/// sort of its 12 M flags took 19.6 s at 10 M households; issue #7).
-struct CountyRanks {
-    by_handle: Vec<u32>,
-    count: usize,
-}
-
-impl CountyRanks {
-    /// Ranks for every code of the run's table of shared texts, which
-    /// holds every flag's region (and other texts, ranked as if they were
-    /// codes: that orders the flags' counties the same). Found from the
-    /// flags, the regions took two passes over the 1.3 GB of flags at
-    /// 10 M households; the table holds a few thousand texts there, and
-    /// about 600,000 villages for a nation (issue #7).
-    fn of_shared_texts() -> CountyRanks {
-        let mut regions: Vec<Region> = crate::vocab::all().map(Region::from_shared).collect();
-        regions.par_sort_unstable_by(|a, b| a.county().cmp(b.county()));
-        let handles = regions.iter().map(|r| r.shared().index() + 1).max();
-        let mut by_handle = vec![0; handles.unwrap_or(0)];
-        let mut current = 0;
-        for (i, region) in regions.iter().enumerate() {
-            if i > 0 && regions[i - 1].county() != region.county() {
-                current += 1;
-            }
-            by_handle[region.shared().index()] = current;
-        }
-        CountyRanks {
-            by_handle,
-            count: if regions.is_empty() {
-                0
-            } else {
-                current as usize + 1
-            },
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.count
-    }
-
-    /// The rank of `region`'s county; `region` is a flag's of those the
-    /// ranks were made of.
-    #[inline]
-    fn rank(&self, region: Region) -> u32 {
-        self.by_handle
-            .get(region.shared().index())
-            .copied()
-            .unwrap_or(0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Region;
     use proptest::prelude::*;
 
     /// The flags of `lists` sorted by [`compare`] alone, in one sort.

@@ -11,6 +11,7 @@ pub mod check;
 pub mod checks;
 pub mod cli;
 pub mod columns;
+pub mod county_ranks;
 pub mod detail_text;
 pub mod divisions;
 pub mod dynamics;
