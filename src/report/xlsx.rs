@@ -152,53 +152,125 @@ impl Vocabulary {
     pub fn add_keyed(&mut self, table: &TextTable, rows: &[&[u32]]) -> KeyedPlaces {
         let keyed = table.keyed_columns();
         let pieces: Vec<&[u32]> = rows.iter().flat_map(|list| list.chunks(1 << 16)).collect();
+        let dense_below = KeyMap::dense_bound();
+        let empty = || vec![KeyMap::new(dense_below); keyed.len()];
         // Each key of each keyed column, with a row that has it.
         let found = pieces
             .par_iter()
-            .fold(
-                || vec![rustc_hash::FxHashMap::<u64, u32>::default(); keyed.len()],
-                |mut found, piece| {
-                    for &r in *piece {
-                        for (seen, &c) in found.iter_mut().zip(keyed) {
-                            if let Some(key) = table.key(r as usize, c) {
-                                seen.entry(key).or_insert(r);
-                            }
+            .fold(empty, |mut found, piece| {
+                for &r in *piece {
+                    for (seen, &c) in found.iter_mut().zip(keyed) {
+                        if let Some(key) = table.key(r as usize, c) {
+                            seen.insert_first(key, r);
                         }
                     }
-                    found
-                },
-            )
-            .reduce(
-                || vec![rustc_hash::FxHashMap::default(); keyed.len()],
-                |mut all, part| {
-                    for (seen, more) in all.iter_mut().zip(part) {
-                        for (key, r) in more {
-                            seen.entry(key).or_insert(r);
-                        }
+                }
+                found
+            })
+            .reduce(empty, |mut all, part| {
+                for (seen, more) in all.iter_mut().zip(part) {
+                    for (key, r) in more.iter() {
+                        seen.insert_first(key, r);
                     }
-                    all
-                },
-            );
+                }
+                all
+            });
         let mut places = KeyedPlaces(vec![None; table.columns.len()]);
         for (seen, &c) in found.into_iter().zip(keyed) {
             let mut texts: Vec<(String, u64)> = seen
-                .into_iter()
+                .iter()
                 .map(|(key, r)| (fit(&table.cell(r as usize, c)).into_owned(), key))
                 .collect();
+            drop(seen);
             texts.sort_unstable();
-            let column: rustc_hash::FxHashMap<u64, u32> = texts
-                .into_iter()
-                .filter_map(|(text, key)| self.add(&text).map(|place| (key, place)))
-                .collect();
+            let mut column = KeyMap::new(dense_below);
+            for (text, key) in texts {
+                if let Some(place) = self.add(&text) {
+                    column.insert_first(key, place);
+                }
+            }
             places.0[c] = Some(column);
         }
         places
     }
 }
 
+/// A value for each key of a keyed column. Keys below the number of
+/// shared texts made so far (place codes are keyed by their text's
+/// handle; kinds, statuses and tiers by small numbers) index a vector,
+/// other keys (a definition's address) go in a map. At 600,000 villages
+/// (a nation's) each place column's map held 600,000 keys in about 18 MB,
+/// and the workbook kept six of them, and made more on each core while it
+/// found the keys: the national world's peak at 10 M households (issue
+/// #7). The vector takes 4 bytes a key up to the largest key seen.
+#[derive(Clone)]
+struct KeyMap {
+    dense_below: u64,
+    /// The value of each small key, [`KeyMap::NONE`] where there is none.
+    dense: Vec<u32>,
+    sparse: rustc_hash::FxHashMap<u64, u32>,
+}
+
+impl KeyMap {
+    const NONE: u32 = u32::MAX;
+
+    /// Keys below this go in the vector: one past the highest handle of
+    /// the run's table of shared texts.
+    fn dense_bound() -> u64 {
+        crate::vocab::all().last().map_or(0, |h| h.index() as u64) + 1
+    }
+
+    fn new(dense_below: u64) -> KeyMap {
+        KeyMap {
+            dense_below,
+            dense: Vec::new(),
+            sparse: rustc_hash::FxHashMap::default(),
+        }
+    }
+
+    /// Sets `key`'s value unless it has one. `value` is a row or a
+    /// shared string's place, both far below [`KeyMap::NONE`].
+    fn insert_first(&mut self, key: u64, value: u32) {
+        debug_assert!(value != Self::NONE);
+        if key < self.dense_below {
+            let at = key as usize;
+            if at >= self.dense.len() {
+                self.dense.resize(at + 1, Self::NONE);
+            }
+            if self.dense[at] == Self::NONE {
+                self.dense[at] = value;
+            }
+        } else {
+            self.sparse.entry(key).or_insert(value);
+        }
+    }
+
+    fn get(&self, key: u64) -> Option<u32> {
+        if key < self.dense_below {
+            self.dense
+                .get(key as usize)
+                .copied()
+                .filter(|&v| v != Self::NONE)
+        } else {
+            self.sparse.get(&key).copied()
+        }
+    }
+
+    /// Every key with its value: the small keys in order, then the others.
+    fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter(|&(_, &v)| v != Self::NONE)
+            .map(|(key, &v)| (key as u64, v));
+        dense.chain(self.sparse.iter().map(|(&key, &v)| (key, v)))
+    }
+}
+
 /// For each keyed column of a table, the shared string of each key whose
 /// text is not empty (see [`Vocabulary::add_keyed`]).
-pub struct KeyedPlaces(Vec<Option<rustc_hash::FxHashMap<u64, u32>>>);
+pub struct KeyedPlaces(Vec<Option<KeyMap>>);
 
 impl KeyedPlaces {
     /// No column keyed.
@@ -210,7 +282,7 @@ impl KeyedPlaces {
     /// is keyed and the cell's text is not empty.
     fn place(&self, table: &TextTable, r: usize, c: usize) -> Option<u32> {
         let column = self.0.get(c)?.as_ref()?;
-        column.get(&table.key(r, c)?).copied()
+        column.get(table.key(r, c)?)
     }
 }
 
@@ -554,9 +626,11 @@ pub fn write_workbook<'t>(
 
     let quarter = job.quarter.to_string();
     let mut vocabulary = Vocabulary::new(&quarter);
+    let placed = std::time::Instant::now();
     let household_places = vocabulary.add_keyed(households, &[&household_rows]);
     let flag_rows: Vec<&[u32]> = kind_rows.iter().map(Vec::as_slice).collect();
     let flag_places = vocabulary.add_keyed(flags, &flag_rows);
+    crate::memory::debug_step(placed, "workbook: keyed cells' shared strings placed");
     let mut sheets = vec![overview(job, summary, county)?];
     sheets.extend(table_sheets(
         zh::SHEET_HOUSEHOLDS,
@@ -790,6 +864,37 @@ mod tests {
         assert!(!sheet.contains("<t>410322</t>"));
         assert_eq!(sheet.matches(" s=\"3\" t=\"s\"").count(), 2);
         assert!(sheet.len() < part(&inline, "xl/worksheets/sheet1.xml").len());
+    }
+
+    #[test]
+    fn key_maps_keep_the_first_value_of_small_and_large_keys_alike() {
+        // Keys below 100 in the vector, the others in the map.
+        let mut map = KeyMap::new(100);
+        for (key, value) in [
+            (7, 1),
+            (99, 2),
+            (100, 3),
+            (u64::MAX, 4),
+            (7, 5),
+            (100, 6),
+            (0, 7),
+        ] {
+            map.insert_first(key, value);
+        }
+        assert_eq!(map.get(7), Some(1));
+        assert_eq!(map.get(99), Some(2));
+        assert_eq!(map.get(100), Some(3));
+        assert_eq!(map.get(u64::MAX), Some(4));
+        assert_eq!(map.get(0), Some(7));
+        // Never set, inside the vector, past its end, and in the map's range.
+        assert_eq!(map.get(8), None);
+        assert_eq!(map.get(50_000), None);
+        assert_eq!(map.get(101), None);
+        let mut all: Vec<(u64, u32)> = map.iter().collect();
+        all.sort_unstable();
+        assert_eq!(all, [(0, 7), (7, 1), (99, 2), (100, 3), (u64::MAX, 4)]);
+        // Only as long as the largest small key seen.
+        assert_eq!(map.dense.len(), 100);
     }
 
     #[test]
