@@ -1004,6 +1004,50 @@ mod tests {
         }
     }
 
+    /// The table is the one a plain count gives: every person by their
+    /// normalized number, marked in each roll they are on, in the county
+    /// of their last row (Q's, else Q-1's). With several counties in the
+    /// fixtures, it fails if persons are put in the wrong county.
+    #[test]
+    fn transitions_are_a_plain_count_of_persons_by_county() {
+        let fixture = crate::checks::FixtureQuarter::read();
+        let q = fixture.data();
+        let before =
+            crate::pipeline::read_quarter_as(q.job, q.job.quarter.previous(), false).unwrap();
+        let prev = Previous {
+            dibao: before.dibao,
+            poor: before.poor,
+            source: "files",
+        };
+        let mut persons: HashMap<IdKey, (&str, [bool; 4])> = HashMap::default();
+        for r in &prev.dibao.rows {
+            mark(&mut persons, (r.id(), r.region()), 0);
+        }
+        for r in &prev.poor.rows {
+            mark(&mut persons, (r.id(), r.region()), 1);
+        }
+        for r in &q.dibao.rows {
+            mark(&mut persons, (r.id(), r.region()), 2);
+        }
+        for r in &q.poor.rows {
+            mark(&mut persons, (r.id(), r.region()), 3);
+        }
+        let mut counts: Counts = HashMap::default();
+        for (county, on) in persons.into_values() {
+            count(&mut counts, county, on, 1);
+        }
+        let mut expected: Transitions = BTreeMap::new();
+        for ((county, key), n) in counts {
+            *expected
+                .entry(county.to_owned())
+                .or_default()
+                .entry(key)
+                .or_default() += n;
+        }
+        assert!(expected.len() > 1, "the fixtures span several counties");
+        assert_eq!(transitions(&prev, &q), expected);
+    }
+
     #[test]
     fn thresholds_are_exact_at_the_boundary() {
         // 5000 → 3500 is exactly 30%.
