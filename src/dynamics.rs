@@ -976,6 +976,17 @@ mod tests {
         assert!(!numbers.contains(&key(&other).normalized_key()));
     }
 
+    /// The quarter before `q`'s, read from its files.
+    fn previous_from_files(q: &QuarterData) -> Previous {
+        let before =
+            crate::pipeline::read_quarter_as(q.job, q.job.quarter.previous(), false).unwrap();
+        Previous {
+            dibao: before.dibao,
+            poor: before.poor,
+            source: "files",
+        }
+    }
+
     /// However many shares and buckets the keys are counted in, the table
     /// is the one a single share of one bucket gives (the bundled
     /// fixtures, Q-1 from files).
@@ -983,13 +994,7 @@ mod tests {
     fn transitions_counted_in_shares_are_those_of_one_share() {
         let fixture = crate::checks::FixtureQuarter::read();
         let q = fixture.data();
-        let before =
-            crate::pipeline::read_quarter_as(q.job, q.job.quarter.previous(), false).unwrap();
-        let prev = Previous {
-            dibao: before.dibao,
-            poor: before.poor,
-            source: "files",
-        };
+        let prev = previous_from_files(&q);
         let one = transitions_in_shares(&prev, &q, usize::MAX, usize::MAX);
         let persons: u64 = one.values().flat_map(|m| m.values()).sum();
         assert!(persons > 1000, "{persons} persons counted");
@@ -1012,13 +1017,7 @@ mod tests {
     fn transitions_are_a_plain_count_of_persons_by_county() {
         let fixture = crate::checks::FixtureQuarter::read();
         let q = fixture.data();
-        let before =
-            crate::pipeline::read_quarter_as(q.job, q.job.quarter.previous(), false).unwrap();
-        let prev = Previous {
-            dibao: before.dibao,
-            poor: before.poor,
-            source: "files",
-        };
+        let prev = previous_from_files(&q);
         let mut persons: HashMap<IdKey, (&str, [bool; 4])> = HashMap::default();
         for r in &prev.dibao.rows {
             mark(&mut persons, (r.id(), r.region()), 0);

@@ -165,9 +165,15 @@ impl Shared {
     }
 }
 
+/// How many handles were made so far: the highest handle's number, as
+/// handles are numbered 1, 2, 3, … ([`Shared::index`]).
+pub fn made() -> usize {
+    table().index.len()
+}
+
 /// Every handle made so far, in the order they were made.
 pub fn all() -> impl Iterator<Item = Shared> {
-    let made = u32::try_from(table().index.len()).unwrap_or(u32::MAX);
+    let made = u32::try_from(made()).unwrap_or(u32::MAX);
     (1..=made).filter_map(NonZeroU32::new).map(Shared)
 }
 

@@ -217,7 +217,7 @@ impl KeyMap {
     /// Keys below this go in the vector: one past the highest handle of
     /// the run's table of shared texts.
     fn dense_bound() -> u64 {
-        crate::vocab::all().last().map_or(0, |h| h.index() as u64) + 1
+        crate::vocab::made() as u64 + 1
     }
 
     fn new(dense_below: u64) -> KeyMap {
