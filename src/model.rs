@@ -962,6 +962,16 @@ pub fn group_households<S: HouseholdSide + Sync>(
     sides: &[S],
     is_head: impl Fn(usize) -> bool + Sync,
 ) -> Households {
+    group_households_in_pieces(sides, is_head, 1 << 16)
+}
+
+/// [`group_households`], each row's household marked `runs_a_piece`
+/// runs at a time (a test's small pieces reach every piece's edge).
+fn group_households_in_pieces<S: HouseholdSide + Sync>(
+    sides: &[S],
+    is_head: impl Fn(usize) -> bool + Sync,
+    runs_a_piece: usize,
+) -> Households {
     let id = |i: usize| sides[i].household_id();
     use crate::sharded::ShardedPlaces;
     use rayon::prelude::*;
@@ -998,57 +1008,106 @@ pub fn group_households<S: HouseholdSide + Sync>(
         repeats.into_inner().unwrap_or_else(|e| e.into_inner())
     };
     repeats.sort_unstable();
-    // Each run's first head row, if it has one.
-    let run_head: Vec<u32> = (0..runs)
-        .into_par_iter()
-        .map(|r| {
-            run_rows(r)
-                .find(|&i| is_head(i))
-                .map_or(u32::MAX, |i| i as u32)
-        })
-        .collect();
-    // Households in order of their first run; counts, the head row (else
-    // the first row) and each row's household, run by run. A repeated
-    // run's household is that of its earlier run's first row.
+    // Households are numbered in order of their first run: a run that is
+    // not a repeat is household `r` less the repeats before it, and a
+    // repeat is its earlier run's household. Each run's household is
+    // found where it is needed, on every core: made run by run on one
+    // thread, with each household's rows marked as it went, the grouping
+    // held a core idle for about a second at the end of each quarter's
+    // read at 10 M households, most of it the first touch of the
+    // households' memory (issue #7).
+    let repeats_before = |r: usize| repeats.partition_point(|&(later, _)| (later as usize) < r);
+    let household_of_first_run = |r: usize| r - repeats_before(r);
+    // The run that makes household `h`: the `h`-th run that is not a
+    // repeat. A repeat `k` comes before it when fewer than `h + 1` runs
+    // that are not repeats come before the repeat, and that count grows
+    // with `k`.
+    let first_run_of = |h: usize| {
+        let mut low = 0;
+        let mut high = repeats.len();
+        while low < high {
+            let k = (low + high) / 2;
+            if repeats[k].0 as usize - k <= h {
+                low = k + 1;
+            } else {
+                high = k;
+            }
+        }
+        h + low
+    };
+    let first_head = |span: std::ops::Range<usize>| span.into_iter().find(|&i| is_head(i));
+    // Each household's first run makes it: its number, first row and
+    // rows so far, and its value row (the run's first head row, else its
+    // first row) marked by whether a head was found. Made straight into
+    // the two lists, on every core.
+    const HEAD_FOUND: u32 = 1 << 31;
     let households = runs - repeats.len();
-    let mut list: Vec<Household> = Vec::with_capacity(households);
-    let mut has_head: Vec<bool> = Vec::with_capacity(households);
-    let mut value_rows: Vec<u32> = Vec::with_capacity(households);
-    // Whether a household has rows listed apart from its first run's.
-    let mut apart: Vec<bool> = Vec::with_capacity(households);
-    let mut row_household: Vec<u32> = vec![0; rows];
-    let mut repeats = repeats.into_iter().peekable();
-    for r in 0..runs {
-        let earlier = repeats.next_if(|&(later, _)| later as usize == r);
-        let h = match earlier {
-            Some((_, first)) => {
-                let h = row_household[starts[first as usize] as usize] as usize;
-                apart[h] = true;
-                h
-            }
-            None => {
-                list.push(Household {
-                    id: id(starts[r] as usize).clone(),
-                    first: starts[r],
-                    members_and_value: 0,
-                });
-                value_rows.push(starts[r]);
-                has_head.push(false);
-                apart.push(false);
-                list.len() - 1
-            }
-        };
-        let span = run_rows(r);
+    let mut list: Vec<Household> = Vec::new();
+    let mut value_rows: Vec<u32> = Vec::new();
+    (0..households)
+        .into_par_iter()
+        .map(|h| {
+            let span = run_rows(first_run_of(h));
+            let household = Household {
+                id: id(span.start).clone(),
+                first: span.start as u32,
+                // Households are fewer than rows, and rows fewer than
+                // 2^30 (MAX_ROWS_PER_ROLL).
+                members_and_value: span.len() as u32,
+            };
+            let value_row = match first_head(span.clone()) {
+                Some(head) => head as u32 | HEAD_FOUND,
+                None => span.start as u32,
+            };
+            (household, value_row)
+        })
+        .unzip_into_vecs(&mut list, &mut value_rows);
+    // The repeated runs (rare) join their households in row order, so
+    // that a household's value row is the first head row of all its
+    // runs; their households have rows listed apart from their first
+    // run's.
+    let mut apart: Vec<bool> = vec![false; households];
+    for &(later, first) in &repeats {
+        let h = household_of_first_run(first as usize);
+        apart[h] = true;
+        let span = run_rows(later as usize);
         list[h].members_and_value += span.len() as u32;
-        // Households are fewer than rows, and rows fewer than 2^30
-        // (MAX_ROWS_PER_ROLL).
-        row_household[span].fill(h as u32);
-        if run_head[r] != u32::MAX && !has_head[h] {
-            value_rows[h] = run_head[r];
-            has_head[h] = true;
+        if value_rows[h] & HEAD_FOUND == 0
+            && let Some(head) = first_head(span)
+        {
+            value_rows[h] = head as u32 | HEAD_FOUND;
         }
     }
-    drop(run_head);
+    value_rows.par_iter_mut().for_each(|v| *v &= !HEAD_FOUND);
+    // Each row's household, a stretch of runs at a time on every core.
+    let mut row_household: Vec<u32> = vec![0; rows];
+    {
+        let mut pieces = Vec::with_capacity(runs.div_ceil(runs_a_piece));
+        let mut rest: &mut [u32] = &mut row_household;
+        for first_run in (0..runs).step_by(runs_a_piece) {
+            let piece_runs = first_run..(first_run + runs_a_piece).min(runs);
+            let piece_rows = run_rows(first_run).start..run_rows(piece_runs.end - 1).end;
+            let (piece, after) = std::mem::take(&mut rest).split_at_mut(piece_rows.len());
+            pieces.push((piece_runs, piece_rows.start, piece));
+            rest = after;
+        }
+        pieces
+            .into_par_iter()
+            .for_each(|(piece_runs, base, piece)| {
+                let mut before = repeats_before(piece_runs.start);
+                for r in piece_runs {
+                    let h = match repeats.get(before) {
+                        Some(&(later, first)) if later as usize == r => {
+                            before += 1;
+                            household_of_first_run(first as usize)
+                        }
+                        _ => r - before,
+                    };
+                    let span = run_rows(r);
+                    piece[span.start - base..span.end - base].fill(h as u32);
+                }
+            });
+    }
     // A household of one run is that stretch of rows. Those of more than
     // one get a stretch of the list each, filled with their runs' rows in
     // row order.
@@ -1430,7 +1489,6 @@ mod tests {
             }
         }
         let numbers: Vec<ShortText> = ids.iter().map(|(_, id)| ShortText::new(id)).collect();
-        let hs = group_households(&numbers, |r| ids[r].0);
         let mut expected: Vec<(String, Vec<usize>)> = Vec::new();
         let mut at: std::collections::HashMap<&str, usize> = Default::default();
         for (row, (_, id)) in ids.iter().enumerate() {
@@ -1440,13 +1498,18 @@ mod tests {
             });
             expected[h].1.push(row);
         }
-        assert_eq!(hs.len(), expected.len());
-        for (hh, (id, rows)) in hs.iter().zip(&expected) {
-            assert_eq!(hh.id.as_str(), id);
-            assert_eq!(&hs.members(hh).collect::<Vec<_>>(), rows);
-            let head = rows.iter().find(|&&r| ids[r].0).unwrap_or(&rows[0]);
-            assert_eq!(hs.value_row(hh), *head);
-            assert!(rows.iter().all(|&r| hs.of_row(r).id.as_str() == id));
+        // Rows marked a few runs at a time too, so that pieces start
+        // after repeated runs and in the middle of a household's runs.
+        for runs_a_piece in [1 << 16, 1, 3, 64] {
+            let hs = group_households_in_pieces(&numbers, |r| ids[r].0, runs_a_piece);
+            assert_eq!(hs.len(), expected.len());
+            for (hh, (id, rows)) in hs.iter().zip(&expected) {
+                assert_eq!(hh.id.as_str(), id);
+                assert_eq!(&hs.members(hh).collect::<Vec<_>>(), rows);
+                let head = rows.iter().find(|&&r| ids[r].0).unwrap_or(&rows[0]);
+                assert_eq!(hs.value_row(hh), *head);
+                assert!(rows.iter().all(|&r| hs.of_row(r).id.as_str() == id));
+            }
         }
     }
 
