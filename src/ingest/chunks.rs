@@ -25,7 +25,7 @@ pub struct Chunk<'a> {
 /// Split `text[start..]` into chunks of about `target` bytes, each ending
 /// just after a record's line break. `start_line` is the line of `start`.
 pub fn split(text: &str, start: usize, start_line: u64, target: usize) -> Vec<Chunk<'_>> {
-    if memchr::memchr(b'"', &text.as_bytes()[start..]).is_none() {
+    if !has_quote(&text.as_bytes()[start..]) {
         split_unquoted(text, start, start_line, target)
     } else {
         split_quoted(text, start, start_line, target)
@@ -67,11 +67,44 @@ fn split_unquoted(text: &str, start: usize, start_line: u64, target: usize) -> V
         .collect()
 }
 
+/// Whether `bytes` hold a quote, looked for on every core: a CSV window
+/// (64 MiB) is looked through twice for one, and each look on one thread
+/// held the other core idle (issue #7).
+fn has_quote(bytes: &[u8]) -> bool {
+    use rayon::prelude::*;
+    bytes
+        .par_chunks(1 << 20)
+        .any(|piece| memchr::memchr(b'"', piece).is_some())
+}
+
+/// The most records a chunk of whole records can hold: one for each line
+/// break (`\n`, `\r\n` or `\r`, as the csv crate ends records) and one
+/// for a last record without a break (a file's end). Exact for a chunk
+/// without blank lines or quoted line breaks, which make it larger; never
+/// smaller. A chunk's rows are written into a stretch of this many slots,
+/// and the stretches are then closed up: with a slot to spare in every
+/// chunk, closing them up moved every row of the roll once more, on one
+/// thread (issue #7).
+pub fn record_bound(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let feeds = memchr::memchr_iter(b'\n', bytes).count();
+    let returns = if memchr::memchr(b'\r', bytes).is_none() {
+        0
+    } else {
+        // Each \r not followed by \n ends a record of its own.
+        memchr::memchr_iter(b'\r', bytes)
+            .filter(|&i| bytes.get(i + 1) != Some(&b'\n'))
+            .count()
+    };
+    let unended = !matches!(bytes.last(), None | Some(b'\n' | b'\r'));
+    feeds + returns + usize::from(unended)
+}
+
 /// Where the last whole record in `bytes` ends (just after its line
 /// break), or 0 if no record ends in them; `bytes` start at a record's
 /// start. A window of a file is cut here, the rest carried to the next.
 pub fn whole_records_end(bytes: &[u8]) -> usize {
-    if memchr::memchr(b'"', bytes).is_none() {
+    if !has_quote(bytes) {
         return memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
     }
     let mut state = State::FieldStart;
@@ -128,6 +161,41 @@ fn split_quoted(text: &str, start: usize, start_line: u64, target: usize) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Records as the csv crate reads them (blank lines skipped).
+    fn csv_records(text: &str) -> usize {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes())
+            .records()
+            .count()
+    }
+
+    proptest! {
+        /// A chunk's bound is never below its records, whatever its line
+        /// breaks, and is exactly their number without blank lines.
+        #[test]
+        fn record_bound_holds_every_record(
+            lines in proptest::collection::vec(("[a-z0-9,]{0,6}", 0..3usize), 0..12),
+            ended in any::<bool>(),
+        ) {
+            let breaks = ["\n", "\r\n", "\r"];
+            let mut text = String::new();
+            for (i, (line, brk)) in lines.iter().enumerate() {
+                text.push_str(line);
+                if ended || i + 1 < lines.len() {
+                    text.push_str(breaks[*brk]);
+                }
+            }
+            let records = csv_records(&text);
+            prop_assert!(record_bound(&text) >= records);
+            if lines.iter().all(|(line, _)| !line.is_empty()) {
+                prop_assert_eq!(record_bound(&text), records);
+            }
+        }
+    }
 
     #[test]
     fn unquoted_text_splits_like_the_state_machine() {

@@ -363,7 +363,7 @@ fn read_csv_by_windows<T: Send, S: Send>(
         let chunks = super::chunks::split(text, start, next_line, CHUNK_BYTES);
         let bounds: Vec<usize> = chunks
             .par_iter()
-            .map(|chunk| memchr::memchr2_iter(b'\n', b'\r', chunk.text.as_bytes()).count() + 1)
+            .map(|chunk| super::chunks::record_bound(chunk.text))
             .collect();
         // The hash of this window and the read of the next beside its
         // parse: the next window goes into the other buffer, after this
@@ -595,12 +595,9 @@ fn parse_parts<T: Send, S: Send>(
             parse,
         };
         let chunks = super::chunks::split(&text, start, first_line, CHUNK_BYTES);
-        // Every record but a chunk's last ends in a line break, and each
-        // break holds a \r or a \n: their count + 1 bounds the records
-        // (a quoted line break only makes it an overestimate).
         let bounds: Vec<usize> = chunks
             .par_iter()
-            .map(|chunk| memchr::memchr2_iter(b'\n', b'\r', chunk.text.as_bytes()).count() + 1)
+            .map(|chunk| super::chunks::record_bound(chunk.text))
             .collect();
         let (rows, parts) = fill_in_order(&bounds, |i, sink| {
             let chunk = &chunks[i];
