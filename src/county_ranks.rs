@@ -34,8 +34,8 @@ impl CountyRanks {
     pub fn of_shared_texts() -> CountyRanks {
         let mut regions: Vec<Region> = crate::vocab::all().map(Region::from_shared).collect();
         regions.par_sort_unstable_by(|a, b| a.county().cmp(b.county()));
-        let handles = regions.iter().map(|r| r.shared().index() + 1).max();
-        let mut by_handle = vec![0; handles.unwrap_or(0)];
+        // Handles are numbered 1 to the number of texts.
+        let mut by_handle = vec![0; regions.len() + 1];
         let mut counties: Vec<&'static str> = Vec::new();
         for region in &regions {
             if counties.last() != Some(&region.county()) {

@@ -857,15 +857,7 @@ fn transitions_in_shares(
     for (county, on) in unkeyed.into_values() {
         count(&mut counts, county, on, 1);
     }
-    let mut table: Transitions = BTreeMap::new();
-    for ((county, key), n) in counts {
-        *table
-            .entry(county.to_owned())
-            .or_default()
-            .entry(key)
-            .or_default() += n;
-    }
-    table
+    table_of(counts)
 }
 
 /// Rows of the four rolls keyed and sorted at a time by [`transitions`]:
@@ -878,6 +870,19 @@ const ROWS_PER_SHARE: usize = 12_000_000;
 
 /// Persons by (county, (state in Q-1, state in Q)).
 type Counts<'a> = HashMap<(&'a str, (RollState, RollState)), u64>;
+
+/// The counts as the table reports them: by county, then by states.
+fn table_of(counts: Counts) -> Transitions {
+    let mut table: Transitions = BTreeMap::new();
+    for ((county, key), n) in counts {
+        *table
+            .entry(county.to_owned())
+            .or_default()
+            .entry(key)
+            .or_default() += n;
+    }
+    table
+}
 
 fn count<'a>(counts: &mut Counts<'a>, county: &'a str, on: [bool; 4], n: u64) {
     let key = (RollState::of(on[0], on[1]), RollState::of(on[2], on[3]));
@@ -1035,14 +1040,7 @@ mod tests {
         for (county, on) in persons.into_values() {
             count(&mut counts, county, on, 1);
         }
-        let mut expected: Transitions = BTreeMap::new();
-        for ((county, key), n) in counts {
-            *expected
-                .entry(county.to_owned())
-                .or_default()
-                .entry(key)
-                .or_default() += n;
-        }
+        let expected = table_of(counts);
         assert!(expected.len() > 1, "the fixtures span several counties");
         assert_eq!(transitions(&prev, &q), expected);
     }

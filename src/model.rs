@@ -1038,8 +1038,9 @@ fn group_households_in_pieces<S: HouseholdSide + Sync>(
     let first_head = |span: std::ops::Range<usize>| span.into_iter().find(|&i| is_head(i));
     // Each household's first run makes it: its number, first row and
     // rows so far, and its value row (the run's first head row, else its
-    // first row) marked by whether a head was found. Made straight into
-    // the two lists, on every core.
+    // first row) marked by whether a head was found (the mark is taken
+    // off where the value rows are read, below). Made straight into the
+    // two lists, on every core.
     const HEAD_FOUND: u32 = 1 << 31;
     let households = runs - repeats.len();
     let mut list: Vec<Household> = Vec::new();
@@ -1078,7 +1079,6 @@ fn group_households_in_pieces<S: HouseholdSide + Sync>(
             value_rows[h] = head as u32 | HEAD_FOUND;
         }
     }
-    value_rows.par_iter_mut().for_each(|v| *v &= !HEAD_FOUND);
     // Each row's household, a stretch of runs at a time on every core.
     let mut row_household: Vec<u32> = vec![0; rows];
     {
@@ -1136,7 +1136,8 @@ fn group_households_in_pieces<S: HouseholdSide + Sync>(
     let far_value_rows = list
         .par_iter_mut()
         .zip(value_rows.par_iter())
-        .filter_map(|(hh, &row)| {
+        .filter_map(|(hh, &marked)| {
+            let row = marked & !HEAD_FOUND;
             let place = if hh.first & LISTED == 0 {
                 Some(row - hh.first)
             } else {
