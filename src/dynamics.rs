@@ -299,10 +299,11 @@ impl Counterparts<'_, '_> {
     }
 }
 
-/// Every movement flag. Each household is looked at on its own, so the
-/// households are shared among the workers; flags come out in household
-/// order, as a sequential pass would make them.
-pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
+/// Every movement flag, as lists added to `out`. Each household is looked
+/// at on its own, so the households are shared among the workers; each
+/// list holds one worker's flags of one check, in household order, and
+/// the flag stage sorts every list into one vector.
+pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Vec<Flag>>) {
     // Each index is built just before the check that reads it and freed
     // after it, one at a time: all five at once were 1.3 GB at 10 M
     // households, and the two of a pair side by side (the poor roll's
@@ -354,9 +355,20 @@ pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Flag>) {
     }
 }
 
+/// The flags a check found, as the lists its workers made them in. Moved
+/// into one vector here, they were copied on one thread into a vector
+/// grown for them, its fresh pages zeroed on that thread too, while the
+/// other core waited: "poor changes found" ran at 1.6 cores at 10 M
+/// households (issue #7). The flag stage moves every list into the
+/// sorted vector anyway.
+fn gather(out: &mut Vec<Vec<Flag>>, flags: impl ParallelIterator<Item = Flag>) {
+    out.extend(flags.collect_vec_list());
+}
+
 /// dibao_entry: a 低保 household none of whose members was on Q-1's roll.
-fn dibao_entries(q: &QuarterData, prev_ids: &Numbers, out: &mut Vec<Flag>) {
-    out.par_extend(
+fn dibao_entries(q: &QuarterData, prev_ids: &Numbers, out: &mut Vec<Vec<Flag>>) {
+    gather(
+        out,
         q.dibao
             .households
             .par_iter()
@@ -375,7 +387,7 @@ fn dibao_entries(q: &QuarterData, prev_ids: &Numbers, out: &mut Vec<Flag>) {
 
 /// dibao_exit and exit_while_eligible: a Q-1 低保 household none of whose
 /// members is on Q's roll.
-fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Vec<Flag>) {
+fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Vec<Vec<Flag>>) {
     let policy = &q.job.policy;
     let prev_member = |r: usize| prev.dibao.rows[r].id.normalized_key();
     let exits: Vec<(usize, &crate::model::Household)> = prev
@@ -413,48 +425,51 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Ve
     for (id, h) in found {
         poor_household_of.entry(id).or_default().push(h);
     }
-    out.par_extend(exits.par_iter().flat_map_iter(|&(h, hh)| {
-        let head = prev.dibao.head(hh);
-        let head_name = &prev.dibao.head_names[h];
-        let flag = Flag::new(&DIBAO_EXIT)
-            .at(&head.region)
-            .dibao(&hh.id)
-            .named(*head_name);
-        let exit = flag.detail(format!(
-            "上季度低保户,{} 名成员本季度均不在低保名册",
-            hh.member_count()
-        ));
-        // exit_while_eligible: a member still poor, below the standard.
-        let mut still_poor: Vec<usize> = prev
-            .dibao
-            .households
-            .members(hh)
-            .filter_map(|r| poor_household_of.get(&prev_member(r)))
-            .flatten()
-            .copied()
-            .filter(|&ph| {
-                let p = q.poor.head(&q.poor.households[ph]);
-                p.status.is_poor()
-                    && p.annual_income.get() < policy.standard(p.member.region.county())
-            })
-            .collect();
-        still_poor.sort_unstable();
-        let eligible = still_poor.first().map(|&ph| {
-            let p = q.poor.head(&q.poor.households[ph]);
-            let flag = Flag::new(&EXIT_WHILE_ELIGIBLE)
+    gather(
+        out,
+        exits.par_iter().flat_map_iter(|&(h, hh)| {
+            let head = prev.dibao.head(hh);
+            let head_name = &prev.dibao.head_names[h];
+            let flag = Flag::new(&DIBAO_EXIT)
                 .at(&head.region)
                 .dibao(&hh.id)
                 .named(*head_name);
-            flag.detail(format!(
+            let exit = flag.detail(format!(
+                "上季度低保户,{} 名成员本季度均不在低保名册",
+                hh.member_count()
+            ));
+            // exit_while_eligible: a member still poor, below the standard.
+            let mut still_poor: Vec<usize> = prev
+                .dibao
+                .households
+                .members(hh)
+                .filter_map(|r| poor_household_of.get(&prev_member(r)))
+                .flatten()
+                .copied()
+                .filter(|&ph| {
+                    let p = q.poor.head(&q.poor.households[ph]);
+                    p.status.is_poor()
+                        && p.annual_income.get() < policy.standard(p.member.region.county())
+                })
+                .collect();
+            still_poor.sort_unstable();
+            let eligible = still_poor.first().map(|&ph| {
+                let p = q.poor.head(&q.poor.households[ph]);
+                let flag = Flag::new(&EXIT_WHILE_ELIGIBLE)
+                    .at(&head.region)
+                    .dibao(&hh.id)
+                    .named(*head_name);
+                flag.detail(format!(
                 "退出低保,但成员所在建档立卡户 {} 仍为{},人均纯收入 {} 元 低于本县低保标准 {} 元",
                 q.poor.households[ph].id,
                 zh(&Status::ALL, p.status),
                 p.annual_income.get(),
                 policy.standard(p.member.region.county())
             ))
-        });
-        std::iter::once(exit).chain(eligible)
-    }));
+            });
+            std::iter::once(exit).chain(eligible)
+        }),
+    );
 }
 
 /// poor_entry, poverty_exit, relapse, income_drop and household_changed,
@@ -464,10 +479,11 @@ fn poor_changes(
     q: &QuarterData,
     prev_poor: &Counterparts,
     found_in_q: &[AtomicBool],
-    out: &mut Vec<Flag>,
+    out: &mut Vec<Vec<Flag>>,
 ) {
     let policy = &q.job.policy;
-    out.par_extend(
+    gather(
+        out,
         q.poor
             .households
             .par_iter()
@@ -538,8 +554,9 @@ fn poor_changes(
 /// poor_removed: a Q-1 household number that is not on Q's roll, that is
 /// one no Q household found in [`poor_changes`] (household numbers are
 /// unique in a roll: they group its rows).
-fn poor_removals(prev: &Previous, found_in_q: &[AtomicBool], out: &mut Vec<Flag>) {
-    out.par_extend(
+fn poor_removals(prev: &Previous, found_in_q: &[AtomicBool], out: &mut Vec<Vec<Flag>>) {
+    gather(
+        out,
         prev.poor
             .households
             .par_iter()
@@ -561,9 +578,15 @@ fn poor_removals(prev: &Previous, found_in_q: &[AtomicBool], out: &mut Vec<Flag>
 }
 
 /// household_changed and benefit_changed on the 低保 roll, by household id.
-fn dibao_changes(prev: &Previous, q: &QuarterData, prev_dibao: &Counterparts, out: &mut Vec<Flag>) {
+fn dibao_changes(
+    prev: &Previous,
+    q: &QuarterData,
+    prev_dibao: &Counterparts,
+    out: &mut Vec<Vec<Flag>>,
+) {
     let policy = &q.job.policy;
-    out.par_extend(
+    gather(
+        out,
         q.dibao
             .households
             .par_iter()

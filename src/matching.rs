@@ -618,11 +618,11 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
 
     let dibao_partner = RowLists::from_pairs(
         dibao.rows.len(),
-        pairs.iter().map(|&(d, p)| (d as usize, p as usize)),
+        pairs.par_iter().map(|&(d, p)| (d as usize, p as usize)),
     );
     let poor_partner = RowLists::from_pairs(
         poor.rows.len(),
-        pairs.iter().map(|&(d, p)| (p as usize, d as usize)),
+        pairs.par_iter().map(|&(d, p)| (p as usize, d as usize)),
     );
     step("probable pairs chosen, partners listed");
 
@@ -645,13 +645,13 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
         || {
             RowLists::from_pairs(
                 dibao.households.len(),
-                links.iter().map(|&(d, p)| (d as usize, p as usize)),
+                links.par_iter().map(|&(d, p)| (d as usize, p as usize)),
             )
         },
         || {
             RowLists::from_pairs(
                 poor.households.len(),
-                links.iter().map(|&(d, p)| (p as usize, d as usize)),
+                links.par_iter().map(|&(d, p)| (p as usize, d as usize)),
             )
         },
     );

@@ -339,7 +339,7 @@ pub fn analyze(
         drop(std::mem::take(&mut matching.probable));
     });
     let q = quarter(job, inputs, &matching);
-    lists.push(moved);
+    lists.extend(moved);
     let flags = timings.time("sort", || {
         crate::flag_order::sorted(lists, job.output.mask_ids)
     });
