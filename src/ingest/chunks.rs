@@ -24,8 +24,18 @@ pub struct Chunk<'a> {
 
 /// Split `text[start..]` into chunks of about `target` bytes, each ending
 /// just after a record's line break. `start_line` is the line of `start`.
-pub fn split(text: &str, start: usize, start_line: u64, target: usize) -> Vec<Chunk<'_>> {
-    if !has_quote(&text.as_bytes()[start..]) {
+/// `quoted` is whether the text may hold a quote ([`contains_byte`]): the
+/// caller has often looked already, and a window of 64 MiB looked through
+/// twice held a core idle (issue #7). Quote-free text split as quoted is
+/// split the same, only slower.
+pub fn split(
+    text: &str,
+    start: usize,
+    start_line: u64,
+    target: usize,
+    quoted: bool,
+) -> Vec<Chunk<'_>> {
+    if !quoted {
         split_unquoted(text, start, start_line, target)
     } else {
         split_quoted(text, start, start_line, target)
@@ -67,14 +77,24 @@ fn split_unquoted(text: &str, start: usize, start_line: u64, target: usize) -> V
         .collect()
 }
 
-/// Whether `bytes` hold a quote, looked for on every core: a CSV window
-/// (64 MiB) is looked through twice for one, and each look on one thread
-/// held the other core idle (issue #7).
-fn has_quote(bytes: &[u8]) -> bool {
+/// Whether `bytes` hold `byte`, looked for a piece at a time on every
+/// core: a look through a 64 MiB window on one thread held the other core
+/// idle (issue #7).
+pub fn contains_byte(bytes: &[u8], byte: u8) -> bool {
     use rayon::prelude::*;
     bytes
         .par_chunks(1 << 20)
-        .any(|piece| memchr::memchr(b'"', piece).is_some())
+        .any(|piece| memchr::memchr(byte, piece).is_some())
+}
+
+/// The most records each chunk can hold ([`record_bound`]), found on
+/// every core.
+pub fn record_bounds(chunks: &[Chunk]) -> Vec<usize> {
+    use rayon::prelude::*;
+    chunks
+        .par_iter()
+        .map(|chunk| record_bound(chunk.text))
+        .collect()
 }
 
 /// The most records a chunk of whole records can hold: one for each line
@@ -103,8 +123,9 @@ pub fn record_bound(text: &str) -> usize {
 /// Where the last whole record in `bytes` ends (just after its line
 /// break), or 0 if no record ends in them; `bytes` start at a record's
 /// start. A window of a file is cut here, the rest carried to the next.
-pub fn whole_records_end(bytes: &[u8]) -> usize {
-    if !has_quote(bytes) {
+/// `quoted` is whether `bytes` may hold a quote, as for [`split`].
+pub fn whole_records_end(bytes: &[u8], quoted: bool) -> usize {
+    if !quoted {
         return memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
     }
     let mut state = State::FieldStart;
@@ -217,7 +238,7 @@ mod tests {
     fn chunks_end_on_record_boundaries_only() {
         let text = "a,b\n1,\"x\ny\"\n2,\"q\"\"\n\"\n3,z\"w\n4,5\n";
         for target in 1..12 {
-            let chunks = split(text, 4, 2, target);
+            let chunks = split(text, 4, 2, target, contains_byte(text.as_bytes(), b'"'));
             let joined: String = chunks.iter().map(|c| c.text).collect();
             assert_eq!(joined, &text[4..]);
             for c in &chunks {
@@ -244,7 +265,7 @@ mod tests {
     fn a_window_is_cut_after_its_last_whole_record() {
         let text = "a,b\n1,\"x\ny\"\n2,\"q\"\"\n\"\n3,z\"w\r\n4,5\n6";
         // Every record boundary, as the chunk splitter finds them.
-        let ends: Vec<usize> = split(text, 0, 1, 1)
+        let ends: Vec<usize> = split(text, 0, 1, 1, true)
             .iter()
             .filter(|c| c.text.ends_with('\n'))
             .map(|c| c.text.as_ptr() as usize - text.as_ptr() as usize + c.text.len())
@@ -256,13 +277,11 @@ mod tests {
                 .filter(|&e| e <= len)
                 .max()
                 .unwrap_or(0);
-            assert_eq!(
-                whole_records_end(&text.as_bytes()[..len]),
-                expected,
-                "{len}"
-            );
+            let prefix = &text.as_bytes()[..len];
+            let quoted = contains_byte(prefix, b'"');
+            assert_eq!(whole_records_end(prefix, quoted), expected, "{len}");
         }
-        assert_eq!(whole_records_end(b"1,2\n3,4\n5"), 8);
-        assert_eq!(whole_records_end(b"1,2"), 0);
+        assert_eq!(whole_records_end(b"1,2\n3,4\n5", false), 8);
+        assert_eq!(whole_records_end(b"1,2", false), 0);
     }
 }

@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rayon::prelude::*;
-
 use crate::columns::{self as col, InputColumn};
 use crate::error::Result;
 use crate::model::*;
@@ -288,10 +286,14 @@ fn read_csv_by_windows<T: Send, S: Send>(
         if first && (super::is_parquet_start(&buf) || super::decode::is_utf16(&buf)) {
             return Ok(None);
         }
+        // One look for a quote serves the cut and the split: a quote
+        // past the cut only sends the window's records down the quoted
+        // path, which reads quote-free text alike.
+        let quoted = super::chunks::contains_byte(&buf, b'"');
         let end = if at_end {
             buf.len()
         } else {
-            super::chunks::whole_records_end(&buf)
+            super::chunks::whole_records_end(&buf, quoted)
         };
         if end == 0 && !at_end {
             // Not one whole record yet: the window grows.
@@ -306,11 +308,8 @@ fn read_csv_by_windows<T: Send, S: Send>(
             0
         };
         // Every pass over a window that runs on one thread holds up the
-        // parse that follows it: these run in parallel pieces.
-        if whole
-            .par_chunks(1 << 20)
-            .any(|piece| memchr::memchr(0, piece).is_some())
-        {
+        // parse that follows it: this one runs in parallel pieces.
+        if super::chunks::contains_byte(whole, 0) {
             return Ok(None);
         }
         // A file is GB18030 when it is not UTF-8 (as `decode` decides): a
@@ -360,11 +359,8 @@ fn read_csv_by_windows<T: Send, S: Send>(
         let Some(rules) = rules.as_ref() else {
             return Ok(None);
         };
-        let chunks = super::chunks::split(text, start, next_line, CHUNK_BYTES);
-        let bounds: Vec<usize> = chunks
-            .par_iter()
-            .map(|chunk| super::chunks::record_bound(chunk.text))
-            .collect();
+        let chunks = super::chunks::split(text, start, next_line, CHUNK_BYTES, quoted);
+        let bounds = super::chunks::record_bounds(&chunks);
         // The hash of this window and the read of the next beside its
         // parse: the next window goes into the other buffer, after this
         // window's partial last record. Read after the parse, the copy
@@ -594,11 +590,9 @@ fn parse_parts<T: Send, S: Send>(
             slots: slots(columns, &index),
             parse,
         };
-        let chunks = super::chunks::split(&text, start, first_line, CHUNK_BYTES);
-        let bounds: Vec<usize> = chunks
-            .par_iter()
-            .map(|chunk| super::chunks::record_bound(chunk.text))
-            .collect();
+        let quoted = super::chunks::contains_byte(&text.as_bytes()[start..], b'"');
+        let chunks = super::chunks::split(&text, start, first_line, CHUNK_BYTES, quoted);
+        let bounds = super::chunks::record_bounds(&chunks);
         let (rows, parts) = fill_in_order(&bounds, |i, sink| {
             let chunk = &chunks[i];
             let mut out = Parsed::default();
