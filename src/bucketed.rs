@@ -130,6 +130,13 @@ pub fn gather<T: Send>(
 impl<T: Send> Gathered<T> {
     /// Each bucket sorted by `key`, the buckets on every core.
     pub fn sort_each_by_key<K: Ord>(&mut self, key: impl Fn(&T) -> K + Sync) {
+        self.buckets_mut()
+            .into_par_iter()
+            .for_each(|bucket| bucket.sort_unstable_by_key(&key));
+    }
+
+    /// The buckets, in bucket order.
+    pub fn buckets_mut(&mut self) -> Vec<&mut [T]> {
         let mut buckets = Vec::with_capacity(self.bucket_sizes.len());
         let mut rest = self.entries.as_mut_slice();
         for &n in &self.bucket_sizes {
@@ -138,8 +145,6 @@ impl<T: Send> Gathered<T> {
             rest = after;
         }
         buckets
-            .into_par_iter()
-            .for_each(|bucket| bucket.sort_unstable_by_key(&key));
     }
 }
 
