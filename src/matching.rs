@@ -295,7 +295,21 @@ fn group_leftovers_by_parts<'a>(
     part_rows: usize,
     rows_per_bucket: usize,
 ) -> Grouped<'a> {
-    let wanted = |k: &KeyedRow| only.is_none_or(|o| o.may_contain(k.0));
+    // The blocks `only` lets through, asked once per row: each part
+    // counts its rows and then writes them, and asked in both passes the
+    // filter was asked twice.
+    let wanted: Vec<KeyedRow>;
+    let keyed = match only {
+        Some(only) => {
+            wanted = keyed
+                .par_iter()
+                .filter(|k| only.may_contain(k.0))
+                .copied()
+                .collect();
+            &wanted[..]
+        }
+        None => keyed,
+    };
     // Each list reserved for the most it can hold (a person and a block
     // per row): a page is resident only once written, and lists grown by
     // doubling held the old copy beside the new one. The grouping is one
@@ -331,7 +345,7 @@ fn group_leftovers_by_parts<'a>(
         (block_hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bucket_bits)) as usize
     };
     for part in 0..parts {
-        let in_part = |k: &KeyedRow| k.0 % parts == part && wanted(k);
+        let in_part = |k: &KeyedRow| k.0 % parts == part;
         let counts: Vec<Vec<usize>> = pieces
             .par_iter()
             .map(|piece| {
@@ -363,15 +377,7 @@ fn group_leftovers_by_parts<'a>(
         let of_buckets: Vec<Grouped<'a>> = rows
             .buckets_mut()
             .into_par_iter()
-            .map(|bucket| {
-                let mut of_bucket = Grouped {
-                    rows: Vec::with_capacity(bucket.len()),
-                    persons: Vec::with_capacity(bucket.len()),
-                    blocks: Vec::new(),
-                };
-                group_sorted(bucket, &mut of_bucket);
-                of_bucket
-            })
+            .map(group_sorted)
             .collect();
         drop(rows);
         for of_bucket in of_buckets {
@@ -383,9 +389,14 @@ fn group_leftovers_by_parts<'a>(
     grouped
 }
 
-/// Group `rows`, sorted by (block hash, ID hash, row), into `grouped`'s
-/// blocks, persons and rows, after what it holds.
-fn group_sorted<'a>(rows: &mut [LeftoverRow<'a>], grouped: &mut Grouped<'a>) {
+/// `rows`, sorted by (block hash, ID hash, row), grouped into blocks,
+/// persons and rows (the blocks in hash order).
+fn group_sorted<'a>(rows: &mut [LeftoverRow<'a>]) -> Grouped<'a> {
+    let mut grouped = Grouped {
+        rows: Vec::with_capacity(rows.len()),
+        persons: Vec::with_capacity(rows.len()),
+        blocks: Vec::new(),
+    };
     for run in rows.chunk_by_mut(|a, b| a.0 == b.0) {
         // Still in (ID hash, row) order; the stable sort by block only
         // reorders a run that two blocks share.
@@ -416,6 +427,7 @@ fn group_sorted<'a>(rows: &mut [LeftoverRow<'a>], grouped: &mut Grouped<'a>) {
             ));
         }
     }
+    grouped
 }
 
 /// The three parts of a normalized number past its six-digit address code
