@@ -37,6 +37,20 @@ def run(cmd, quiet=True):
     return wall, cpu, rss_kib / 1024, system, faults
 
 
+def steal_seconds():
+    """CPU time the host has taken from this machine so far, all CPUs
+    together (the `steal` column of /proc/stat), or None where there is no
+    such count. On a shared VM a run that finds the host busy runs slower
+    with no change of its own (see docs/performance-log.md, "Midday of
+    2026-12-06")."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def ensure_data(households, fmt, geography):
     # Each world has its own cache: Luoyang's keeps its old name.
     suffix = "" if geography == "luoyang" else f"-{geography}"
@@ -107,8 +121,8 @@ def main():
     # much fresh memory the run needs and on what the machine did in the
     # seconds before (docs/performance-log.md, "Night of 2026-12-04/05"),
     # so they show how much of a run's time was the host's.
-    print("| households | format | Q-1 from | rows | wall s | CPU s | sys s | minor faults | µs sys/fault | peak RSS MiB | rows/s | bytes/row | floor s | run/floor | stages |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| households | format | Q-1 from | rows | wall s | CPU s | sys s | stolen s | minor faults | µs sys/fault | peak RSS MiB | rows/s | bytes/row | floor s | run/floor | stages |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in [int(s) for s in a.sizes.split(",")]:
         for fmt in a.formats.split(","):
             d, job = ensure_data(size, fmt, a.geography)
@@ -124,11 +138,15 @@ def main():
                     run([BIN, "run", job, "--quarter", "2018Q2", "--out", out + "-q2", "--quiet"] + extra)
                 if not a.cold:
                     warm(d, fmt)
+                stolen_before = steal_seconds()
                 wall, cpu, rss, system, faults = run([BIN, "run", job, "--out", out, "--quiet"] + extra)
+                stolen_after = steal_seconds()
+                stolen = (None if stolen_before is None or stolen_after is None
+                          else stolen_after - stolen_before)
                 if best is None or wall < best[0]:
                     manifest = json.load(open(os.path.join(out, "manifest.json")))
-                    best = (wall, cpu, rss, system, faults, manifest)
-            wall, cpu, rss, system, faults, manifest = best
+                    best = (wall, cpu, rss, system, faults, stolen, manifest)
+            wall, cpu, rss, system, faults, stolen, manifest = best
             stages = " ".join(f"{s['stage']}={s['seconds']:.2f}" for s in manifest["stages"])
             # The read-once floor: every input of both quarters parsed once by
             # the same reader (`check` reads and validates, nothing else).
@@ -139,7 +157,7 @@ def main():
                 + run([BIN, "check", job, "--quarter", "2018Q2", "--quiet"] + extra)[0]
                 for _ in range(max(1, a.repeat)))
             print(f"| {size:,} | {fmt} | {'state' if a.from_state else 'files'} | {rows:,} | {wall:.2f} | {cpu:.2f} | "
-                  f"{system:.2f} | {faults:,} | {system * 1e6 / max(faults, 1):.1f} | {rss:,.0f} | "
+                  f"{system:.2f} | {'n/a' if stolen is None else f'{stolen:.2f}'} | {faults:,} | {system * 1e6 / max(faults, 1):.1f} | {rss:,.0f} | "
                   f"{rows / wall:,.0f} | {rss * 1048576 / rows:,.0f} | {floor:.2f} | {wall / floor:.2f} | {stages} |", flush=True)
             shutil.rmtree(state, ignore_errors=True)
 

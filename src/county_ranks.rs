@@ -33,23 +33,23 @@ impl CountyRanks {
     /// A region shared after this call has no rank: make the ranks once
     /// the texts they are for are read.
     pub fn of_shared_texts() -> CountyRanks {
-        // Each text's county is sorted by its first eight bytes and its
-        // length held beside it (a county code is six bytes), so that a
+        // Each text's county is sorted by its leading bytes and its length
+        // held beside it (a county code is six bytes), so that a
         // comparison reads no text: compared as texts looked up in the
         // table, the national world's 600,000 villages took 0.8 CPU-s to
         // sort at 1 M households, nearly every lookup a cache miss (issue
-        // #7). Only a county of more than eight bytes (a text cut at a
+        // #7). Only a county of more than 16 bytes (a text cut at a
         // character boundary) is compared whole.
         let county = |shared: Shared| Region::from_shared(shared).county();
-        let mut regions: Vec<(u64, u32, Shared)> = crate::vocab::all()
+        let mut regions: Vec<(u128, u32, Shared)> = crate::vocab::all()
             .map(|shared| {
                 let text = county(shared);
-                (leading_bytes(text), text.len() as u32, shared)
+                (crate::vocab::leading_bytes(text), text.len() as u32, shared)
             })
             .collect();
         regions.par_sort_unstable_by(|a, b| {
             (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| {
-                if a.1 > 8 {
+                if a.1 > 16 {
                     county(a.2).cmp(county(b.2))
                 } else {
                     std::cmp::Ordering::Equal
@@ -93,16 +93,6 @@ impl CountyRanks {
     }
 }
 
-/// The first eight bytes of `text` as a number that orders as the texts
-/// do, shorter texts padded with zero bytes; texts of at most eight bytes
-/// are ordered by it and then by their length.
-fn leading_bytes(text: &str) -> u64 {
-    let mut bytes = [0u8; 8];
-    let n = text.len().min(8);
-    bytes[..n].copy_from_slice(&text.as_bytes()[..n]);
-    u64::from_be_bytes(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,7 +121,7 @@ mod tests {
         // Beside codes, the table holds other texts: a category, short
         // and damaged codes, one that sorts before the digits, one cut
         // at a character boundary past six bytes, texts that differ only
-        // past their first eight bytes or by a trailing NUL byte.
+        // past their first 16 bytes or by a trailing NUL byte.
         let texts = [
             "990007001001",
             "990007",
@@ -140,9 +130,9 @@ mod tests {
             "9900x7001",
             "!99000",
             "12345仁",
-            "abcde仁xyz",
-            "abcde仁xya",
-            "abcde仁xy",
+            "abcde仁仁仁仁y",
+            "abcde仁仁仁仁x",
+            "abcde仁仁仁仁",
             "abcde仁",
             "9",
             "9\0",

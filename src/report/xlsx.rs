@@ -33,18 +33,6 @@ fn fit_cell(cell: tables::Cell<'_>) -> Cow<'_, str> {
     }
 }
 
-/// The first 16 bytes of `text` as a number that orders as the texts
-/// do, shorter texts padded with zero bytes: texts whose numbers differ
-/// are in the numbers' order, and texts whose numbers are equal share
-/// their first 16 bytes (or one is the other padded with zero bytes) and
-/// are compared whole.
-fn leading_bytes(text: &str) -> u128 {
-    let mut bytes = [0u8; 16];
-    let n = text.len().min(16);
-    bytes[..n].copy_from_slice(&text.as_bytes()[..n]);
-    u128::from_be_bytes(bytes)
-}
-
 /// Excel holds at most 32,767 UTF-16 units in a cell; longer text is cut
 /// with a visible marker (the CSV and Parquet files keep it whole).
 fn fit(cell: &str) -> Cow<'_, str> {
@@ -211,7 +199,7 @@ impl Vocabulary {
                 .iter()
                 .map(|(key, r)| {
                     let text = fit_cell(table.cell(r as usize, c));
-                    (leading_bytes(&text), text, key)
+                    (crate::vocab::leading_bytes(&text), text, key)
                 })
                 .collect();
             drop(seen);
@@ -744,21 +732,6 @@ pub fn write_county_workbooks<'t>(
 mod tests {
     use super::*;
     use calamine::{Data, Reader, Xlsx};
-    use proptest::prelude::*;
-
-    proptest! {
-        /// Sorting by the leading bytes, then by the whole text, is
-        /// sorting by the text: texts of digits, of NUL bytes and of
-        /// Chinese, shorter and longer than 16 bytes.
-        #[test]
-        fn leading_bytes_order_as_the_texts(
-            a in "[0-9\u{0}a\u{4e00}-\u{4e03}]{0,20}",
-            b in "[0-9\u{0}a\u{4e00}-\u{4e03}]{0,20}",
-        ) {
-            let by_leading = leading_bytes(&a).cmp(&leading_bytes(&b)).then_with(|| a.cmp(&b));
-            prop_assert_eq!(by_leading, a.cmp(&b));
-        }
-    }
 
     fn text(rows: &[Vec<Data>]) -> Vec<Vec<String>> {
         rows.iter()
