@@ -188,13 +188,13 @@ impl Vocabulary {
         for (seen, &c) in found.into_iter().zip(keyed) {
             // Place codes are borrowed from the run's texts, not copied,
             // and the county and township columns' keys (a region's
-            // handle, as the village's) share a few thousand texts, each
-            // added once: copied and added key by key, the three place
-            // columns of the national world's 600,000 villages took some
-            // 0.8 CPU-s at 1 M households (issue #7).
-            // Sorted by each text's first bytes held beside it, so that
-            // a comparison seldom reads the texts themselves, which lie
-            // all over the run's memory.
+            // handle, as the village's) share far fewer texts (a nation's
+            // 3,000 counties and 40,000 townships), each added once:
+            // copied and added key by key, the three place columns of the
+            // national world's 600,000 villages took some 0.8 CPU-s at 1 M
+            // households (issue #7). They are sorted by each text's first
+            // bytes held beside it, so that a comparison seldom reads the
+            // texts themselves, which lie all over the run's memory.
             let mut texts: Vec<(u128, Cow<'_, str>, u64)> = seen
                 .iter()
                 .map(|(key, r)| {
