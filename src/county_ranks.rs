@@ -34,37 +34,40 @@ impl CountyRanks {
     /// the texts they are for are read.
     pub fn of_shared_texts() -> CountyRanks {
         // Each text's county is sorted by its leading bytes and its length
-        // held beside it (a county code is six bytes), so that a
-        // comparison reads no text: compared as texts looked up in the
-        // table, the national world's 600,000 villages took 0.8 CPU-s to
-        // sort at 1 M households, nearly every lookup a cache miss (issue
-        // #7). Only a county of more than 16 bytes (a text cut at a
-        // character boundary) is compared whole.
-        let county = |shared: Shared| Region::from_shared(shared).county();
-        let mut regions: Vec<(u128, u32, Shared)> = crate::vocab::all()
+        // held beside it (a county code is six bytes), so that neither a
+        // comparison nor the counting of counties reads a text: compared
+        // as texts looked up in the table, the national world's 600,000
+        // villages took 0.8 CPU-s to sort at 1 M households, nearly every
+        // lookup a cache miss (issue #7). Only a county of more than 16
+        // bytes (a text cut at a character boundary) is compared whole.
+        type Entry = (u128, u32, &'static str, Shared);
+        let mut regions: Vec<Entry> = crate::vocab::all()
             .map(|shared| {
-                let text = county(shared);
-                (crate::vocab::leading_bytes(text), text.len() as u32, shared)
+                let county = Region::from_shared(shared).county();
+                let leading = crate::vocab::leading_bytes(county);
+                (leading, county.len() as u32, county, shared)
             })
             .collect();
-        regions.par_sort_unstable_by(|a, b| {
+        let order = |a: &Entry, b: &Entry| {
             (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| {
                 if a.1 > 16 {
-                    county(a.2).cmp(county(b.2))
+                    a.2.cmp(b.2)
                 } else {
                     std::cmp::Ordering::Equal
                 }
             })
-        });
+        };
+        regions.par_sort_unstable_by(order);
         // Handles are numbered 1 to the number of texts.
         let mut by_handle = vec![0; regions.len() + 1];
         let mut counties: Vec<&'static str> = Vec::new();
-        for &(_, _, shared) in &regions {
-            let county = county(shared);
-            if counties.last() != Some(&county) {
-                counties.push(county);
+        let mut last: Option<&Entry> = None;
+        for region in &regions {
+            if last.is_none_or(|last| order(last, region).is_ne()) {
+                counties.push(region.2);
             }
-            by_handle[shared.index()] = (counties.len() - 1) as u32;
+            by_handle[region.3.index()] = (counties.len() - 1) as u32;
+            last = Some(region);
         }
         CountyRanks {
             by_handle,
