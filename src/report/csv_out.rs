@@ -13,15 +13,15 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::files::Durable;
+use crate::files::{Durable, Syncs};
 
 use super::tables::TextTable;
 
-/// Write `table` to `path`; the file's SHA-256.
-pub fn write_csv(path: &Path, table: &TextTable) -> Result<String> {
+/// Write `table` to `path`, its fsync left to `syncs`; the file's SHA-256.
+pub fn write_csv(path: &Path, table: &TextTable, syncs: &Syncs) -> Result<String> {
     let mut out = Durable::create(path)?;
     write_table(&mut out.writer, table).map_err(|e| Error::output(path, e))?;
-    out.finish()
+    out.finish_syncing(syncs)
 }
 
 /// Rows rendered by one task: about 1.5 MB of flags.

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::checks::CATALOG;
 use crate::dynamics::RollState;
 use crate::error::Result;
-use crate::files::write_private;
+use crate::files::{Syncs, write_private_syncing};
 use crate::job::Job;
 use crate::pipeline::Analysis;
 
@@ -248,6 +248,13 @@ th{{background:#ddebf7}} td.n{{text-align:right}} .figs td:first-child{{backgrou
     h
 }
 
-pub fn write_page(path: &Path, job: &Job, summary: &Value, analysis: &Analysis) -> Result<String> {
-    write_private(path, render(job, summary, analysis).as_bytes())
+/// Write the page to `path`, its fsync left to `syncs`; its SHA-256.
+pub fn write_page(
+    path: &Path,
+    job: &Job,
+    summary: &Value,
+    analysis: &Analysis,
+    syncs: &Syncs,
+) -> Result<String> {
+    write_private_syncing(path, render(job, summary, analysis).as_bytes(), syncs)
 }

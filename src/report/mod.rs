@@ -19,7 +19,7 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::error::{Error, Result};
-use crate::files::write_private;
+use crate::files::{Syncs, write_private_syncing};
 use crate::job::Job;
 use crate::pipeline::{Analysis, QuarterInputs, Timings};
 
@@ -81,6 +81,9 @@ pub fn write_all(
     // its SHA-256): hashing them all at the end took half a second of one
     // core at 1 M households, and the large ones are written past the
     // page cache, so reading them back would read the disk (issue #7).
+    // Each file's fsync runs beside the next file's writing; all have
+    // ended before this function returns, so before anything is published.
+    let syncs = Syncs::default();
     let write = |name: &str, f: &dyn Fn(&Path) -> Result<String>| -> Result<(String, String)> {
         let started = std::time::Instant::now();
         let hash = f(&dir.join(name))?;
@@ -94,7 +97,7 @@ pub fn write_all(
     let (workbooks, rest) = rayon::join(
         || -> Result<Vec<(String, String)>> {
             let mut hashes = vec![write("report.xlsx", &|p| {
-                xlsx::write_workbook(p, job, &summary, &flags, &households, None)
+                xlsx::write_workbook(p, job, &summary, &flags, &households, None, &syncs)
             })?];
             if job.output.split_by_county {
                 hashes.extend(xlsx::write_county_workbooks(
@@ -103,22 +106,27 @@ pub fn write_all(
                     &summary,
                     &flags,
                     &households,
+                    &syncs,
                 )?);
             }
             Ok(hashes)
         },
         || -> Result<Vec<(String, String)>> {
             Ok(vec![
-                write("flags.csv", &|p| csv_out::write_csv(p, &flags))?,
-                write("flags.parquet", &|p| parquet_out::write_parquet(p, &flags))?,
-                write("households.csv", &|p| csv_out::write_csv(p, &households))?,
-                write("households.parquet", &|p| {
-                    parquet_out::write_parquet(p, &households)
+                write("flags.csv", &|p| csv_out::write_csv(p, &flags, &syncs))?,
+                write("flags.parquet", &|p| {
+                    parquet_out::write_parquet(p, &flags, &syncs)
                 })?,
-                write("rejects.csv", &|p| csv_out::write_csv(p, &rejects))?,
-                write("summary.json", &|p| write_json(p, &summary))?,
+                write("households.csv", &|p| {
+                    csv_out::write_csv(p, &households, &syncs)
+                })?,
+                write("households.parquet", &|p| {
+                    parquet_out::write_parquet(p, &households, &syncs)
+                })?,
+                write("rejects.csv", &|p| csv_out::write_csv(p, &rejects, &syncs))?,
+                write("summary.json", &|p| write_json(p, &summary, &syncs))?,
                 write("report.html", &|p| {
-                    html::write_page(p, job, &summary, analysis)
+                    html::write_page(p, job, &summary, analysis, &syncs)
                 })?,
             ])
         },
@@ -155,7 +163,8 @@ pub fn write_all(
         "finished_at": crate::calendar::timestamp_utc(SystemTime::now()),
         "stages": timings.0.iter().map(|(s, t)| json!({ "stage": s, "seconds": t })).collect::<Vec<_>>(),
     });
-    write_json(&dir.join("manifest.json"), &manifest)?;
+    write_json(&dir.join("manifest.json"), &manifest, &syncs)?;
+    syncs.wait()?;
     Ok(dir)
 }
 
@@ -167,10 +176,11 @@ pub fn escape_markup(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Write `value` as pretty JSON; the file's SHA-256.
-pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<String> {
+/// Write `value` as pretty JSON, its fsync left to `syncs`; the file's
+/// SHA-256.
+pub fn write_json(path: &Path, value: &serde_json::Value, syncs: &Syncs) -> Result<String> {
     let mut text =
         serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
     text.push('\n');
-    write_private(path, text.as_bytes())
+    write_private_syncing(path, text.as_bytes(), syncs)
 }

@@ -24,7 +24,7 @@ use polars_parquet::write::Encoding;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::files::Durable;
+use crate::files::{Durable, Syncs};
 use crate::parquet_batches::{self, ColumnSpec};
 
 use super::tables::TextTable;
@@ -191,11 +191,11 @@ fn build_group(
     builders.into_iter().map(Builder::finish).collect()
 }
 
-/// Write `table` to `path`; the file's SHA-256.
-pub fn write_parquet(path: &Path, table: &TextTable) -> Result<String> {
+/// Write `table` to `path`, its fsync left to `syncs`; the file's SHA-256.
+pub fn write_parquet(path: &Path, table: &TextTable, syncs: &Syncs) -> Result<String> {
     let mut out = Durable::create(path)?;
     write_table(&mut out.writer, table).map_err(|e| Error::output(path, e))?;
-    out.finish()
+    out.finish_syncing(syncs)
 }
 
 /// Write `table` to `out`, a row group at a time.

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::files::Durable;
+use crate::files::{Durable, Syncs};
 use crate::flags::Kind;
 use crate::job::Job;
 
@@ -602,7 +602,8 @@ enum Cell {
     Num(f64),
 }
 
-/// The whole workbook; with `county`, only that county's rows. Its SHA-256.
+/// The whole workbook; with `county`, only that county's rows. Its SHA-256;
+/// its fsync is left to `syncs`.
 pub fn write_workbook<'t>(
     path: &Path,
     job: &Job,
@@ -610,6 +611,7 @@ pub fn write_workbook<'t>(
     flags: &TextTable<'t>,
     households: &TextTable<'t>,
     county: Option<&str>,
+    syncs: &Syncs,
 ) -> Result<String> {
     let in_county = |table: &TextTable, column: Option<usize>, row: usize| -> bool {
         county.is_none_or(|c| column.is_some_and(|i| table.cell(row, i) == c))
@@ -688,7 +690,7 @@ pub fn write_workbook<'t>(
     let mut out = Durable::create(path)?;
     spreadsheet::write(&mut out.writer, &properties, &sheets, &vocabulary.texts())
         .map_err(|e| Error::output(path, e))?;
-    let hash = out.finish()?;
+    let hash = out.finish_syncing(syncs)?;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         "workbook written"
@@ -697,13 +699,14 @@ pub fn write_workbook<'t>(
 }
 
 /// `report-<county>.xlsx` for each county with households or flags; each
-/// file's name and SHA-256.
+/// file's name and SHA-256; their fsyncs are left to `syncs`.
 pub fn write_county_workbooks<'t>(
     dir: &Path,
     job: &Job,
     summary: &Value,
     flags: &TextTable<'t>,
     households: &TextTable<'t>,
+    syncs: &Syncs,
 ) -> Result<Vec<(String, String)>> {
     let mut counties: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let fc = flags.position("county_code").unwrap_or(5);
@@ -722,7 +725,7 @@ pub fn write_county_workbooks<'t>(
     for c in counties {
         let name = format!("report-{c}.xlsx");
         let path: PathBuf = dir.join(&name);
-        let hash = write_workbook(&path, job, summary, flags, households, Some(&c))?;
+        let hash = write_workbook(&path, job, summary, flags, households, Some(&c), syncs)?;
         names.push((name, hash));
     }
     Ok(names)
