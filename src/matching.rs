@@ -13,6 +13,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use rayon::prelude::*;
 
 use crate::bloom::{HashFilter, Probe};
+use crate::bucketed;
 use crate::identity::{TypoKind, one_typo_apart};
 use crate::model::{DibaoRoll, IdKey, IdText, NO_KEY, PoorRoll, Region, Text};
 use crate::rowlists::RowLists;
@@ -522,72 +523,141 @@ fn excel_damaged<'a>(
         .collect()
 }
 
+/// (低保 row, poor row) of each pair of rows with the same person key, in
+/// no set order, and the number of keys in both rolls; the keyed rows are
+/// gathered in buckets of about `per_bucket`.
+///
+/// Both sides' (key, row) lists are sorted and merged: no hash table of
+/// millions of keys, each with a vector. The lists are made on every core
+/// straight from the rows, rows without a key left out (issue #7). An
+/// entry is the key's high and low halves and the row, 12 bytes: a
+/// `(u64, usize)` took 16, 600 MB for both rolls at 10 M households,
+/// where the run's memory stands highest (issue #7). Rolls stay below
+/// 2^30 rows, and the halves sort as the key does.
+///
+/// Both lists are gathered into the same buckets by key and sorted a
+/// bucket at a time, in the cache, and bucket `b` of one is merged with
+/// bucket `b` of the other, the buckets on every core: sorted whole,
+/// each list's passes went over up to 460 MB at 10 M households, and
+/// the merge ran on one thread.
+fn exact_pairs(dibao: &DibaoRoll, poor: &PoorRoll, per_bucket: usize) -> (Vec<(u32, u32)>, usize) {
+    let buckets = bucketed::bucket_count(dibao.rows.len().max(poor.rows.len()), per_bucket);
+    let (mut dibao_keys, mut poor_keys) = rayon::join(
+        || {
+            keyed(dibao.rows.len(), buckets, |r| {
+                dibao.rows[r].member.id.key_or_none()
+            })
+        },
+        || {
+            keyed(poor.rows.len(), buckets, |r| {
+                poor.rows[r].member.id.key_or_none()
+            })
+        },
+    );
+    let key_of = |e: &[u32; 3]| [e[0], e[1]];
+    // (低保 row, poor row) of each pair of rows taken for one person, and
+    // the number of keys in both rolls.
+    let merged: Vec<(Vec<(u32, u32)>, usize)> = dibao_keys
+        .buckets_mut()
+        .into_par_iter()
+        .zip(poor_keys.buckets_mut())
+        .map(|(dibao_keys, poor_keys)| {
+            let (dibao_keys, poor_keys): (&[[u32; 3]], &[[u32; 3]]) = (dibao_keys, poor_keys);
+            let mut pairs = Vec::new();
+            let mut keys_in_both = 0;
+            let (mut i, mut j) = (0, 0);
+            while i < dibao_keys.len() && j < poor_keys.len() {
+                let key = key_of(&dibao_keys[i]);
+                match key.cmp(&key_of(&poor_keys[j])) {
+                    std::cmp::Ordering::Less => i += 1,
+                    std::cmp::Ordering::Greater => j += 1,
+                    std::cmp::Ordering::Equal => {
+                        // A key's run ends a step or two on: walked, not
+                        // found by a binary search over the whole rest of
+                        // the list, whose probes missed the cache for
+                        // every key in both rolls (issue #7).
+                        let run_end = |keys: &[[u32; 3]], from: usize| {
+                            from + keys[from..].iter().take_while(|e| key_of(e) == key).count()
+                        };
+                        let d_end = run_end(dibao_keys, i);
+                        let p_end = run_end(poor_keys, j);
+                        keys_in_both += 1;
+                        for &[_, _, d] in &dibao_keys[i..d_end] {
+                            for &[_, _, p] in &poor_keys[j..p_end] {
+                                pairs.push((d, p));
+                            }
+                        }
+                        (i, j) = (d_end, p_end);
+                    }
+                }
+            }
+            (pairs, keys_in_both)
+        })
+        .collect();
+    drop((dibao_keys, poor_keys));
+    let keys_in_both: usize = merged.iter().map(|(_, n)| n).sum();
+    let mut pairs: Vec<(u32, u32)> =
+        Vec::with_capacity(merged.iter().map(|(pairs, _)| pairs.len()).sum());
+    for (of_bucket, _) in merged {
+        pairs.extend(of_bucket);
+    }
+    (pairs, keys_in_both)
+}
+
+/// Each row's person key as its high and low halves and the row, rows
+/// without a key left out, gathered into `buckets` buckets by the key
+/// (the same key in the same bucket, whatever the roll) and sorted within
+/// each.
+fn keyed(
+    rows: usize,
+    buckets: usize,
+    key: impl Fn(usize) -> u64 + Sync,
+) -> bucketed::Gathered<[u32; 3]> {
+    let bits = buckets.trailing_zeros();
+    // The top bits of the key's product with an odd constant: the key's
+    // own top bits are the province's and region's digits, shared by
+    // most of a roll.
+    let bucket_of = |key: u64| -> usize {
+        if bits == 0 {
+            0
+        } else {
+            (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+        }
+    };
+    let pieces = bucketed::pieces(rows);
+    let counts: Vec<u32> = pieces
+        .par_iter()
+        .flat_map_iter(|rows| {
+            let mut counts = vec![0u32; buckets];
+            for k in rows.clone().map(&key).filter(|&k| k != NO_KEY) {
+                counts[bucket_of(k)] += 1;
+            }
+            counts
+        })
+        .collect();
+    let mut keys = bucketed::gather(
+        pieces.len(),
+        buckets,
+        |piece, bucket| counts[piece * buckets + bucket] as usize,
+        |piece, out| {
+            for i in pieces[piece].clone() {
+                let k = key(i);
+                if k != NO_KEY {
+                    out.push(bucket_of(k), [(k >> 32) as u32, k as u32, i as u32]);
+                }
+            }
+        },
+    );
+    keys.sort_each_by_key(|&e| e);
+    keys
+}
+
 pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     let started = std::time::Instant::now();
     let step = |name: &str| crate::memory::debug_step(started, &format!("matching: {name}"));
 
-    // 1. Exact: same person key. Both sides' (key, row) lists are sorted
-    // and merged: no hash table of millions of keys, each with a vector.
-    // The lists are made on every core straight from the rows, a row
-    // without a key given `NO_KEY` (the key no number has),
-    // which sorts last and is cut off: a vector of every row's key walked
-    // on one thread held a core idle for seconds at 10 M households, and
-    // a filtered parallel collect holds its pieces and the whole at once
-    // (issue #7).
-    //
-    // An entry is the key's high and low halves and the row, 12 bytes: a
-    // `(u64, usize)` took 16, 600 MB for both rolls at 10 M households,
-    // where the run's memory stands highest (issue #7). Rolls stay below
-    // 2^30 rows, and the halves sort as the key does.
-    fn keyed(rows: usize, key: impl Fn(usize) -> u64 + Sync) -> Vec<[u32; 3]> {
-        let halves = |k: u64| [(k >> 32) as u32, k as u32];
-        let mut keys: Vec<[u32; 3]> = (0..rows)
-            .into_par_iter()
-            .map(|i| {
-                let [high, low] = halves(key(i));
-                [high, low, i as u32]
-            })
-            .collect();
-        keys.par_sort_unstable();
-        let keyed = keys.partition_point(|e| [e[0], e[1]] != halves(NO_KEY));
-        keys.truncate(keyed);
-        keys
-    }
-    let key_of = |e: &[u32; 3]| [e[0], e[1]];
-    let (dibao_keys, poor_keys) = rayon::join(
-        || keyed(dibao.rows.len(), |r| dibao.rows[r].member.id.key_or_none()),
-        || keyed(poor.rows.len(), |r| poor.rows[r].member.id.key_or_none()),
-    );
-    // (低保 row, poor row) of each pair of rows taken for one person.
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
-    let mut keys_in_both = 0;
-    let (mut i, mut j) = (0, 0);
-    while i < dibao_keys.len() && j < poor_keys.len() {
-        let key = key_of(&dibao_keys[i]);
-        match key.cmp(&key_of(&poor_keys[j])) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                // A key's run ends a step or two on: walked, not found by
-                // a binary search over the whole rest of the list, whose
-                // probes missed the cache for every key in both rolls
-                // (issue #7).
-                let run_end = |keys: &[[u32; 3]], from: usize| {
-                    from + keys[from..].iter().take_while(|e| key_of(e) == key).count()
-                };
-                let d_end = run_end(&dibao_keys, i);
-                let p_end = run_end(&poor_keys, j);
-                keys_in_both += 1;
-                for &[_, _, d] in &dibao_keys[i..d_end] {
-                    for &[_, _, p] in &poor_keys[j..p_end] {
-                        pairs.push((d, p));
-                    }
-                }
-                (i, j) = (d_end, p_end);
-            }
-        }
-    }
-    drop((dibao_keys, poor_keys));
+    // 1. Exact: same person key.
+    let (mut pairs, keys_in_both) = exact_pairs(dibao, poor, bucketed::BUCKET_ENTRIES);
     // In row order, as a pass over the 低保 rows finds them.
     pairs.par_sort_unstable();
     step("exact pairs found");
@@ -1131,6 +1201,40 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// However many buckets the keyed rows are gathered in, the exact
+    /// pairs are the same (the bundled fixtures), and each is a pair of
+    /// rows with one key.
+    #[test]
+    fn exact_pairs_do_not_depend_on_the_buckets() {
+        let fixture = crate::checks::FixtureQuarter::read();
+        let (dibao, poor) = (&fixture.inputs.dibao, &fixture.inputs.poor);
+        let sorted = |per_bucket: usize| {
+            let (mut pairs, keys) = exact_pairs(dibao, poor, per_bucket);
+            pairs.sort_unstable();
+            (pairs, keys)
+        };
+        let (whole, keys) = sorted(usize::MAX);
+        assert!(
+            keys > 10 && whole.len() >= keys,
+            "{keys} keys, {} pairs",
+            whole.len()
+        );
+        for &(d, p) in &whole {
+            let key = dibao.rows[d as usize].member.id.key();
+            assert!(key.is_some());
+            assert_eq!(key, poor.rows[p as usize].member.id.key());
+        }
+        let rows = dibao.rows.len().max(poor.rows.len());
+        for per_bucket in [1, 3, 64] {
+            assert!(bucketed::bucket_count(rows, per_bucket) > 1);
+            assert_eq!(
+                sorted(per_bucket),
+                (whole.clone(), keys),
+                "{per_bucket} a bucket"
+            );
         }
     }
 }
