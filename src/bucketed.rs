@@ -34,6 +34,17 @@ pub fn bucket_count(entries: usize, per_bucket: usize) -> usize {
         .min(MAX_BUCKETS)
 }
 
+/// The bucket of `value` among `buckets` (a power of two, as
+/// [`bucket_count`] gives): the top bits of its product with an odd
+/// constant, so that values sharing their own top bits (an ID number's
+/// province and region digits) still spread over every bucket.
+pub fn bucket_of(value: u64, buckets: usize) -> usize {
+    match buckets.trailing_zeros() {
+        0 => 0,
+        bits => (value.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize,
+    }
+}
+
 /// `0..rows` cut into pieces of [`PIECE_ROWS`].
 pub fn pieces(rows: usize) -> Vec<Range<usize>> {
     (0..rows)
@@ -151,6 +162,21 @@ impl<T: Send> Gathered<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value's bucket lies among the buckets, one bucket takes every
+    /// value, and values that share their top bits spread over all.
+    #[test]
+    fn buckets_of_values_spread_within_their_count() {
+        for buckets in [1, 2, 64, MAX_BUCKETS] {
+            let mut seen = vec![false; buckets];
+            for v in 0..(64 * buckets as u64) {
+                let b = bucket_of(0x4103_2200_0000_0000 + v, buckets);
+                assert!(b < buckets);
+                seen[b] = true;
+            }
+            assert!(seen.iter().all(|&s| s), "{buckets} buckets");
+        }
+    }
 
     /// Entries of value `v` in bucket `v % buckets`, each piece's own:
     /// every entry is written once, to its bucket, and each bucket sorts.

@@ -38,18 +38,22 @@ fn open_private(path: &Path) -> io::Result<File> {
 
 /// Write a whole file (0600) and fsync it; its SHA-256 (hex).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<String> {
-    let mut f = create_private_file(path)?;
-    f.write_all(bytes).map_err(|e| Error::output(path, e))?;
+    let f = write_whole(path, bytes)?;
     f.sync_all().map_err(|e| Error::output(path, e))?;
     Ok(hex::encode(Sha256::digest(bytes)))
 }
 
 /// Write a whole file (0600), its fsync left to `syncs`; its SHA-256 (hex).
 pub fn write_private_syncing(path: &Path, bytes: &[u8], syncs: &Syncs) -> Result<String> {
+    syncs.sync(path, write_whole(path, bytes)?)?;
+    Ok(hex::encode(Sha256::digest(bytes)))
+}
+
+/// Create (or truncate) a file with mode 0600 and write `bytes` to it.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<File> {
     let mut f = create_private_file(path)?;
     f.write_all(bytes).map_err(|e| Error::output(path, e))?;
-    syncs.sync(path, f)?;
-    Ok(hex::encode(Sha256::digest(bytes)))
+    Ok(f)
 }
 
 /// A private file written through [`FileWriter`], fsynced on

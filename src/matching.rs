@@ -337,14 +337,8 @@ fn group_leftovers_by_parts<'a>(
     // so one bucket.
     let buckets =
         crate::bucketed::bucket_count(keyed.len().div_ceil(parts as usize), rows_per_bucket);
-    let bucket_bits = buckets.trailing_zeros();
     // Other bits than the part's (the hash modulo the parts), mixed.
-    let bucket_of = |block_hash: u64| -> usize {
-        if bucket_bits == 0 {
-            return 0;
-        }
-        (block_hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bucket_bits)) as usize
-    };
+    let bucket_of = |block_hash: u64| crate::bucketed::bucket_of(block_hash, buckets);
     for part in 0..parts {
         let in_part = |k: &KeyedRow| k.0 % parts == part;
         let counts: Vec<Vec<usize>> = pieces
@@ -613,17 +607,7 @@ fn keyed(
     buckets: usize,
     key: impl Fn(usize) -> u64 + Sync,
 ) -> bucketed::Gathered<[u32; 3]> {
-    let bits = buckets.trailing_zeros();
-    // The top bits of the key's product with an odd constant: the key's
-    // own top bits are the province's and region's digits, shared by
-    // most of a roll.
-    let bucket_of = |key: u64| -> usize {
-        if bits == 0 {
-            0
-        } else {
-            (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
-        }
-    };
+    let bucket_of = |key: u64| bucketed::bucket_of(key, buckets);
     let pieces = bucketed::pieces(rows);
     let counts: Vec<u32> = pieces
         .par_iter()
