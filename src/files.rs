@@ -5,7 +5,7 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SendError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SendError, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -74,19 +74,33 @@ impl<'a> Durable<'a> {
     /// Write what is left, fsync, and give the file's SHA-256 (hex).
     pub fn finish(self) -> Result<String> {
         let path = self.path;
-        self.writer.finish().map_err(|e| Error::output(path, e))
+        let waited = self.writer.disk_wait();
+        let hash = self.writer.finish().map_err(|e| Error::output(path, e))?;
+        log_disk_wait(path, waited);
+        Ok(hash)
     }
 
     /// Write what is left and give the file's SHA-256 (hex); its fsync is
     /// left to `syncs`.
     pub fn finish_syncing(self, syncs: &Syncs) -> Result<String> {
         let path = self.path;
+        let waited = self.writer.disk_wait();
         let (file, hash) = self
             .writer
             .finish_writing()
             .map_err(|e| Error::output(path, e))?;
+        log_disk_wait(path, waited);
         syncs.sync(path, file)?;
         Ok(hash)
+    }
+}
+
+/// A debug line for a file whose writer waited for the disk: the disk,
+/// not the work, set that file's pace for so long.
+fn log_disk_wait(path: &Path, waited: std::time::Duration) {
+    if !waited.is_zero() {
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        tracing::debug!(file = %file, seconds = waited.as_secs_f64(), "waited for the disk");
     }
 }
 
@@ -148,6 +162,20 @@ const DIRECT_ALIGN: usize = 4096;
 /// Bytes gathered before each write: 4 MiB, a few milliseconds of the disk.
 const CHUNK: usize = 4 << 20;
 
+/// Chunks a file has at most: one filling, the others written or waiting
+/// to be, 28 MiB on their way. A chunk is made only when none is free, so
+/// a file takes this many only while the disk falls behind.
+///
+/// Why: this disk sometimes takes no write for a few tenths of a second
+/// (while another file's fsync runs: 0.2 s for 200 MB here), and with two
+/// chunks a file's writer, a rayon worker rendering the reports, waited
+/// for it. In eight 1 M household runs with Q-1 from the state the
+/// workers waited 0.2–1.5 s in all, and once the cores fell to 0.2 busy
+/// for 0.3 s. With eight chunks they waited 0 s in four runs, where the
+/// write stage took 3.05–3.36 s against 3.24–3.84 s alternated with two;
+/// at 10 M households 0.55 s against 1.6 s (issue #7).
+const CHUNKS: usize = 8;
+
 /// A new file written a chunk at a time past the page cache (`O_DIRECT`)
 /// by a thread of its own, hashing what passes through it.
 ///
@@ -158,9 +186,9 @@ const CHUNK: usize = 4 << 20;
 /// anyway, so the disk's time was paid either way. In a 1 M household run
 /// that copy was 7.9 % of the CPU samples (issue #7). A direct write waits
 /// for the disk, so chunks are written by a thread of the file's own while
-/// the next chunk fills: two chunks at most, one filling and one on its
-/// way. The file is hashed as it is written: read back for its hash it
-/// would come from the disk, no longer from the cache.
+/// the next chunk fills: [`CHUNKS`] at most, one filling and the others on
+/// their way. The file is hashed as it is written: read back for its hash
+/// it would come from the disk, no longer from the cache.
 ///
 /// The chunks go through a second handle opened with `O_DIRECT`; the last
 /// partial block goes through the ordinary handle, which also fsyncs. A
@@ -182,8 +210,10 @@ enum Output {
         full: SyncSender<(Chunk, usize)>,
         /// Chunks written and free again, or the write's error.
         free: Receiver<io::Result<Chunk>>,
-        /// Chunks made so far: two at most.
+        /// Chunks made so far: [`CHUNKS`] at most.
         made: usize,
+        /// Time spent waiting for a chunk the disk had not yet taken.
+        waited: std::time::Duration,
         /// Gives the disk back, or `None` if it never got it.
         writer: JoinHandle<Option<Disk>>,
     },
@@ -268,17 +298,44 @@ impl FileWriter {
         match &mut self.out {
             Output::Here(disk) => disk.append(&self.chunk.window()[..len]),
             Output::Thread {
-                full, free, made, ..
+                full,
+                free,
+                made,
+                waited,
+                ..
             } => {
-                let next = if *made < 2 {
-                    *made += 1;
-                    Chunk::new()
-                } else {
-                    free.recv().map_err(|_| writer_gone())??
+                let next = match free.try_recv() {
+                    Ok(written) => written?,
+                    Err(TryRecvError::Empty) if *made < CHUNKS => {
+                        *made += 1;
+                        Chunk::new()
+                    }
+                    Err(TryRecvError::Empty) => {
+                        let started = std::time::Instant::now();
+                        let written = free.recv().map_err(|_| writer_gone());
+                        *waited += started.elapsed();
+                        written??
+                    }
+                    Err(TryRecvError::Disconnected) => return Err(writer_gone()),
                 };
                 let filled = std::mem::replace(&mut self.chunk, next);
-                full.send((filled, len)).map_err(|_| writer_gone())
+                // The thread stops at its first error: that error, not
+                // the closed channel, is the cause.
+                full.send((filled, len)).map_err(|_| {
+                    free.try_iter()
+                        .find_map(Result::err)
+                        .unwrap_or_else(writer_gone)
+                })
             }
+        }
+    }
+
+    /// Time the writer has waited for the disk to take a chunk, so far
+    /// (the last chunks, written by [`FileWriter::finish`], not counted).
+    pub fn disk_wait(&self) -> std::time::Duration {
+        match &self.out {
+            Output::Here(_) => std::time::Duration::ZERO,
+            Output::Thread { waited, .. } => *waited,
         }
     }
 
@@ -327,8 +384,9 @@ impl Output {
     /// back; after an error it sends the error and stops. Without a thread
     /// (resource limits), chunks are written on the caller's.
     fn start(disk: Disk) -> Output {
-        let (full, chunks) = sync_channel::<(Chunk, usize)>(1);
-        let (done, free) = sync_channel::<io::Result<Chunk>>(2);
+        // Room for every chunk in either channel: a send never waits.
+        let (full, chunks) = sync_channel::<(Chunk, usize)>(CHUNKS);
+        let (done, free) = sync_channel::<io::Result<Chunk>>(CHUNKS);
         // The disk goes to the thread by a channel: if no thread is made,
         // the send fails and gives it back.
         let (hand_over, handed) = sync_channel::<Disk>(1);
@@ -350,6 +408,7 @@ impl Output {
                 full,
                 free,
                 made: 1,
+                waited: std::time::Duration::ZERO,
                 writer,
             },
             (_, Err(SendError(disk))) => Output::Here(disk),
@@ -460,6 +519,8 @@ mod tests {
             CHUNK,
             CHUNK + 1,
             2 * CHUNK + 3 * DIRECT_ALIGN + 17,
+            // Past every chunk a writer makes: chunks written are used again.
+            (CHUNKS + 2) * CHUNK + 5,
         ];
         for direct in [true, false] {
             for &len in &sizes {
@@ -496,7 +557,9 @@ mod tests {
         // /dev/full refuses every write with ENOSPC: the writer thread's
         // error must come back, from a later write or from `finish`.
         let mut w = FileWriter::create(Path::new("/dev/full"), true).expect("/dev/full");
-        let bytes = pattern(3 * CHUNK + 5);
+        // More chunks than a writer makes: the error may come back as a
+        // free chunk is sought, as a chunk is sent, or at the end.
+        let bytes = pattern((CHUNKS + 3) * CHUNK + 5);
         let outcome = w.write_all(&bytes).and_then(|()| w.finish().map(drop));
         let error = outcome.expect_err("a full disk");
         assert_eq!(error.raw_os_error(), Some(libc::ENOSPC), "{error}");
