@@ -163,18 +163,21 @@ const DIRECT_ALIGN: usize = 4096;
 const CHUNK: usize = 4 << 20;
 
 /// Chunks a file has at most: one filling, the others written or waiting
-/// to be, 28 MiB on their way. A chunk is made only when none is free, so
+/// to be, 12 MiB on their way. A chunk is made only when none is free, so
 /// a file takes this many only while the disk falls behind.
 ///
 /// Why: this disk sometimes takes no write for a few tenths of a second
 /// (while another file's fsync runs: 0.2 s for 200 MB here), and with two
 /// chunks a file's writer, a rayon worker rendering the reports, waited
-/// for it. In eight 1 M household runs with Q-1 from the state the
-/// workers waited 0.2–1.5 s in all, and once the cores fell to 0.2 busy
-/// for 0.3 s. With eight chunks they waited 0 s in four runs, where the
-/// write stage took 3.05–3.36 s against 3.24–3.84 s alternated with two;
-/// at 10 M households 0.55 s against 1.6 s (issue #7).
-const CHUNKS: usize = 8;
+/// for it: 0.2–1.5 s in all in eight 1 M household runs with Q-1 from the
+/// state, once with the cores at 0.2 busy for 0.3 s. With four chunks
+/// they waited 0–0.15 s in six such runs, with eight 0 s in nine; at 10 M
+/// households 0.1–1.1 s with four, 0.06–0.55 s with eight (three runs
+/// each). Not eight: with four, the national world's 10 M write stage
+/// was that run's peak (4,265 MiB, 17 above the transitions count; 59
+/// bytes a row, the budget 60), and each chunk more is 4 MiB more for
+/// every file written at once (issue #7).
+const CHUNKS: usize = 4;
 
 /// A new file written a chunk at a time past the page cache (`O_DIRECT`)
 /// by a thread of its own, hashing what passes through it.
