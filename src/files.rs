@@ -74,9 +74,8 @@ impl<'a> Durable<'a> {
     /// Write what is left, fsync, and give the file's SHA-256 (hex).
     pub fn finish(self) -> Result<String> {
         let path = self.path;
-        let waited = self.writer.disk_wait();
-        let hash = self.writer.finish().map_err(|e| Error::output(path, e))?;
-        log_disk_wait(path, waited);
+        let (file, hash) = self.written()?;
+        file.sync_all().map_err(|e| Error::output(path, e))?;
         Ok(hash)
     }
 
@@ -84,23 +83,26 @@ impl<'a> Durable<'a> {
     /// left to `syncs`.
     pub fn finish_syncing(self, syncs: &Syncs) -> Result<String> {
         let path = self.path;
-        let waited = self.writer.disk_wait();
-        let (file, hash) = self
-            .writer
-            .finish_writing()
-            .map_err(|e| Error::output(path, e))?;
-        log_disk_wait(path, waited);
+        let (file, hash) = self.written()?;
         syncs.sync(path, file)?;
         Ok(hash)
     }
-}
 
-/// A debug line for a file whose writer waited for the disk: the disk,
-/// not the work, set that file's pace for so long.
-fn log_disk_wait(path: &Path, waited: std::time::Duration) {
-    if !waited.is_zero() {
-        let file = path.file_name().unwrap_or_default().to_string_lossy();
-        tracing::debug!(file = %file, seconds = waited.as_secs_f64(), "waited for the disk");
+    /// Write what is left; the file, not yet fsynced, and its SHA-256. A
+    /// debug line tells how long the writer waited for the disk, if it
+    /// did: the disk, not the work, set the file's pace for so long.
+    fn written(self) -> Result<(File, String)> {
+        let path = self.path;
+        let waited = self.writer.disk_wait();
+        let written = self
+            .writer
+            .finish_writing()
+            .map_err(|e| Error::output(path, e))?;
+        if !waited.is_zero() {
+            let file = path.file_name().unwrap_or_default().to_string_lossy();
+            tracing::debug!(file = %file, seconds = waited.as_secs_f64(), "waited for the disk");
+        }
+        Ok(written)
     }
 }
 
@@ -335,7 +337,7 @@ impl FileWriter {
 
     /// Time the writer has waited for the disk to take a chunk, so far
     /// (the last chunks, written by [`FileWriter::finish`], not counted).
-    pub fn disk_wait(&self) -> std::time::Duration {
+    fn disk_wait(&self) -> std::time::Duration {
         match &self.out {
             Output::Here(_) => std::time::Duration::ZERO,
             Output::Thread { waited, .. } => *waited,
