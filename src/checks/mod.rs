@@ -198,7 +198,7 @@ pub fn run_all(q: &QuarterData) -> Vec<Vec<Flag>> {
     // people checks.
     let families: [(&str, Family); 4] = [
         ("flags: people checked", |q| one_list(people::check, q)),
-        ("flags: coverage checked", |q| one_list(coverage::check, q)),
+        ("flags: coverage checked", coverage::check),
         ("flags: registers checked", |q| {
             one_list(registers::check, q)
         }),
