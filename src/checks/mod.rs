@@ -182,7 +182,9 @@ pub fn run_all(q: &QuarterData) -> Vec<Vec<Flag>> {
     // length (issue #7); [`crate::flag_order::sorted`] makes one vector, once.
     //
     // The risk checks, most of the flags, give theirs as lists of a stretch
-    // of households each (see [`risk::check`]).
+    // of households each (see [`risk::check`]), and the coverage checks
+    // as lists of a stretch of households or linked pairs each (see
+    // [`coverage::check`]).
     let started = std::time::Instant::now();
     type Family = fn(&QuarterData) -> Vec<Vec<Flag>>;
     fn one_list(check: fn(&QuarterData, &mut Vec<Flag>), q: &QuarterData) -> Vec<Vec<Flag>> {
