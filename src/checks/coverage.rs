@@ -2,11 +2,11 @@
 //! household's 低保 attribute that the 低保 roll contradicts, and linked
 //! households whose members differ.
 
-use rayon::prelude::*;
-
 use crate::flags::{Flag, FlagDef, Kind, Severity};
+use crate::model::{Household, Households, MemberRows};
+use crate::rowlists::RowLists;
 
-use super::QuarterData;
+use super::{QuarterData, in_stretches};
 
 /// What it finds: a poor household still in poverty (未脱贫 or 返贫) that
 /// no 低保 household shares a member with, although its income is below
@@ -91,31 +91,25 @@ pub fn check(q: &QuarterData) -> Vec<Vec<Flag>> {
 
 /// The flags in at most `lists` lists of each kind.
 fn check_in_stretches(q: &QuarterData, lists: usize) -> Vec<Vec<Flag>> {
-    let in_lists = |count: usize, check: &(dyn Fn(usize, &mut Vec<Flag>) + Sync)| {
-        let per_list = count.div_ceil(lists.max(1)).max(1);
-        (0..count.div_ceil(per_list))
-            .into_par_iter()
-            .map(|list| {
-                let mut found = Vec::new();
-                for i in list * per_list..((list + 1) * per_list).min(count) {
-                    check(i, &mut found);
-                }
-                found
-            })
-            .collect::<Vec<_>>()
-    };
+    let per_list = |count: usize| count.div_ceil(lists.max(1));
     let (poor, (dibao, links)) = rayon::join(
-        || in_lists(q.poor.households.len(), &|h, out| poor_household(q, h, out)),
+        || {
+            let households = &q.poor.households;
+            in_stretches(households, per_list(households.len()), |h, hh, out| {
+                poor_household(q, h, hh, out)
+            })
+        },
         || {
             rayon::join(
                 || {
-                    in_lists(q.dibao.households.len(), &|h, out| {
-                        dibao_household(q, h, out)
+                    let households = &q.dibao.households;
+                    in_stretches(households, per_list(households.len()), |h, hh, out| {
+                        dibao_household(q, h, hh, out)
                     })
                 },
                 || {
-                    in_lists(q.matching.links.len(), &|l, out| {
-                        let (dh, ph) = q.matching.links[l];
+                    let links = &q.matching.links;
+                    in_stretches(links, per_list(links.len()), |_, &(dh, ph), out| {
                         linked_pair(q, dh as usize, ph as usize, out)
                     })
                 },
@@ -130,8 +124,8 @@ fn check_in_stretches(q: &QuarterData, lists: usize) -> Vec<Vec<Flag>> {
 }
 
 /// 应保未保 and the household attribute, for poor household `h`.
-fn poor_household(q: &QuarterData, h: usize, out: &mut Vec<Flag>) {
-    let head = q.poor.head(&q.poor.households[h]);
+fn poor_household(q: &QuarterData, h: usize, hh: &Household, out: &mut Vec<Flag>) {
+    let head = q.poor.head(hh);
     let linked = q.has_dibao(h);
     let std = q.job.policy.standard(head.member.region.county());
     if head.status.is_poor() && !linked && head.annual_income.get() < std {
@@ -158,9 +152,8 @@ fn poor_household(q: &QuarterData, h: usize, out: &mut Vec<Flag>) {
 }
 
 /// 应扶未扶, for 低保 household `h`.
-fn dibao_household(q: &QuarterData, h: usize, out: &mut Vec<Flag>) {
+fn dibao_household(q: &QuarterData, h: usize, hh: &Household, out: &mut Vec<Flag>) {
     let line = q.job.policy.poverty_line;
-    let hh = &q.dibao.households[h];
     let income = q.dibao.annual_income(hh);
     if q.matching.dibao_linked.get(h).is_empty() && income < line {
         out.push(q.dibao_flag(&SHOULD_SUPPORT, h).detail(format!(
@@ -177,26 +170,18 @@ fn dibao_household(q: &QuarterData, h: usize, out: &mut Vec<Flag>) {
 fn linked_pair(q: &QuarterData, dh: usize, ph: usize, out: &mut Vec<Flag>) {
     let d_rows = q.dibao.households.members(&q.dibao.households[dh]);
     let p_rows = q.poor.households.members(&q.poor.households[ph]);
-    let shared_by_poor = p_rows
-        .clone()
-        .filter(|&p| {
-            q.matching
-                .poor_partner
-                .get(p)
-                .iter()
-                .any(|&d| q.dibao.households.index_of_row(d as usize) == dh)
-        })
-        .count();
-    let shared_by_dibao = d_rows
-        .clone()
-        .filter(|&d| {
-            q.matching
-                .dibao_partner
-                .get(d)
-                .iter()
-                .any(|&p| q.poor.households.index_of_row(p as usize) == ph)
-        })
-        .count();
+    let shared_by_poor = members_in(
+        p_rows.clone(),
+        &q.matching.poor_partner,
+        &q.dibao.households,
+        dh,
+    );
+    let shared_by_dibao = members_in(
+        d_rows.clone(),
+        &q.matching.dibao_partner,
+        &q.poor.households,
+        ph,
+    );
     let poor_only = p_rows.len() - shared_by_poor;
     let dibao_only = d_rows.len() - shared_by_dibao;
     if poor_only > 0 || dibao_only > 0 {
@@ -209,6 +194,24 @@ fn linked_pair(q: &QuarterData, dh: usize, ph: usize, out: &mut Vec<Flag>) {
             dibao_only
         )));
     }
+}
+
+/// How many of one household's member rows `rows` have a partner among
+/// the members of household `other` of the other roll, whose households
+/// are `other_roll`.
+fn members_in(
+    rows: MemberRows,
+    partners: &RowLists,
+    other_roll: &Households,
+    other: usize,
+) -> usize {
+    rows.filter(|&row| {
+        partners
+            .get(row)
+            .iter()
+            .any(|&partner| other_roll.index_of_row(partner as usize) == other)
+    })
+    .count()
 }
 
 /// The `;`-joined ids of the 低保 households linked to poor household `h`,

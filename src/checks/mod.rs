@@ -173,6 +173,29 @@ impl FixtureQuarter {
     }
 }
 
+/// The flags of `items`, checked in stretches of `per_list` on every
+/// core, a list for each stretch in order: `check(i, item, out)` for
+/// item `i`. The risk and coverage checks give their flags so (see
+/// [`run_all`]).
+fn in_stretches<T: Sync>(
+    items: &[T],
+    per_list: usize,
+    check: impl Fn(usize, &T, &mut Vec<Flag>) + Sync,
+) -> Vec<Vec<Flag>> {
+    let per_list = per_list.max(1);
+    items
+        .par_chunks(per_list)
+        .enumerate()
+        .map(|(stretch, items)| {
+            let mut found = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                check(stretch * per_list + i, item, &mut found);
+            }
+            found
+        })
+        .collect()
+}
+
 /// All quarter-Q flags (movement flags come from `dynamics`).
 pub fn run_all(q: &QuarterData) -> Vec<Vec<Flag>> {
     // The families read the same rolls and write their own lists, so they

@@ -116,19 +116,9 @@ fn check_in_stretches(q: &QuarterData, households_per_list: usize) -> Vec<Vec<Fl
     let policy = &q.job.policy;
     let line = policy.poverty_line;
     let watch = policy.watch_line();
-    let mut lists: Vec<Vec<Flag>> = q
-        .poor
-        .households
-        .par_chunks(households_per_list)
-        .enumerate()
-        .map(|(chunk, households)| {
-            let mut found = Vec::new();
-            for (i, hh) in households.iter().enumerate() {
-                poor_household_flags(q, chunk * households_per_list + i, hh, &mut found);
-            }
-            found
-        })
-        .collect();
+    let mut lists = super::in_stretches(&q.poor.households, households_per_list, |h, hh, found| {
+        poor_household_flags(q, h, hh, found)
+    });
     let mut out = Vec::new();
     out.par_extend(
         q.dibao
