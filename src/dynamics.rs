@@ -756,8 +756,11 @@ fn transitions_in_shares(
     // 10 M households, the run's peak (issue #7). A person's rows share
     // one key and so one share; at 1 M households there is one share.
     let total: usize = lens.iter().sum();
-    let shares = total.div_ceil(rows_per_share).max(1) as u64;
-    let share_of = |key: u64| (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % shares;
+    let shares = total.div_ceil(rows_per_share).clamp(1, u32::MAX as usize) as u64;
+    // The top half of a mix of the key, scaled to `0..shares` by a
+    // multiplication, not a division (`%`): it runs for every row in
+    // every share's pass (seven passes over 76 M rows at 10 M households).
+    let share_of = |key: u64| ((key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) * shares) >> 32;
     // Each share's table is filled in place, a piece of rows to a
     // stretch of it: the pieces' rows of each share are counted first, in
     // one pass. Collected with `par_extend`, a share's table was held
@@ -825,7 +828,11 @@ fn transitions_in_shares(
                 let (slot, rows) = &pieces[piece];
                 for i in rows.clone() {
                     let m = member(*slot, i);
-                    if let Some(key) = keyed_of(m).filter(|&k| share_of(k) == share) {
+                    // The share first: most rows are in another, and are
+                    // then not looked up among the numbers counted by
+                    // string.
+                    let key = m.0.key().filter(|&k| share_of(k) == share);
+                    if let Some(key) = key.filter(|k| !by_string.contains(k)) {
                         out.push(
                             bucket_of(key),
                             (key, ((*slot as u32) << SLOT_SHIFT) | i as u32, *m.1),
