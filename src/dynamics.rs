@@ -740,10 +740,9 @@ fn transitions_in_shares(
         })
         .collect();
     crate::memory::debug_step(started, "transitions: numbers invalid in one quarter found");
-    let keyed_of = |(id, _): (&PersonId, _)| -> Option<u64> {
-        let key = id.key()?;
-        (!by_string.contains(&key)).then_some(key)
-    };
+    // Whether a number's rows are counted by its integer key.
+    let counted_by_key = |key: &u64| !by_string.contains(key);
+    let keyed_of = |(id, _): (&PersonId, _)| id.key().filter(counted_by_key);
     // (key, roll and row, region) of each keyed row: the roll in the top
     // two bits of the row number, so the sort still orders a person's rows
     // by roll, then row. The region rides along, so that the pass over
@@ -832,7 +831,7 @@ fn transitions_in_shares(
                     // then not looked up among the numbers counted by
                     // string.
                     let key = m.0.key().filter(|&k| share_of(k) == share);
-                    if let Some(key) = key.filter(|k| !by_string.contains(k)) {
+                    if let Some(key) = key.filter(counted_by_key) {
                         out.push(
                             bucket_of(key),
                             (key, ((*slot as u32) << SLOT_SHIFT) | i as u32, *m.1),
