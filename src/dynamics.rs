@@ -6,12 +6,12 @@
 //! the same; each quarter was validated against its own end.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::sharded::{ShardedMap, ShardedPlaces, ShardedSet};
+use crate::sharded::ShardedPlaces;
 
 use crate::checks::QuarterData;
 use crate::flags::{Flag, FlagDef, Kind, Severity};
@@ -173,37 +173,99 @@ fn percent(change: i64, base: i64) -> String {
     }
 }
 
-/// The normalized numbers of a 低保 roll's rows: those with a number's
-/// shape, nearly all, as their 8-byte integer keys, the few others as
-/// keys of their strings. A set of every row's 16-byte [`IdKey`] took
-/// 445 MB while it was built for 10 M households, at one of the run's
-/// highest points (issue #7).
-struct Numbers<'a> {
-    packed: ShardedSet<u64>,
-    others: HashSet<IdKey<'a>>,
+/// Whether each 低保 row's person is on the other quarter's 低保 roll,
+/// row by row: Q-1's rows against Q's roll (for the exits) and Q's rows
+/// against Q-1's (for the entries). Found by [`transitions`], which has
+/// every person's rows side by side as it counts them. The entries and
+/// exits looked up every member's number in a set of the other quarter's
+/// numbers instead, built for them: two sets of 10 M numbers at 10 M
+/// households, 1.8–2.8 s of the movement stage there (issue #7).
+pub struct DibaoPresence {
+    prev_on_q: Bits,
+    q_on_prev: Bits,
+    /// (Q-1 低保 row, Q poor row) of each person who left the 低保 roll and
+    /// is on Q's poor roll, sorted: for exit_while_eligible, which looked
+    /// up every Q poor row's number among the leavers' (about 0.55 s at
+    /// 10 M households).
+    leavers_on_poor: Vec<(u32, u32)>,
 }
 
-impl<'a> Numbers<'a> {
-    fn of<R: RollRow>(rows: &'a [R]) -> Numbers<'a> {
-        Numbers {
-            packed: ShardedMap::build(
-                rows.len(),
-                |r| rows[r].id().normalized_key().packed().map(|k| (k, ())),
-                |_, _| {},
-            ),
-            others: rows
-                .par_iter()
-                .map(|r| r.id().normalized_key())
-                .filter(|k| k.packed().is_none())
-                .collect(),
+impl DibaoPresence {
+    fn new(prev: &Previous, q: &QuarterData) -> DibaoPresence {
+        DibaoPresence {
+            prev_on_q: Bits::new(prev.dibao.rows.len()),
+            q_on_prev: Bits::new(q.dibao.rows.len()),
+            leavers_on_poor: Vec::new(),
         }
     }
 
-    fn contains(&self, key: &IdKey) -> bool {
-        match key.packed() {
-            Some(k) => self.packed.contains_key(&k),
-            None => self.others.contains(key),
+    /// Whether the person of Q-1's 低保 row `r` is on Q's 低保 roll.
+    fn prev_on_q(&self, r: usize) -> bool {
+        self.prev_on_q.get(r)
+    }
+
+    /// Whether the person of Q's 低保 row `r` was on Q-1's 低保 roll.
+    fn q_on_prev(&self, r: usize) -> bool {
+        self.q_on_prev.get(r)
+    }
+
+    /// Q's poor rows of the person of Q-1's 低保 row `r`, if that person
+    /// left the 低保 roll.
+    fn poor_rows_of_leaver(&self, r: usize) -> impl Iterator<Item = usize> + '_ {
+        let r = r as u32;
+        let from = self.leavers_on_poor.partition_point(|&(l, _)| l < r);
+        self.leavers_on_poor[from..]
+            .iter()
+            .take_while(move |&&(l, _)| l == r)
+            .map(|&(_, p)| p as usize)
+    }
+
+    /// Marks one person's 低保 rows of both quarters when they are on both
+    /// 低保 rolls, and adds to `leavers` their (Q-1 低保 row, Q poor row)
+    /// pairs when they left the 低保 roll for Q's poor roll. `on` is as in
+    /// [`RollState::of`], `rows` the person's (slot, row), both in
+    /// [`transitions`]' slot order.
+    fn mark(
+        &self,
+        on: [bool; 4],
+        rows: impl Iterator<Item = (usize, usize)> + Clone,
+        leavers: &mut Vec<(u32, u32)>,
+    ) {
+        if on[0] && on[2] {
+            for (slot, r) in rows {
+                match slot {
+                    0 => self.prev_on_q.set(r),
+                    2 => self.q_on_prev.set(r),
+                    _ => {}
+                }
+            }
+        } else if on[0] && on[3] {
+            let of = |wanted: usize| {
+                rows.clone()
+                    .filter(move |&(slot, _)| slot == wanted)
+                    .map(|(_, r)| r as u32)
+            };
+            for was in of(0) {
+                leavers.extend(of(3).map(|is| (was, is)));
+            }
         }
+    }
+}
+
+/// One bit a row, set from any worker. A person's rows are in one run of
+/// the transitions' sort, so each bit is set by one worker, but two
+/// workers' rows may share a word.
+struct Bits(Vec<AtomicU64>);
+
+impl Bits {
+    fn new(len: usize) -> Bits {
+        Bits((0..len.div_ceil(64)).map(|_| AtomicU64::new(0)).collect())
+    }
+    fn set(&self, i: usize) {
+        self.0[i / 64].fetch_or(1 << (i % 64), Ordering::Relaxed);
+    }
+    fn get(&self, i: usize) -> bool {
+        self.0[i / 64].load(Ordering::Relaxed) & (1 << (i % 64)) != 0
     }
 }
 
@@ -303,26 +365,20 @@ impl Counterparts<'_, '_> {
 /// at on its own, so the households are shared among the workers; each
 /// list holds one worker's flags of one check, in household order, and
 /// the flag stage sorts every list into one vector.
-pub fn check(prev: &Previous, q: &QuarterData, out: &mut Vec<Vec<Flag>>) {
+pub fn check(prev: &Previous, q: &QuarterData, presence: &DibaoPresence, out: &mut Vec<Vec<Flag>>) {
     // Each index is built just before the check that reads it and freed
     // after it, one at a time: all five at once were 1.3 GB at 10 M
     // households, and the two of a pair side by side (the poor roll's
     // households of both quarters, 840 MB) were still the run's peak
-    // there (issue #7). The flags come out in the order they did.
+    // there (issue #7). The flags come out in the order they did. The
+    // 低保 entries and exits need no index: [`transitions`] found which
+    // 低保 rows' persons are on the other quarter's roll.
     let started = std::time::Instant::now();
     let step = |what: &str| crate::memory::debug_step(started, what);
-    {
-        let prev_ids = Numbers::of(&prev.dibao.rows);
-        step("movement: Q-1 dibao numbers indexed");
-        dibao_entries(q, &prev_ids, out);
-        step("movement: dibao entries found");
-    }
-    {
-        let now_ids = Numbers::of(&q.dibao.rows);
-        step("movement: Q dibao numbers indexed");
-        dibao_exits(prev, q, &now_ids, out);
-        step("movement: dibao exits found");
-    }
+    dibao_entries(q, presence, out);
+    step("movement: dibao entries found");
+    dibao_exits(prev, q, presence, out);
+    step("movement: dibao exits found");
     {
         // Each Q-1 household is marked when a Q household finds it: the
         // unmarked ones are the removals. An index of Q's households for
@@ -366,7 +422,7 @@ fn gather(out: &mut Vec<Vec<Flag>>, flags: impl ParallelIterator<Item = Flag>) {
 }
 
 /// dibao_entry: a 低保 household none of whose members was on Q-1's roll.
-fn dibao_entries(q: &QuarterData, prev_ids: &Numbers, out: &mut Vec<Vec<Flag>>) {
+fn dibao_entries(q: &QuarterData, presence: &DibaoPresence, out: &mut Vec<Vec<Flag>>) {
     gather(
         out,
         q.dibao
@@ -374,8 +430,8 @@ fn dibao_entries(q: &QuarterData, prev_ids: &Numbers, out: &mut Vec<Vec<Flag>>) 
             .par_iter()
             .enumerate()
             .filter_map(|(h, hh)| {
-                let mut members = q.dibao.members_of(hh).map(|m| m.id().normalized_key());
-                members.all(|m| !prev_ids.contains(&m)).then(|| {
+                let mut members = q.dibao.households.members(hh);
+                members.all(|r| !presence.q_on_prev(r)).then(|| {
                     q.dibao_flag(&DIBAO_ENTRY, h).detail(format!(
                         "本季度新纳入低保,{} 名成员上季度均不在低保名册",
                         hh.member_count()
@@ -387,9 +443,13 @@ fn dibao_entries(q: &QuarterData, prev_ids: &Numbers, out: &mut Vec<Vec<Flag>>) 
 
 /// dibao_exit and exit_while_eligible: a Q-1 低保 household none of whose
 /// members is on Q's roll.
-fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Vec<Vec<Flag>>) {
+fn dibao_exits(
+    prev: &Previous,
+    q: &QuarterData,
+    presence: &DibaoPresence,
+    out: &mut Vec<Vec<Flag>>,
+) {
     let policy = &q.job.policy;
-    let prev_member = |r: usize| prev.dibao.rows[r].id.normalized_key();
     let exits: Vec<(usize, &crate::model::Household)> = prev
         .dibao
         .households
@@ -399,32 +459,9 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Ve
             prev.dibao
                 .households
                 .members(hh)
-                .all(|r| !now_ids.contains(&prev_member(r)))
+                .all(|r| !presence.prev_on_q(r))
         })
         .collect();
-    // Q's poor households of the leavers' members, for exit_while_eligible:
-    // only the few thousand leavers are looked up, so only they are indexed.
-    let leavers: HashSet<IdKey> = exits
-        .iter()
-        .flat_map(|(_, hh)| prev.dibao.households.members(hh).map(prev_member))
-        .collect();
-    let leavers = &leavers;
-    let found: Vec<(IdKey, usize)> = q
-        .poor
-        .households
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(h, hh)| {
-            q.poor.households.members(hh).filter_map(move |r| {
-                let id = q.poor.rows[r].member.id.normalized_key();
-                leavers.contains(&id).then_some((id, h))
-            })
-        })
-        .collect();
-    let mut poor_household_of: HashMap<IdKey, Vec<usize>> = HashMap::default();
-    for (id, h) in found {
-        poor_household_of.entry(id).or_default().push(h);
-    }
     gather(
         out,
         exits.par_iter().flat_map_iter(|&(h, hh)| {
@@ -438,14 +475,14 @@ fn dibao_exits(prev: &Previous, q: &QuarterData, now_ids: &Numbers, out: &mut Ve
                 "上季度低保户,{} 名成员本季度均不在低保名册",
                 hh.member_count()
             ));
-            // exit_while_eligible: a member still poor, below the standard.
+            // exit_while_eligible: a member still poor, below the
+            // standard, in Q's poor households of its members.
             let mut still_poor: Vec<usize> = prev
                 .dibao
                 .households
                 .members(hh)
-                .filter_map(|r| poor_household_of.get(&prev_member(r)))
-                .flatten()
-                .copied()
+                .flat_map(|r| presence.poor_rows_of_leaver(r))
+                .map(|pr| q.poor.households.index_of_row(pr))
                 .filter(|&ph| {
                     let p = q.poor.head(&q.poor.households[ph]);
                     p.status.is_poor()
@@ -687,7 +724,9 @@ impl RollState {
 /// person's normalized ID is the one identity both quarters share.
 pub type Transitions = BTreeMap<String, BTreeMap<(RollState, RollState), u64>>;
 
-pub fn transitions(prev: &Previous, q: &QuarterData) -> Transitions {
+/// The transition table, and which 低保 rows' persons are on the other
+/// quarter's 低保 roll (for [`check`]).
+pub fn transitions(prev: &Previous, q: &QuarterData) -> (Transitions, DibaoPresence) {
     transitions_in_shares(prev, q, ROWS_PER_SHARE, crate::bucketed::BUCKET_ENTRIES)
 }
 
@@ -696,8 +735,9 @@ fn transitions_in_shares(
     q: &QuarterData,
     rows_per_share: usize,
     rows_per_bucket: usize,
-) -> Transitions {
+) -> (Transitions, DibaoPresence) {
     let started = std::time::Instant::now();
+    let mut presence = DibaoPresence::new(prev, q);
     // Rolls in the order a person's county is settled: Q-1 first, then Q,
     // so that the county is the latest known.
     fn person<R: RollRow>(row: &R) -> (&PersonId, &crate::model::Region) {
@@ -750,6 +790,7 @@ fn transitions_in_shares(
     // cache; issue #7).
     const SLOT_SHIFT: u32 = 30;
     const _: () = assert!(crate::model::MAX_ROWS_PER_ROLL == 1 << SLOT_SHIFT);
+    const ROW_MASK: u32 = (1 << SLOT_SHIFT) - 1;
     // Persons are counted a share of the keys at a time, each share's rows
     // keyed and sorted apart: every row's entry at once was 1.2 GB at
     // 10 M households, the run's peak (issue #7). A person's rows share
@@ -816,6 +857,7 @@ fn transitions_in_shares(
     // region was shared when it was read, so it has a rank.
     let ranks = crate::county_ranks::CountyRanks::of_shared_texts();
     let mut by_county: HashMap<(u32, [bool; 4]), u64> = HashMap::default();
+    let mut leavers_on_poor: Vec<(u32, u32)> = Vec::new();
     for share in 0..shares {
         let mut keyed = crate::bucketed::gather(
             pieces.len(),
@@ -842,31 +884,41 @@ fn transitions_in_shares(
         );
         keyed.sort_each_by_key(|&(key, at, _)| (key, at));
         let keyed = keyed.entries;
-        let counted = keyed
+        let (counted, leavers) = keyed
             .par_chunk_by(|a, b| a.0 == b.0)
-            .fold(HashMap::default, |mut counts: HashMap<_, u64>, run| {
-                let mut on = [false; 4];
-                for &(_, at, _) in run {
-                    on[(at >> SLOT_SHIFT) as usize] = true;
-                }
-                // The last row of Q if there is one, else the first of Q-1.
-                let (_, _, region) = match run.last() {
-                    Some(last) if last.1 >> SLOT_SHIFT >= 2 => *last,
-                    _ => run[0],
-                };
-                *counts.entry((ranks.rank(region), on)).or_default() += 1;
-                counts
-            })
-            .reduce(HashMap::default, |mut a, b| {
-                for (k, n) in b {
-                    *a.entry(k).or_default() += n;
-                }
-                a
-            });
+            .fold(
+                <(HashMap<_, u64>, Vec<(u32, u32)>)>::default,
+                |(mut counts, mut leavers), run| {
+                    let mut on = [false; 4];
+                    for &(_, at, _) in run {
+                        on[(at >> SLOT_SHIFT) as usize] = true;
+                    }
+                    let row = |at: u32| ((at >> SLOT_SHIFT) as usize, (at & ROW_MASK) as usize);
+                    presence.mark(on, run.iter().map(|&(_, at, _)| row(at)), &mut leavers);
+                    // The last row of Q if there is one, else the first of Q-1.
+                    let (_, _, region) = match run.last() {
+                        Some(last) if last.1 >> SLOT_SHIFT >= 2 => *last,
+                        _ => run[0],
+                    };
+                    *counts.entry((ranks.rank(region), on)).or_default() += 1;
+                    (counts, leavers)
+                },
+            )
+            .reduce(
+                Default::default,
+                |(mut a, mut a_leavers), (b, b_leavers)| {
+                    for (k, n) in b {
+                        *a.entry(k).or_default() += n;
+                    }
+                    a_leavers.extend(b_leavers);
+                    (a, a_leavers)
+                },
+            );
         drop(keyed);
         for (k, n) in counted {
             *by_county.entry(k).or_default() += n;
         }
+        leavers_on_poor.extend(leavers);
     }
     crate::memory::debug_step(started, "transitions: keyed persons counted");
     let mut counts: Counts = HashMap::default();
@@ -874,19 +926,39 @@ fn transitions_in_shares(
         count(&mut counts, ranks.county(rank), on, n);
     }
     let mut unkeyed: HashMap<IdKey, (&str, [bool; 4])> = HashMap::default();
-    for (slot, &len) in lens.iter().enumerate() {
-        let rows: Vec<usize> = (0..len)
-            .into_par_iter()
-            .filter(|&i| keyed_of(member(slot, i)).is_none())
-            .collect();
-        for i in rows {
+    let unkeyed_rows: Vec<Vec<usize>> = lens
+        .iter()
+        .enumerate()
+        .map(|(slot, &len)| {
+            (0..len)
+                .into_par_iter()
+                .filter(|&i| keyed_of(member(slot, i)).is_none())
+                .collect()
+        })
+        .collect();
+    for (slot, rows) in unkeyed_rows.iter().enumerate() {
+        for &i in rows {
             mark(&mut unkeyed, member(slot, i), slot);
         }
+    }
+    // The presence marks need each person's rows together.
+    let mut rows_of: HashMap<IdKey, Vec<(usize, usize)>> = HashMap::default();
+    for (slot, rows) in unkeyed_rows.iter().enumerate() {
+        for &i in rows {
+            let key = member(slot, i).0.normalized_key();
+            rows_of.entry(key).or_default().push((slot, i));
+        }
+    }
+    for (key, rows) in &rows_of {
+        let (_, on) = unkeyed[key];
+        presence.mark(on, rows.iter().copied(), &mut leavers_on_poor);
     }
     for (county, on) in unkeyed.into_values() {
         count(&mut counts, county, on, 1);
     }
-    table_of(counts)
+    leavers_on_poor.sort_unstable();
+    presence.leavers_on_poor = leavers_on_poor;
+    (table_of(counts), presence)
 }
 
 /// Rows of the four rolls keyed and sorted at a time by [`transitions`]:
@@ -970,46 +1042,6 @@ mod tests {
         assert_eq!(last, Some(4));
     }
 
-    /// A number is in the set of a roll's numbers whether it is held as an
-    /// integer key (a valid number, or one written with spaces or a
-    /// lower-case x) or as a string (one that is no number's shape).
-    #[test]
-    fn numbers_are_found_whether_packed_or_kept_as_strings() {
-        let end = crate::calendar::Date::new(2018, 6, 30).unwrap();
-        let body = "41032419800101001";
-        let valid = format!(
-            "{body}{}",
-            char::from(crate::identity::check_char(body.as_bytes()))
-        );
-        let row = |id: &str| crate::model::PreviousDibaoRow {
-            id: PersonId::new(id.into(), end),
-            monthly_benefit: crate::money::Cents(0).into(),
-            region: crate::model::Region::new("410324"),
-            is_head: true,
-        };
-        let spaced = format!("{} {}", &valid[..6], &valid[6..]);
-        let rows = [row(&spaced), row("不详"), row("12345")];
-        let numbers = Numbers::of(&rows);
-        assert_eq!(numbers.packed.len(), 1, "the spaced number is packed");
-        assert_eq!(numbers.others.len(), 2);
-        let key = |id: &str| PersonId::new(id.into(), end);
-        for (id, found) in [
-            (valid.as_str(), true),
-            ("不详", true),
-            ("12345", true),
-            ("12346", false),
-        ] {
-            let id = key(id);
-            assert_eq!(numbers.contains(&id.normalized_key()), found);
-        }
-        let other = format!(
-            "{}{}",
-            &valid[..16],
-            if &valid[16..17] == "1" { "2" } else { "1" }
-        );
-        assert!(!numbers.contains(&key(&other).normalized_key()));
-    }
-
     /// The quarter before `q`'s, read from its files.
     fn previous_from_files(q: &QuarterData) -> Previous {
         let before =
@@ -1029,18 +1061,87 @@ mod tests {
         let fixture = crate::checks::FixtureQuarter::read();
         let q = fixture.data();
         let prev = previous_from_files(&q);
-        let one = transitions_in_shares(&prev, &q, usize::MAX, usize::MAX);
+        let (one, _) = transitions_in_shares(&prev, &q, usize::MAX, usize::MAX);
         let persons: u64 = one.values().flat_map(|m| m.values()).sum();
         assert!(persons > 1000, "{persons} persons counted");
         for rows_per_share in [1, 7, 1000, usize::MAX] {
             for rows_per_bucket in [1, 13, 1000, usize::MAX] {
-                assert_eq!(
-                    transitions_in_shares(&prev, &q, rows_per_share, rows_per_bucket),
-                    one,
-                    "{rows_per_share} rows a share, {rows_per_bucket} a bucket"
-                );
+                let (table, presence) =
+                    transitions_in_shares(&prev, &q, rows_per_share, rows_per_bucket);
+                let what = format!("{rows_per_share} rows a share, {rows_per_bucket} a bucket");
+                assert_eq!(table, one, "{what}");
+                assert_presence_by_number(&prev, &q, &presence, &what);
             }
         }
+    }
+
+    /// Every 低保 row's presence on the other quarter's roll is what a
+    /// set of that roll's normalized numbers says, for valid numbers and
+    /// others alike.
+    fn assert_presence_by_number(
+        prev: &Previous,
+        q: &QuarterData,
+        presence: &DibaoPresence,
+        what: &str,
+    ) {
+        fn numbers<R: RollRow>(rows: &[R]) -> HashSet<IdKey<'_>> {
+            rows.iter().map(|r| r.id().normalized_key()).collect()
+        }
+        let (was, is) = (numbers(&prev.dibao.rows), numbers(&q.dibao.rows));
+        let on_q: Vec<bool> = (0..prev.dibao.rows.len())
+            .map(|r| presence.prev_on_q(r))
+            .collect();
+        let on_prev: Vec<bool> = (0..q.dibao.rows.len())
+            .map(|r| presence.q_on_prev(r))
+            .collect();
+        let expected_on_q: Vec<bool> = prev
+            .dibao
+            .rows
+            .iter()
+            .map(|r| is.contains(&r.id().normalized_key()))
+            .collect();
+        let expected_on_prev: Vec<bool> = q
+            .dibao
+            .rows
+            .iter()
+            .map(|r| was.contains(&r.id().normalized_key()))
+            .collect();
+        assert_eq!(on_q, expected_on_q, "Q-1's rows, {what}");
+        assert_eq!(on_prev, expected_on_prev, "Q's rows, {what}");
+        // Both answers occur, and so do rows without a valid number.
+        for bits in [&on_q, &on_prev] {
+            assert!(bits.contains(&true) && bits.contains(&false), "{what}");
+        }
+        let unkeyed =
+            |ids: &mut dyn Iterator<Item = &PersonId>| ids.filter(|id| id.key().is_none()).count();
+        assert!(
+            unkeyed(&mut prev.dibao.rows.iter().map(|r| r.id())) > 0,
+            "{what}"
+        );
+        assert!(
+            unkeyed(&mut q.dibao.rows.iter().map(|r| r.id())) > 0,
+            "{what}"
+        );
+        // Each leaver's rows on Q's poor roll are those of their number;
+        // those who stayed have none listed.
+        let mut poor_rows: HashMap<IdKey, Vec<usize>> = HashMap::default();
+        for (r, row) in q.poor.rows.iter().enumerate() {
+            poor_rows
+                .entry(row.id().normalized_key())
+                .or_default()
+                .push(r);
+        }
+        let mut leavers_on_poor = 0;
+        for (r, row) in prev.dibao.rows.iter().enumerate() {
+            let listed: Vec<usize> = presence.poor_rows_of_leaver(r).collect();
+            let expected = match poor_rows.get(&row.id().normalized_key()) {
+                Some(rows) if !on_q[r] => rows.clone(),
+                _ => Vec::new(),
+            };
+            assert_eq!(listed, expected, "Q-1's row {r}, {what}");
+            leavers_on_poor += usize::from(!listed.is_empty());
+        }
+        assert!(leavers_on_poor > 0, "{what}");
     }
 
     /// The table is the one a plain count gives: every person by their
@@ -1071,7 +1172,7 @@ mod tests {
         }
         let expected = table_of(counts);
         assert!(expected.len() > 1, "the fixtures span several counties");
-        assert_eq!(transitions(&prev, &q), expected);
+        assert_eq!(transitions(&prev, &q).0, expected);
     }
 
     #[test]
