@@ -724,8 +724,9 @@ impl RollState {
 /// person's normalized ID is the one identity both quarters share.
 pub type Transitions = BTreeMap<String, BTreeMap<(RollState, RollState), u64>>;
 
-/// The transition table, and which 低保 rows' persons are on the other
-/// quarter's 低保 roll (for [`check`]).
+/// The transition table, and for [`check`] what the same walk over each
+/// person's rows found: which 低保 rows' persons are on the other
+/// quarter's 低保 roll, and the 低保 leavers' rows on Q's poor roll.
 pub fn transitions(prev: &Previous, q: &QuarterData) -> (Transitions, DibaoPresence) {
     transitions_in_shares(prev, q, ROWS_PER_SHARE, crate::bucketed::BUCKET_ENTRIES)
 }
