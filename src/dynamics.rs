@@ -1088,6 +1088,15 @@ mod tests {
         fn numbers<R: RollRow>(rows: &[R]) -> HashSet<IdKey<'_>> {
             rows.iter().map(|r| r.id().normalized_key()).collect()
         }
+        // Whether each row's number is in `other`.
+        fn found_in<R: RollRow>(rows: &[R], other: &HashSet<IdKey>) -> Vec<bool> {
+            rows.iter()
+                .map(|r| other.contains(&r.id().normalized_key()))
+                .collect()
+        }
+        fn unkeyed<R: RollRow>(rows: &[R]) -> usize {
+            rows.iter().filter(|r| r.id().key().is_none()).count()
+        }
         let (was, is) = (numbers(&prev.dibao.rows), numbers(&q.dibao.rows));
         let on_q: Vec<bool> = (0..prev.dibao.rows.len())
             .map(|r| presence.prev_on_q(r))
@@ -1095,34 +1104,14 @@ mod tests {
         let on_prev: Vec<bool> = (0..q.dibao.rows.len())
             .map(|r| presence.q_on_prev(r))
             .collect();
-        let expected_on_q: Vec<bool> = prev
-            .dibao
-            .rows
-            .iter()
-            .map(|r| is.contains(&r.id().normalized_key()))
-            .collect();
-        let expected_on_prev: Vec<bool> = q
-            .dibao
-            .rows
-            .iter()
-            .map(|r| was.contains(&r.id().normalized_key()))
-            .collect();
-        assert_eq!(on_q, expected_on_q, "Q-1's rows, {what}");
-        assert_eq!(on_prev, expected_on_prev, "Q's rows, {what}");
+        assert_eq!(on_q, found_in(&prev.dibao.rows, &is), "Q-1's rows, {what}");
+        assert_eq!(on_prev, found_in(&q.dibao.rows, &was), "Q's rows, {what}");
         // Both answers occur, and so do rows without a valid number.
         for bits in [&on_q, &on_prev] {
             assert!(bits.contains(&true) && bits.contains(&false), "{what}");
         }
-        let unkeyed =
-            |ids: &mut dyn Iterator<Item = &PersonId>| ids.filter(|id| id.key().is_none()).count();
-        assert!(
-            unkeyed(&mut prev.dibao.rows.iter().map(|r| r.id())) > 0,
-            "{what}"
-        );
-        assert!(
-            unkeyed(&mut q.dibao.rows.iter().map(|r| r.id())) > 0,
-            "{what}"
-        );
+        assert!(unkeyed(&prev.dibao.rows) > 0, "{what}");
+        assert!(unkeyed(&q.dibao.rows) > 0, "{what}");
         // Each leaver's rows on Q's poor roll are those of their number;
         // those who stayed have none listed.
         let mut poor_rows: HashMap<IdKey, Vec<usize>> = HashMap::default();
