@@ -307,9 +307,9 @@ pub fn analyze(
                 // One after the other, not side by side: each is parallel
                 // inside, and their tables held at once (household indexes
                 // beside every row's sorted key) were the run's peak at
-                // 10 M households (issue #7). The
-                // transitions first: counting them finds which 低保 rows'
-                // persons are on the other quarter's roll, for the checks.
+                // 10 M households (issue #7). The transitions first:
+                // counting them finds which 低保 rows' persons are on the
+                // other quarter's roll, for the checks.
                 let (transitions, presence) =
                     debug_timed("transitions counted", || dynamics::transitions(prev, &q));
                 debug_timed("movement flags found", || {
