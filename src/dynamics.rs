@@ -926,36 +926,27 @@ fn transitions_in_shares(
     for ((rank, on), n) in by_county {
         count(&mut counts, ranks.county(rank), on, n);
     }
-    let mut unkeyed: HashMap<IdKey, (&str, [bool; 4])> = HashMap::default();
-    let unkeyed_rows: Vec<Vec<usize>> = lens
-        .iter()
-        .enumerate()
-        .map(|(slot, &len)| {
-            (0..len)
-                .into_par_iter()
-                .filter(|&i| keyed_of(member(slot, i)).is_none())
-                .collect()
-        })
-        .collect();
-    for (slot, rows) in unkeyed_rows.iter().enumerate() {
-        for &i in rows {
-            mark(&mut unkeyed, member(slot, i), slot);
-        }
-    }
-    // The presence marks need each person's rows together.
-    let mut rows_of: HashMap<IdKey, Vec<(usize, usize)>> = HashMap::default();
-    for (slot, rows) in unkeyed_rows.iter().enumerate() {
-        for &i in rows {
+    // Rows without a key, few, grouped by their normalized number: each
+    // such person is counted once, and their 低保 rows marked as above.
+    let mut unkeyed: HashMap<IdKey, Vec<(usize, usize)>> = HashMap::default();
+    for (slot, &len) in lens.iter().enumerate() {
+        let rows: Vec<usize> = (0..len)
+            .into_par_iter()
+            .filter(|&i| keyed_of(member(slot, i)).is_none())
+            .collect();
+        for i in rows {
             let key = member(slot, i).0.normalized_key();
-            rows_of.entry(key).or_default().push((slot, i));
+            unkeyed.entry(key).or_default().push((slot, i));
         }
     }
-    for (key, rows) in &rows_of {
-        let (_, on) = unkeyed[key];
-        presence.mark(on, rows.iter().copied(), &mut leavers_on_poor);
-    }
-    for (county, on) in unkeyed.into_values() {
-        count(&mut counts, county, on, 1);
+    for rows in unkeyed.values() {
+        let (first_slot, first_row) = rows[0];
+        let mut person = (member(first_slot, first_row).1.county(), [false; 4]);
+        for &(slot, i) in rows {
+            add_row(&mut person, member(slot, i).1, slot);
+        }
+        presence.mark(person.1, rows.iter().copied(), &mut leavers_on_poor);
+        count(&mut counts, person.0, person.1, 1);
     }
     leavers_on_poor.sort_unstable();
     presence.leavers_on_poor = leavers_on_poor;
@@ -991,24 +982,34 @@ fn count<'a>(counts: &mut Counts<'a>, county: &'a str, on: [bool; 4], n: u64) {
     *counts.entry((county, key)).or_default() += n;
 }
 
-fn mark<'a>(
-    persons: &mut HashMap<IdKey<'a>, (&'a str, [bool; 4])>,
-    (id, region): (&'a PersonId, &'a crate::model::Region),
-    slot: usize,
-) {
-    let e = persons
-        .entry(id.normalized_key())
-        .or_insert((region.county(), [false; 4]));
+/// A person's county and the rolls they are on, one row at a time in
+/// slot order (Q-1's rolls, then Q's): on the roll of `slot`, and in the
+/// county of their last row of Q, else of their first row of Q-1 (the
+/// county the person starts with).
+fn add_row<'a>(person: &mut (&'a str, [bool; 4]), region: &'a crate::model::Region, slot: usize) {
     if slot >= 2 {
-        e.0 = region.county();
+        person.0 = region.county();
     }
-    e.1[slot] = true;
+    person.1[slot] = true;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::short_text::ShortText;
+
+    /// The row's person found or added by their normalized number, then
+    /// marked by [`add_row`].
+    fn mark<'a>(
+        persons: &mut HashMap<IdKey<'a>, (&'a str, [bool; 4])>,
+        (id, region): (&'a PersonId, &'a crate::model::Region),
+        slot: usize,
+    ) {
+        let person = persons
+            .entry(id.normalized_key())
+            .or_insert((region.county(), [false; 4]));
+        add_row(person, region, slot);
+    }
 
     /// A Q-1 household is found by its number whatever the order Q's
     /// households come in: the guesses change no answer.
