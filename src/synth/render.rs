@@ -94,8 +94,8 @@ pub fn render_families(w: &World, range: std::ops::Range<usize>) -> GQuarter {
                     region: village.as_str().into(),
                     hh: rec.hh_id.clone(),
                     name: p.name.clone(),
-                    id: p.poor_id.clone(),
-                    valid: p.poor_id == p.id,
+                    id: p.poor_id().clone(),
+                    valid: *p.poor_id() == p.id,
                     birth: p.birth,
                     relation: p.relation,
                     household_type: rec.household_type,
@@ -125,11 +125,11 @@ pub fn render_families(w: &World, range: std::ops::Range<usize>) -> GQuarter {
             for p in listed {
                 dibao.push(dibao_row(p, region, rec));
                 if f.poor.is_some()
-                    && p.dibao_id != p.id
+                    && *p.dibao_id() != p.id
                     && rec.region_override.is_none()
-                    && p.poor_id == p.id
+                    && *p.poor_id() == p.id
                 {
-                    typos.push((p.dibao_id.clone(), p.poor_id.clone()));
+                    typos.push((p.dibao_id().clone(), p.poor_id().clone()));
                 }
             }
         }
@@ -148,9 +148,9 @@ fn dibao_row(p: &Person, region: &str, rec: &super::world::DibaoRec) -> GDibaoRo
     GDibaoRow {
         region: region.into(),
         hh: rec.hh_id.clone(),
-        name: p.dibao_name.clone(),
-        id: p.dibao_id.clone(),
-        valid: p.dibao_id == p.id,
+        name: p.dibao_name().clone(),
+        id: p.dibao_id().clone(),
+        valid: *p.dibao_id() == p.id,
         birth: p.birth,
         relation: p.relation,
         category: rec.category,

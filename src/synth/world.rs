@@ -162,14 +162,67 @@ pub struct Person {
     pub health: Health,
     pub schooling: &'static str,
     pub insured: bool,
-    /// How the 低保 roll writes the number (a planted typo when it differs).
-    pub dibao_id: Text,
-    /// How the poor roll writes the number (Excel damage when it differs).
-    pub poor_id: Text,
-    /// How the 低保 roll writes the name (a homophone when it differs).
-    pub dibao_name: Text,
     pub death: Option<Date>,
     pub public_employee: bool,
+    /// How the rolls write this person where they differ from the truth;
+    /// none for almost everyone. Three texts in every person were 72 of
+    /// its 184 bytes, and at 20 M households `gen` did not fit in memory
+    /// (issue #7).
+    written: Option<Box<Written>>,
+}
+
+/// A person's number or name as a roll writes it, where it is not the
+/// true one.
+#[derive(Clone, Debug, Default)]
+struct Written {
+    /// The 低保 roll's number: a planted typo.
+    dibao_id: Option<Text>,
+    /// The poor roll's number: Excel damage.
+    poor_id: Option<Text>,
+    /// The 低保 roll's name: a homophone.
+    dibao_name: Option<Text>,
+}
+
+impl Person {
+    /// How the 低保 roll writes the number (a planted typo when it is not
+    /// the true one).
+    pub fn dibao_id(&self) -> &Text {
+        self.written_as(|w| w.dibao_id.as_ref()).unwrap_or(&self.id)
+    }
+
+    /// How the poor roll writes the number (Excel damage when it is not
+    /// the true one).
+    pub fn poor_id(&self) -> &Text {
+        self.written_as(|w| w.poor_id.as_ref()).unwrap_or(&self.id)
+    }
+
+    /// How the 低保 roll writes the name (a homophone when it is not the
+    /// true one).
+    pub fn dibao_name(&self) -> &Text {
+        self.written_as(|w| w.dibao_name.as_ref())
+            .unwrap_or(&self.name)
+    }
+
+    fn written_as(&self, field: impl Fn(&Written) -> Option<&Text>) -> Option<&Text> {
+        self.written.as_deref().and_then(field)
+    }
+
+    fn written_mut(&mut self) -> &mut Written {
+        self.written.get_or_insert_with(Default::default)
+    }
+
+    /// A new true number, which both rolls write: any planted typo or
+    /// Excel damage of the old one goes with it.
+    fn renumber(&mut self, id: Text) {
+        self.id = id;
+        if let Some(w) = self.written.as_deref_mut() {
+            w.dibao_id = None;
+            w.poor_id = None;
+            if w.dibao_name.is_none() {
+                self.written = None;
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -217,9 +270,21 @@ pub struct World {
     pub quarter: Quarter,
     pub seed: u64,
     next_uid: u64,
-    ids: HashSet<Text>,
+    /// Every number in use, by [`id_key`].
+    ids: HashSet<u64>,
     /// People who died and left the rolls: (ID, death date), for the register.
     pub dead: Vec<(Text, Date)>,
+}
+
+/// A generated number as an integer: its first 17 digits (the 18th, the
+/// check character, follows from them). The set of numbers in use holds
+/// these, 8 bytes each instead of a 24-byte text: one for every person
+/// the world ever numbered, tens of millions at 20 M households (issue
+/// #7).
+fn id_key(id: &str) -> u64 {
+    id.bytes().take(17).fold(0, |key, digit| {
+        key * 10 + u64::from(digit.wrapping_sub(b'0'))
+    })
 }
 
 fn make_id(county: &str, birth: Date, seq: u32) -> Text {
@@ -345,11 +410,11 @@ impl World {
         let birth = random_birth(rng, age.max(0), at);
         let mut seq = (rng.below(500) * 2 + u64::from(male)) as u32;
         let mut id = make_id(county, birth, seq);
-        while self.ids.contains(&id) {
+        while self.ids.contains(&id_key(&id)) {
             seq = (seq + 2) % 1000;
             id = make_id(county, birth, seq);
         }
-        self.ids.insert(id.clone());
+        self.ids.insert(id_key(&id));
         let given_len = if rng.chance(0.7) { 2 } else { 1 };
         let mut name = surname.to_owned();
         for _ in 0..given_len {
@@ -360,9 +425,6 @@ impl World {
         self.next_uid += 1;
         Person {
             uid,
-            dibao_id: id.clone(),
-            poor_id: id.clone(),
-            dibao_name: name.as_str().into(),
             name: name.into(),
             id,
             birth,
@@ -374,6 +436,7 @@ impl World {
             insured: !rng.chance(0.02),
             death: None,
             public_employee: false,
+            written: None,
         }
     }
 
@@ -421,18 +484,16 @@ impl World {
                 let seq: u32 = first.id[14..17].parse().unwrap_or(0);
                 let mut s = (seq + 2) % 1000;
                 let mut id = make_id(&county, first.birth, s);
-                while self.ids.contains(&id) {
+                while self.ids.contains(&id_key(&id)) {
                     s = (s + 2) % 1000;
                     id = make_id(&county, first.birth, s);
                 }
-                self.ids.insert(id.clone());
+                self.ids.insert(id_key(&id));
                 twin.birth = first.birth;
-                twin.id = id.clone();
-                twin.dibao_id = id.clone();
-                twin.poor_id = id;
+                twin.renumber(id);
+                // The 低保 roll writes the name as it is (no homophone yet).
                 if twin.name == first.name {
                     twin.name.push('二');
-                    twin.dibao_name = twin.name.clone();
                 }
                 members.push(twin);
             }
@@ -503,6 +564,9 @@ impl World {
             family.dibao = Some(self.dibao_rec(rng, uid, 0, yuan(monthly)));
         }
         self.plant(rng, &mut family);
+        // A list grown by pushes has room for up to twice its persons (a
+        // family of five, for eight), room the world would hold to the end.
+        family.members.shrink_to_fit();
         self.families.push(family);
         self.families.len() - 1
     }
@@ -529,16 +593,18 @@ impl World {
             0..15 if both => {
                 // A typo in the 低保 roll's copy of one number.
                 let p = &mut f.members[pick];
-                p.dibao_id = typo(rng, &p.id);
+                let typo = typo(rng, &p.id);
+                p.written_mut().dibao_id = Some(typo);
             }
             15..30 if both => {
                 let p = &mut f.members[pick];
                 if let Some((a, b)) = VARIANTS.iter().find(|(a, _)| p.name[3..].contains(a)) {
-                    p.dibao_name = compact_str::format_compact!(
+                    let homophone = compact_str::format_compact!(
                         "{}{}",
                         &p.name[..3],
                         p.name[3..].replacen(a, b, 1)
                     );
+                    p.written_mut().dibao_name = Some(homophone);
                 }
             }
             30..40 if both => {
@@ -560,7 +626,7 @@ impl World {
                 let p = &mut f.members[pick];
                 let damaged = format!("{}000", &p.id[..15]);
                 if check_id(&damaged, self.quarter.last_day()).verdict.is_err() {
-                    p.poor_id = damaged.into();
+                    p.written_mut().poor_id = Some(damaged.into());
                 }
             }
             _ => {}
@@ -606,6 +672,12 @@ impl World {
                 w.families
             })
             .collect();
+        // Room for every family at once, and for the families each later
+        // quarter adds (a 60th; [`World::advance`]) for three quarters:
+        // grown by doubling, the list was copied into one of twice its
+        // room while the old one was still held (issue #7).
+        let families: usize = parts.iter().map(Vec::len).sum();
+        self.families.reserve_exact(families + families / 16);
         for families in parts {
             self.families.extend(families);
         }
@@ -618,26 +690,24 @@ impl World {
 
     /// Give every person a number no one else has.
     fn dedupe(&mut self) {
-        let mut seen: HashSet<Text> = HashSet::with_capacity(self.families.len() * 3);
+        let mut seen: HashSet<u64> = HashSet::with_capacity(self.families.len() * 3);
         for f in &mut self.families {
             for p in &mut f.members {
-                if seen.insert(p.id.clone()) {
+                if seen.insert(id_key(&p.id)) {
                     continue;
                 }
                 let county = p.id[..6].to_owned();
                 let mut seq: u32 = p.id[14..17].parse().unwrap_or(0);
                 let mut id = p.id.clone();
-                while seen.contains(&id) {
+                while seen.contains(&id_key(&id)) {
                     seq = (seq + 2) % 1000;
                     id = make_id(&county, p.birth, seq);
                 }
-                seen.insert(id.clone());
+                seen.insert(id_key(&id));
                 // A renumbered person loses any planted typo or Excel damage:
                 // both rolls write the new number (the truth is computed from
                 // what is written, so it stays right).
-                p.id = id.clone();
-                p.poor_id = id.clone();
-                p.dibao_id = id;
+                p.renumber(id);
             }
         }
         self.ids = seen;
@@ -668,7 +738,7 @@ impl World {
             let Some(p) = donor
                 .members
                 .iter()
-                .find(|p| Some(p.uid) != d.omitted && p.dibao_id == p.id)
+                .find(|p| Some(p.uid) != d.omitted && *p.dibao_id() == p.id)
                 .cloned()
             else {
                 continue;
@@ -791,14 +861,12 @@ impl World {
             let seq: u32 = baby.id[14..17].parse().unwrap_or(0);
             let mut s = seq;
             let mut id = make_id(&county, baby.birth, s);
-            while self.ids.contains(&id) {
+            while self.ids.contains(&id_key(&id)) {
                 s = (s + 2) % 1000;
                 id = make_id(&county, baby.birth, s);
             }
-            self.ids.insert(id.clone());
-            baby.id = id.clone();
-            baby.dibao_id = id.clone();
-            baby.poor_id = id;
+            self.ids.insert(id_key(&id));
+            baby.renumber(id);
             baby.labor = Labor::None;
             baby.schooling = "非在校生";
             baby.death = None;
@@ -867,5 +935,53 @@ mod tests {
             .map(|v| v.code[6..].to_owned())
             .collect();
         assert!(china.iter().all(|v| suffixes.contains(&v.code[6..])));
+    }
+
+    #[test]
+    fn a_numbers_key_is_its_first_17_digits() {
+        let born = Date::new(1990, 1, 1).expect("a date");
+        let id = make_id("410322", born, 123);
+        assert_eq!(id_key(&id), 41_032_219_900_101_123);
+        assert_ne!(id_key(&id), id_key(&make_id("410322", born, 125)));
+    }
+
+    #[test]
+    fn a_person_is_written_as_the_truth_unless_a_roll_writes_otherwise() {
+        let mut world = World::new(1, Quarter { year: 2018, q: 2 }, Geography::Luoyang);
+        let mut rng = Rng::stream(1, 2);
+        let mut p = world.person(&mut rng, "410322", "王", 40, "户主", true);
+        assert!(p.written.is_none());
+        assert_eq!(
+            (p.dibao_id(), p.poor_id(), p.dibao_name()),
+            (&p.id, &p.id, &p.name)
+        );
+
+        let typo = typo(&mut rng, &p.id);
+        p.written_mut().dibao_id = Some(typo.clone());
+        p.written_mut().dibao_name = Some("王某".into());
+        assert_eq!(p.dibao_id(), &typo);
+        assert_eq!(p.poor_id(), &p.id);
+        assert_eq!(p.dibao_name().as_str(), "王某");
+
+        // A new number replaces the typo in both rolls; the name stays as
+        // the 低保 roll writes it.
+        let born = p.birth;
+        p.renumber(make_id("410322", born, 999));
+        assert_eq!((p.dibao_id(), p.poor_id()), (&p.id, &p.id));
+        assert_eq!(p.dibao_name().as_str(), "王某");
+        p.written_mut().dibao_name = None;
+        p.renumber(make_id("410322", born, 997));
+        assert!(p.written.is_none(), "no override left, nothing held");
+    }
+
+    /// The world holds every person of tens of millions at once (20 M
+    /// households took 17.1 GiB): a person's size is its memory.
+    #[test]
+    fn a_person_holds_no_roll_texts_inline() {
+        assert!(
+            std::mem::size_of::<Person>() <= 128,
+            "{}",
+            std::mem::size_of::<Person>()
+        );
     }
 }
