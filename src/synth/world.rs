@@ -164,10 +164,11 @@ pub struct Person {
     pub insured: bool,
     pub death: Option<Date>,
     pub public_employee: bool,
-    /// How the rolls write this person where they differ from the truth;
-    /// none for almost everyone. Three texts in every person were 72 of
-    /// its 184 bytes, and at 20 M households `gen` did not fit in memory
-    /// (issue #7).
+    /// How the rolls write this person where they differ from the truth:
+    /// planted in at most one person of a family, in under 5 % of
+    /// families (see [`World::plant`]). Three texts in every person were
+    /// 72 of its 184 bytes, and at 20 M households `gen` did not fit in
+    /// memory (issue #7).
     written: Option<Box<Written>>,
 }
 
