@@ -728,7 +728,14 @@ pub type Transitions = BTreeMap<String, BTreeMap<(RollState, RollState), u64>>;
 /// person's rows found: which 低保 rows' persons are on the other
 /// quarter's 低保 roll, and the 低保 leavers' rows on Q's poor roll.
 pub fn transitions(prev: &Previous, q: &QuarterData) -> (Transitions, DibaoPresence) {
-    transitions_in_shares(prev, q, ROWS_PER_SHARE, crate::bucketed::BUCKET_ENTRIES)
+    let total =
+        prev.dibao.rows.len() + prev.poor.rows.len() + q.dibao.rows.len() + q.poor.rows.len();
+    transitions_in_shares(
+        prev,
+        q,
+        rows_per_share(total),
+        crate::bucketed::BUCKET_ENTRIES,
+    )
 }
 
 fn transitions_in_shares(
@@ -961,6 +968,19 @@ fn transitions_in_shares(
 /// each share more costs a pass over every row's number (issue #7).
 const ROWS_PER_SHARE: usize = 12_000_000;
 
+/// At most this many shares. Each share's gathering is a pass over every
+/// row of both quarters, so with shares of a fixed size the passes grew
+/// with the square of the rows: 7 at 10 M households, 13 at 20 M, where
+/// the count took 2.83 × its CPU time at 10 M (issue #7). Past
+/// `MAX_SHARES` × [`ROWS_PER_SHARE`] rows a share grows with the rows
+/// instead, its table staying at 2 bytes a row of the run.
+const MAX_SHARES: usize = 8;
+
+/// Rows keyed and sorted at a time for `total` rows of both quarters.
+fn rows_per_share(total: usize) -> usize {
+    ROWS_PER_SHARE.max(total.div_ceil(MAX_SHARES))
+}
+
 /// Persons by (county, (state in Q-1, state in Q)).
 type Counts<'a> = HashMap<(&'a str, (RollState, RollState)), u64>;
 
@@ -1042,6 +1062,17 @@ mod tests {
         let mut last = Some(4);
         assert_eq!(counterparts.find("F", &mut last), None);
         assert_eq!(last, Some(4));
+    }
+
+    #[test]
+    fn shares_are_of_12_m_rows_and_at_most_eight() {
+        assert_eq!(rows_per_share(7_589_238), ROWS_PER_SHARE);
+        // 10 M households: seven shares of 12 M rows, as before.
+        assert_eq!(75_931_794usize.div_ceil(rows_per_share(75_931_794)), 7);
+        for total in [96_000_001, 151_892_878, 280_000_000, usize::MAX / 2] {
+            let shares = total.div_ceil(rows_per_share(total));
+            assert!(shares <= MAX_SHARES, "{total} rows in {shares} shares");
+        }
     }
 
     /// The quarter before `q`'s, read from its files.
