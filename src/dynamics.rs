@@ -960,8 +960,9 @@ fn transitions_in_shares(
     (table_of(counts), presence)
 }
 
-/// Rows of the four rolls keyed and sorted at a time by [`transitions`]:
-/// 16 bytes each, so a share's table stays under about 190 MB. With 36 M
+/// Rows of the four rolls keyed and sorted at a time by [`transitions`]
+/// (at the least; see [`MAX_SHARES`]): 16 bytes each, so a share's table
+/// stays under about 190 MB up to 96 M rows (12.6 M households). With 36 M
 /// rows a share (three shares at 10 M households, 405 MB each) it was the
 /// run's peak once the quarters were read one after the other, and again
 /// with 20 M (four shares of 290 MiB) once Q's rows were 40 and 44 bytes;
