@@ -394,6 +394,18 @@ impl World {
         }
     }
 
+    /// The first number of `county` and `birth` not in use, from sequence
+    /// `seq` on (same sex: steps of two), now in use.
+    fn claim_id(&mut self, county: &str, birth: Date, mut seq: u32) -> Text {
+        let mut id = make_id(county, birth, seq);
+        while self.ids.contains(&id_key(&id)) {
+            seq = (seq + 2) % 1000;
+            id = make_id(county, birth, seq);
+        }
+        self.ids.insert(id_key(&id));
+        id
+    }
+
     fn county_of(&self, f: &Family) -> &str {
         self.villages[f.village].county()
     }
@@ -409,13 +421,8 @@ impl World {
     ) -> Person {
         let at = self.quarter.last_day();
         let birth = random_birth(rng, age.max(0), at);
-        let mut seq = (rng.below(500) * 2 + u64::from(male)) as u32;
-        let mut id = make_id(county, birth, seq);
-        while self.ids.contains(&id_key(&id)) {
-            seq = (seq + 2) % 1000;
-            id = make_id(county, birth, seq);
-        }
-        self.ids.insert(id_key(&id));
+        let seq = (rng.below(500) * 2 + u64::from(male)) as u32;
+        let id = self.claim_id(county, birth, seq);
         let given_len = if rng.chance(0.7) { 2 } else { 1 };
         let mut name = surname.to_owned();
         for _ in 0..given_len {
@@ -483,13 +490,7 @@ impl World {
                     male,
                 );
                 let seq: u32 = first.id[14..17].parse().unwrap_or(0);
-                let mut s = (seq + 2) % 1000;
-                let mut id = make_id(&county, first.birth, s);
-                while self.ids.contains(&id_key(&id)) {
-                    s = (s + 2) % 1000;
-                    id = make_id(&county, first.birth, s);
-                }
-                self.ids.insert(id_key(&id));
+                let id = self.claim_id(&county, first.birth, (seq + 2) % 1000);
                 twin.birth = first.birth;
                 twin.renumber(id);
                 // The 低保 roll writes the name as it is (no homophone yet).
@@ -860,13 +861,7 @@ impl World {
                 + rng.range(0, end.days_since_epoch() - first.days_since_epoch());
             baby.birth = Date::from_days_since_epoch(day);
             let seq: u32 = baby.id[14..17].parse().unwrap_or(0);
-            let mut s = seq;
-            let mut id = make_id(&county, baby.birth, s);
-            while self.ids.contains(&id_key(&id)) {
-                s = (s + 2) % 1000;
-                id = make_id(&county, baby.birth, s);
-            }
-            self.ids.insert(id_key(&id));
+            let id = self.claim_id(&county, baby.birth, seq);
             baby.renumber(id);
             baby.labor = Labor::None;
             baby.schooling = "非在校生";
