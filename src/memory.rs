@@ -34,7 +34,7 @@ pub fn return_freed() {
 /// and 16 × (the people checks' walk) for 10 × the rows (issue #7). Only
 /// a hint: it reads nothing, and does nothing off x86-64.
 #[inline]
-pub fn prefetch<T>(item: &T) {
+pub fn prefetch<T: ?Sized>(item: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch reads no memory and cannot fault; the address is
     // that of a live reference.
