@@ -132,6 +132,7 @@ def main():
             shutil.rmtree(state, ignore_errors=True)
             extra = ["--threads", a.threads] if a.threads else []
             best = None
+            walls = []
             for _ in range(max(1, a.repeat)):
                 shutil.rmtree(state, ignore_errors=True)
                 if a.from_state:
@@ -143,6 +144,7 @@ def main():
                 stolen_after = steal_seconds()
                 stolen = (None if stolen_before is None or stolen_after is None
                           else stolen_after - stolen_before)
+                walls.append(wall)
                 if best is None or wall < best[0]:
                     manifest = json.load(open(os.path.join(out, "manifest.json")))
                     best = (wall, cpu, rss, system, faults, stolen, manifest)
@@ -159,6 +161,11 @@ def main():
             print(f"| {size:,} | {fmt} | {'state' if a.from_state else 'files'} | {rows:,} | {wall:.2f} | {cpu:.2f} | "
                   f"{system:.2f} | {'n/a' if stolen is None else f'{stolen:.2f}'} | {faults:,} | {system * 1e6 / max(faults, 1):.1f} | {rss:,.0f} | "
                   f"{rows / wall:,.0f} | {rss * 1048576 / rows:,.0f} | {floor:.2f} | {wall / floor:.2f} | {stages} |", flush=True)
+            if len(walls) > 1:
+                # Every run's time, not only the fastest: how far apart runs
+                # of the same command fell on this shared machine.
+                print(f"# {size:,} {fmt} {'state' if a.from_state else 'files'}: each run's wall s "
+                      + ", ".join(f"{w:.2f}" for w in walls), flush=True)
             shutil.rmtree(state, ignore_errors=True)
 
 
