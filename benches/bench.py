@@ -131,6 +131,7 @@ def main():
             state = os.path.join(d, f"state-{fmt}")
             shutil.rmtree(state, ignore_errors=True)
             extra = ["--threads", a.threads] if a.threads else []
+            source = "state" if a.from_state else "files"
             best = None
             walls = []
             for _ in range(max(1, a.repeat)):
@@ -158,13 +159,13 @@ def main():
                 run([BIN, "check", job, "--quiet"] + extra)[0]
                 + run([BIN, "check", job, "--quarter", "2018Q2", "--quiet"] + extra)[0]
                 for _ in range(max(1, a.repeat)))
-            print(f"| {size:,} | {fmt} | {'state' if a.from_state else 'files'} | {rows:,} | {wall:.2f} | {cpu:.2f} | "
+            print(f"| {size:,} | {fmt} | {source} | {rows:,} | {wall:.2f} | {cpu:.2f} | "
                   f"{system:.2f} | {'n/a' if stolen is None else f'{stolen:.2f}'} | {faults:,} | {system * 1e6 / max(faults, 1):.1f} | {rss:,.0f} | "
                   f"{rows / wall:,.0f} | {rss * 1048576 / rows:,.0f} | {floor:.2f} | {wall / floor:.2f} | {stages} |", flush=True)
             if len(walls) > 1:
                 # Every run's time, not only the fastest: how far apart runs
                 # of the same command fell on this shared machine.
-                print(f"# {size:,} {fmt} {'state' if a.from_state else 'files'}: each run's wall s "
+                print(f"# {size:,} {fmt} {source}: each run's wall s "
                       + ", ".join(f"{w:.2f}" for w in walls), flush=True)
             shutil.rmtree(state, ignore_errors=True)
 

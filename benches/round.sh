@@ -29,7 +29,8 @@ trap 'rm -f "$rows"' EXIT
 for size in 1000000 10000000 1000000; do
   "${bench[@]}" "${world[@]}" --sizes "$size" | tee -a "$rows"
 done
-# The growth: the wall time (column 5) of the 10 M run over each 1 M run's.
+# The growth: the 10 M run's wall time over each 1 M run's (the table's
+# fifth column, awk's sixth field: each row starts with a `|`).
 awk -F'|' '$2 ~ /^ 1,000,000 / { one[++n] = $6 } $2 ~ /^ 10,000,000 / { ten = $6 }
   END { if (n == 2 && ten > 0) printf "# growth: 10 M / 1 M before %.2f x, / 1 M after %.2f x\n", ten / one[1], ten / one[2] }' "$rows"
 if [ "${1:-luoyang}" = luoyang ]; then

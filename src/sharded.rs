@@ -184,7 +184,7 @@ impl<'a, K: Hash + Eq + Sync + ?Sized + 'a> ShardedPlaces<'a, K> {
                     }
                     let k = key(place as usize);
                     let entry = table.entry(
-                        hash(place),
+                        rustc_hash::FxBuildHasher.hash_one(k),
                         |&other: &u32| key(other as usize) == k,
                         |&other: &u32| hash(other),
                     );
