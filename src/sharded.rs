@@ -30,12 +30,19 @@ pub struct ShardedMap<K, V> {
     shards: Vec<FxHashMap<K, V>>,
 }
 
+/// The hash of a key: the one function behind both a key's shard and
+/// its place in the shard's table, so that a key is looked up with the
+/// hash it was inserted with.
+fn key_hash<Q: Hash + ?Sized>(key: &Q) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(key)
+}
+
 /// The shard of a key. The shards' tables hash with the same function,
 /// so the shard is taken from the hash mixed once more (a bijection):
 /// taken from bits the tables read, a shard's keys would share them and
 /// crowd their table's buckets or its control bytes.
 fn shard_of<Q: Hash + ?Sized>(key: &Q) -> usize {
-    let hash = rustc_hash::FxBuildHasher.hash_one(key);
+    let hash = key_hash(key);
     (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (u64::BITS - SHARDS.ilog2())) as usize
 }
 
@@ -163,7 +170,7 @@ impl<'a, K: Hash + Eq + Sync + ?Sized + 'a> ShardedPlaces<'a, K> {
         repeat: impl Fn(u32, u32) + Sync,
     ) -> ShardedPlaces<'a, K> {
         let by_shard = entries_by_shard(n, |i| Some((shard_of(key(i)), i as u32)));
-        let hash = |place: u32| rustc_hash::FxBuildHasher.hash_one(key(place as usize));
+        let hash = |place: u32| key_hash(key(place as usize));
         let shards = by_shard
             .into_par_iter()
             .map(|lists| {
@@ -184,7 +191,7 @@ impl<'a, K: Hash + Eq + Sync + ?Sized + 'a> ShardedPlaces<'a, K> {
                     }
                     let k = key(place as usize);
                     let entry = table.entry(
-                        rustc_hash::FxBuildHasher.hash_one(k),
+                        key_hash(k),
                         |&other: &u32| key(other as usize) == k,
                         |&other: &u32| hash(other),
                     );
@@ -206,7 +213,7 @@ impl<'a, K: Hash + Eq + Sync + ?Sized + 'a> ShardedPlaces<'a, K> {
 
     /// The (first) place whose key is `key`.
     pub fn get(&self, key: &K) -> Option<usize> {
-        let hash = rustc_hash::FxBuildHasher.hash_one(key);
+        let hash = key_hash(key);
         self.shards[shard_of(key)]
             .find(hash, |&place| (self.key)(place as usize) == key)
             .map(|&place| place as usize)
