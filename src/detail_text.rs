@@ -56,8 +56,7 @@ impl Detail {
         let handle = NonZeroU32::new(NEXT.fetch_add(1, Ordering::Relaxed))
             .filter(|h| h.get() < u32::MAX)
             .expect("fewer than 2^32 distinct detail sentences");
-        let text: &'static str = Box::leak(text.into());
-        TEXTS.set(handle.get(), text);
+        let text = TEXTS.set(handle.get(), text);
         index.insert(text, handle);
         Detail(Some(handle))
     }

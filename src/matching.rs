@@ -7,6 +7,7 @@
 //! comparing all pairs, and compared in parallel with rayon.
 
 use std::collections::BTreeSet;
+use std::hash::BuildHasher;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
@@ -167,12 +168,48 @@ impl<'a> Grouped<'a> {
     }
 }
 
+/// Each region's county code, hashed, by the region's handle in the
+/// run's table of shared texts: a row's block hash reads its county's
+/// hash from here, 8 bytes a text in handle order, where reading the code
+/// itself from that table missed the cache at nearly every row among a
+/// nation's 600,000 village codes, about 2 CPU-s of the national world's
+/// matching at 10 M households (issue #7).
+pub struct CountyHashes(Vec<u64>);
+
+impl CountyHashes {
+    /// The hashes of every text shared so far; a region shared later has
+    /// its county hashed when asked, to the same hash.
+    pub fn of_shared_texts() -> CountyHashes {
+        let mut hashes = vec![0; crate::vocab::made() + 1];
+        hashes
+            .par_iter_mut()
+            .enumerate()
+            .skip(1)
+            .for_each(|(i, hash)| {
+                let region = Region::from_shared(crate::vocab::Shared::from_index(i as u32));
+                *hash = county_hash(region.county());
+            });
+        CountyHashes(hashes)
+    }
+
+    fn of(&self, region: Region) -> u64 {
+        match self.0.get(region.shared().index()) {
+            Some(&hash) if region.shared().index() > 0 => hash,
+            _ => county_hash(region.county()),
+        }
+    }
+}
+
+fn county_hash(county: &str) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(county.as_bytes())
+}
+
 /// A hash of a row's block, (county, normalized name), computed from the
 /// name's characters without building the normalized name.
-fn block_hash(m: &crate::model::Member) -> u64 {
+fn block_hash(m: &crate::model::Member, counties: &CountyHashes) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
-    h.write(m.region.county().as_bytes());
+    h.write_u64(counties.of(m.region));
     h.write_u8(0xff);
     for c in crate::identity::normalized_name_chars(&m.name.text()) {
         h.write_u32(c as u32);
@@ -212,7 +249,12 @@ type Members<'m, 'a> = &'m (dyn Fn(usize) -> &'a crate::model::Member + Sync);
 /// asked of the filter as the row is keyed and answered once the batch is
 /// keyed, so that the filter's cache misses overlap (see
 /// [`HashFilter::ask`]).
-fn keyed_leftovers(members: Members, matched: &[bool], only: Option<&HashFilter>) -> Vec<KeyedRow> {
+fn keyed_leftovers(
+    members: Members,
+    matched: &[bool],
+    only: Option<&HashFilter>,
+    counties: &CountyHashes,
+) -> Vec<KeyedRow> {
     const BATCH: usize = 32;
     matched
         .par_chunks(BATCH)
@@ -223,7 +265,7 @@ fn keyed_leftovers(members: Members, matched: &[bool], only: Option<&HashFilter>
             for (k, _) in matched.iter().enumerate().filter(|(_, m)| !**m) {
                 let i = c * BATCH + k;
                 let m = members(i);
-                let block = block_hash(m);
+                let block = block_hash(m, counties);
                 let id = m.id.normalized();
                 let probes = match only {
                     Some(thirds) => id_thirds(&id).map(|t| thirds.ask(third_hash(block, t))),
@@ -667,10 +709,11 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     // of 8 M entries it missed the cache on every row and took 6.1 s of
     // a 10 M run; the filter took 3.2 s, and with its questions asked a
     // batch of rows ahead 1.45 s where it took 1.97 s on the same hour.
-    let dibao_keyed = keyed_leftovers(&dibao_members, &dibao_matched, None);
+    let counties = CountyHashes::of_shared_texts();
+    let dibao_keyed = keyed_leftovers(&dibao_members, &dibao_matched, None, &counties);
     let dibao_thirds = block_thirds(&dibao_members, &dibao_keyed);
     step("unmatched 低保 rows keyed");
-    let poor_keyed = keyed_leftovers(&poor_members, &poor_matched, Some(&dibao_thirds));
+    let poor_keyed = keyed_leftovers(&poor_members, &poor_matched, Some(&dibao_thirds), &counties);
     drop(dibao_thirds);
     tracing::debug!(
         dibao = dibao_keyed.len(),
@@ -961,12 +1004,22 @@ mod tests {
         ];
         let dibao_members = |r: usize| &dibao[r];
         let poor_members = |r: usize| &poor[r];
-        let dibao_keyed = keyed_leftovers(&dibao_members, &[false], None);
+        let dibao_keyed = keyed_leftovers(
+            &dibao_members,
+            &[false],
+            None,
+            &CountyHashes::of_shared_texts(),
+        );
         let thirds = block_thirds(&dibao_members, &dibao_keyed);
-        let kept: Vec<u32> = keyed_leftovers(&poor_members, &[false; 5], Some(&thirds))
-            .iter()
-            .map(|k| k.2)
-            .collect();
+        let kept: Vec<u32> = keyed_leftovers(
+            &poor_members,
+            &[false; 5],
+            Some(&thirds),
+            &CountyHashes::of_shared_texts(),
+        )
+        .iter()
+        .map(|k| k.2)
+        .collect();
         assert_eq!(kept, [0, 4]);
     }
 
@@ -987,6 +1040,7 @@ mod tests {
             })
             .collect();
         let members = |r: usize| &members[r];
+        let counties = CountyHashes::of_shared_texts();
         let matched: Vec<bool> = (0..100)
             .map(|i| i % 7 == 3 || (40..75).contains(&i))
             .collect();
@@ -999,23 +1053,27 @@ mod tests {
                     only.is_none_or(|f| {
                         id_thirds(&id)
                             .into_iter()
-                            .any(|t| f.may_contain(third_hash(block_hash(m), t)))
+                            .any(|t| f.may_contain(third_hash(block_hash(m, &counties), t)))
                     })
                 })
                 .map(|i| {
                     let m = members(i);
-                    (block_hash(m), id_hash(&m.id.normalized()), i as u32)
+                    (
+                        block_hash(m, &counties),
+                        id_hash(&m.id.normalized()),
+                        i as u32,
+                    )
                 })
                 .collect()
         };
-        let keyed = keyed_leftovers(&members, &matched, None);
+        let keyed = keyed_leftovers(&members, &matched, None, &counties);
         assert_eq!(keyed, one_at_a_time(None));
         assert_eq!(keyed.len(), 100 - matched.iter().filter(|m| **m).count());
         // A filter of the even rows' thirds: it lets through the even rows
         // and whichever odd rows share a third with one (most here do).
         let even: Vec<KeyedRow> = keyed.iter().filter(|k| k.2 % 2 == 0).copied().collect();
         let thirds = block_thirds(&members, &even);
-        let kept = keyed_leftovers(&members, &matched, Some(&thirds));
+        let kept = keyed_leftovers(&members, &matched, Some(&thirds), &counties);
         assert_eq!(kept, one_at_a_time(Some(&thirds)));
         assert!(even.iter().all(|k| kept.contains(k)));
     }
@@ -1050,6 +1108,7 @@ mod tests {
                 .or_default()
                 .push(i);
         }
+        let counties = CountyHashes::of_shared_texts();
         let hashings: [&dyn Fn(usize) -> (u64, u32); 3] = [
             &|_| (0, 0),
             &|i| {
@@ -1057,7 +1116,12 @@ mod tests {
                 let id = m.id.normalized();
                 (m.name_norm().len() as u64 % 2, id.ends_with('X') as u32)
             },
-            &|i| (block_hash(refs[i]), id_hash(&refs[i].id.normalized())),
+            &|i| {
+                (
+                    block_hash(refs[i], &counties),
+                    id_hash(&refs[i].id.normalized()),
+                )
+            },
         ];
         let shapes = [
             (1, 1),
@@ -1102,7 +1166,7 @@ mod tests {
         }
         // Blocks the filter does not name are left out.
         let keyed: Vec<KeyedRow> = (0..refs.len())
-            .map(|i| (block_hash(refs[i]), 0, i as u32))
+            .map(|i| (block_hash(refs[i], &counties), 0, i as u32))
             .collect();
         let only = block_hashes(&keyed[..1]);
         let grouped = group_leftovers(&|i| refs[i], &keyed, Some(&only));

@@ -1,10 +1,14 @@
 //! The normalized rolls: what ingestion produces and every later stage reads.
 
+use std::cell::Cell;
+
+use rayon::prelude::*;
+
 use crate::calendar::Date;
 use crate::identity::{IdCheck, InvalidReason, ValidId, check_id};
 use crate::money::Cents;
 pub use crate::money::PackedCents;
-use crate::vocab::Shared;
+use crate::vocab::{Shared, same_text};
 
 /// Short text of a cell: codes, ids, names. Inline up to 24 bytes, so the
 /// millions of cells of a roll cost no heap allocation each (issue #7).
@@ -41,9 +45,27 @@ pub const MAX_ROWS_PER_ROLL: usize = 1 << 30;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Region(Shared);
 
+thread_local! {
+    /// The last code this thread made a region of, with its text: a
+    /// household's rows are together in a roll and share their code, so
+    /// about two of every three rows find it here, without a lookup in
+    /// the table of shared texts (which, holding a nation's 600,000
+    /// village codes, is not in the cache; issue #7).
+    static LAST_REGION: Cell<Option<(&'static str, Region)>> = const { Cell::new(None) };
+}
+
 impl Region {
     pub fn new(code: &str) -> Region {
-        Region(Shared::new(code))
+        LAST_REGION.with(|last| {
+            if let Some((text, region)) = last.get()
+                && same_text(text, code)
+            {
+                return region;
+            }
+            let region = Region(Shared::new(code));
+            last.set(Some((region.as_str(), region)));
+            region
+        })
     }
 
     /// The code's handle in the table of shared texts.
@@ -89,6 +111,38 @@ impl Region {
             ""
         }
     }
+}
+
+/// The distinct regions among `regions` (the codes of millions of rows;
+/// a nation names about 600,000), in the order of their handles. Each
+/// worker marks a bit for each handle of the run's table of shared texts,
+/// 75 KB for a nation's villages, which stays in the cache where a lookup
+/// of each row's code in that table does not (issue #7).
+pub fn distinct_regions(regions: impl ParallelIterator<Item = Region>) -> Vec<Region> {
+    let words = crate::vocab::made() / 64 + 1;
+    let mark = |mut bits: Vec<u64>, region: Region| {
+        let i = region.shared().index();
+        if i / 64 >= bits.len() {
+            bits.resize(i / 64 + 1, 0);
+        }
+        bits[i / 64] |= 1 << (i % 64);
+        bits
+    };
+    let merge = |mut a: Vec<u64>, b: Vec<u64>| {
+        if b.len() > a.len() {
+            a.resize(b.len(), 0);
+        }
+        a.iter_mut().zip(&b).for_each(|(x, y)| *x |= y);
+        a
+    };
+    let marked = regions
+        .fold(|| vec![0; words], mark)
+        .reduce(|| vec![0; words], merge);
+    (0..marked.len() * 64)
+        .filter(|&i| marked[i / 64] >> (i % 64) & 1 == 1)
+        .filter_map(|i| u32::try_from(i).ok().filter(|&i| i > 0))
+        .map(|i| Region(Shared::from_index(i)))
+        .collect()
 }
 
 impl Default for Region {
@@ -1409,6 +1463,57 @@ impl DibaoRoll {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The distinct regions of many rows are each region once, whatever
+    /// the rows' order and however many workers saw them.
+    #[test]
+    fn distinct_regions_are_each_rows_region_once() {
+        let codes: Vec<String> = (0..3000)
+            .map(|i| format!("41032{}{:06}", i % 7, i % 1000))
+            .collect();
+        let rows: Vec<Region> = codes
+            .iter()
+            .rev()
+            .chain(&codes)
+            .map(|c| Region::new(c))
+            .collect();
+        let mut found: Vec<&str> = distinct_regions(rows.par_iter().copied())
+            .iter()
+            .map(|r| r.as_str())
+            .collect();
+        found.sort_unstable();
+        let mut expected: Vec<&str> = codes.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        expected.dedup();
+        assert_eq!(found, expected);
+        assert!(distinct_regions(Vec::<Region>::new().into_par_iter()).is_empty());
+    }
+
+    /// A region made of the code the thread made last, of another code
+    /// between, or on another thread is the one handle of that code.
+    #[test]
+    fn a_region_is_its_codes_handle_however_it_is_made() {
+        let codes = [
+            "410322001001",
+            "410322001001",
+            "410323001001",
+            "410322001001",
+            "4103",
+        ];
+        let made: Vec<Region> = codes.iter().map(|c| Region::new(c)).collect();
+        for (code, region) in codes.iter().zip(&made) {
+            assert_eq!(region.shared(), Shared::new(code));
+            assert_eq!(region.as_str(), *code);
+        }
+        assert_eq!(made[0], made[1]);
+        assert_eq!(made[0], made[3]);
+        assert_ne!(made[0], made[2]);
+        let there = std::thread::spawn(|| Region::new("410323001001"))
+            .join()
+            .unwrap();
+        assert_eq!(there, made[2]);
+        assert_eq!(Region::new("").as_str(), "");
+    }
 
     /// A roll kept as Q-1 keeps its heads' names, by household: the 户主's
     /// wherever it stands among its household's rows, else the first row's.

@@ -38,9 +38,25 @@ static TABLE: Mutex<Table> = Mutex::new(Table {
 /// handle out; reading one is two atomic loads. (A thread-local copy of
 /// the texts was 3 % of a 1 M household run: every county, township and
 /// village code of every row and flag is read through it; issue #7.)
+///
+/// A text of at most [`INLINE`] bytes (every division code, category and
+/// short name) is kept in its slot, so that reading it touches one place
+/// in memory, not the slot and then the text: with a nation's 600,000
+/// village codes, neither is in the cache when a flag or household row
+/// asks for its place, and each was a cache miss (issue #7).
 pub(crate) struct TextSlots([OnceLock<Chunk>; 32]);
 
-type Chunk = &'static [OnceLock<&'static str>];
+type Chunk = &'static [OnceLock<SlotText>];
+
+/// The longest text kept in its slot.
+const INLINE: usize = 16;
+
+/// A slot's text: in the slot when it fits, else in a leaked box.
+#[derive(Clone, Copy)]
+enum SlotText {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Leaked(&'static str),
+}
 
 impl TextSlots {
     pub(crate) const fn new() -> TextSlots {
@@ -52,18 +68,47 @@ impl TextSlots {
         (chunk as usize, (handle - (1 << chunk)) as usize)
     }
 
-    /// Fill the slot of `handle` (not 0), handed out once, with `text`.
-    pub(crate) fn set(&self, handle: u32, text: &'static str) {
+    /// Fill the slot of `handle` (not 0), handed out once, with `text`,
+    /// and return the text as it is kept.
+    pub(crate) fn set(&self, handle: u32, text: &str) -> &'static str {
         let (chunk, slot) = Self::chunk_and_slot(handle);
-        let chunk = self.0[chunk]
+        let chunk: Chunk = self.0[chunk]
             .get_or_init(|| Box::leak((0..1usize << chunk).map(|_| OnceLock::new()).collect()));
-        let _ = chunk[slot].set(text);
+        let kept = if text.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            SlotText::Inline {
+                len: text.len() as u8,
+                bytes,
+            }
+        } else {
+            SlotText::Leaked(Box::leak(text.into()))
+        };
+        let _ = chunk[slot].set(kept);
+        // Set just now or before (a handle is handed out once): never empty.
+        chunk[slot].get().map_or("", Self::text)
     }
 
     /// The text of `handle`, once its slot is filled.
     pub(crate) fn get(&self, handle: u32) -> Option<&'static str> {
         let (chunk, slot) = Self::chunk_and_slot(handle);
-        self.0[chunk].get().and_then(|c| c[slot].get()).copied()
+        self.0[chunk]
+            .get()
+            .and_then(|c| c[slot].get())
+            .map(Self::text)
+    }
+
+    fn text(kept: &'static SlotText) -> &'static str {
+        match kept {
+            SlotText::Inline { len, bytes } => {
+                let bytes = &bytes[..usize::from(*len)];
+                debug_assert!(std::str::from_utf8(bytes).is_ok());
+                // SAFETY: `set` copies the whole of a `str` into the
+                // slot, so its `len` bytes are that text's UTF-8.
+                unsafe { std::str::from_utf8_unchecked(bytes) }
+            }
+            SlotText::Leaked(text) => text,
+        }
     }
 }
 
@@ -71,14 +116,63 @@ static TEXTS: TextSlots = TextSlots::new();
 
 thread_local! {
     // Each thread's own copy of what it has looked up, so that a roll's
-    // millions of lookups take no lock. Its texts are compared by
-    // [`same_text`]: through `str`'s `==` every hit was a call of the C
-    // library's `memcmp`, and the lookups took 5 % of reading a roll
-    // (issue #7). Not made `const` as clippy suggests: so made, its
+    // millions of lookups take no lock. Its texts are compared by their
+    // leading words ([`Seen`]): through `str`'s `==` every hit was a call
+    // of the C library's `memcmp`, and the lookups took 5 % of reading a
+    // roll (issue #7). Not made `const` as clippy suggests: so made, its
     // accessor was no longer inlined into `Shared::new`, and a run at
     // 100 k households took 60 M instructions more (callgrind).
     #[allow(clippy::missing_const_for_thread_local)]
-    static SEEN: RefCell<HashTable<(&'static str, Shared)>> = RefCell::new(HashTable::new());
+    static SEEN: RefCell<HashTable<Seen>> = RefCell::new(HashTable::new());
+}
+
+/// A thread's entry for a text it has looked up: the text's length and
+/// first 16 bytes beside its handle, so that a lookup compares them
+/// without reading the text. The text lies elsewhere in memory, and with
+/// a nation's 600,000 village codes reading it was a second cache miss
+/// on each row's place code (issue #7). A longer text is compared whole
+/// once its first 16 bytes agree.
+#[derive(Clone, Copy)]
+struct Seen {
+    head: [u64; 2],
+    /// The text's length; `u32::MAX` for a text of 4 GiB or more (one
+    /// whose length it is not is compared whole).
+    len: u32,
+    handle: Shared,
+}
+
+impl Seen {
+    fn is(&self, text: &str) -> bool {
+        self.len as usize == text.len()
+            && self.head == head(text)
+            && (text.len() <= 16 || self.handle.as_str() == text)
+    }
+}
+
+/// The first 16 bytes of `text` in two words; with the text's length,
+/// they are the whole of a text of up to 16 bytes. Shorter texts are read
+/// as overlapping words, as in [`same_text`], which a call of `memcpy`
+/// for a copy of a variable length would cost more than.
+#[inline]
+fn head(text: &str) -> [u64; 2] {
+    let b = text.as_bytes();
+    let n = b.len();
+    let word = |at: usize| {
+        b.get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_ne_bytes)
+    };
+    let half = |at: usize| {
+        b.get(at..at + 4)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u32::from_ne_bytes)
+    };
+    match n {
+        0..=3 => [b.iter().fold(0, |all, &x| all << 8 | u64::from(x)), 0],
+        4..=7 => [u64::from(half(0)), u64::from(half(n - 4))],
+        8..=16 => [word(0), word(n - 8)],
+        _ => [word(0), word(8)],
+    }
 }
 
 fn hash_text(text: &str) -> u64 {
@@ -131,15 +225,14 @@ impl Shared {
     pub fn new(text: &str) -> Shared {
         let hash = hash_text(text);
         SEEN.with_borrow_mut(|seen| {
-            if let Some(&(_, handle)) = seen.find(hash, |&(seen, _)| same_text(seen, text)) {
-                return handle;
+            if let Some(seen) = seen.find(hash, |seen| seen.is(text)) {
+                return seen.handle;
             }
-            let (key, handle) = {
+            let handle = {
                 let mut t = table();
                 match t.index.get_key_value(text) {
-                    Some((&key, &handle)) => (key, handle),
+                    Some((_, &handle)) => handle,
                     None => {
-                        let key: &'static str = Box::leak(text.into());
                         // More than four billion distinct texts would not
                         // fit in memory before this could fail.
                         let handle = u32::try_from(t.index.len() + 1)
@@ -148,14 +241,19 @@ impl Shared {
                             .expect("fewer than 2^32 distinct texts");
                         // The slot is new: the handles are handed out in
                         // order, under the lock.
-                        TEXTS.set(handle.get(), key);
+                        let key = TEXTS.set(handle.get(), text);
                         let handle = Shared(handle);
                         t.index.insert(key, handle);
-                        (key, handle)
+                        handle
                     }
                 }
             };
-            seen.insert_unique(hash, (key, handle), |&(key, _)| hash_text(key));
+            let entry = Seen {
+                head: head(text),
+                len: u32::try_from(text.len()).unwrap_or(u32::MAX),
+                handle,
+            };
+            seen.insert_unique(hash, entry, |seen| hash_text(seen.handle.as_str()));
             handle
         })
     }
@@ -270,5 +368,35 @@ mod tests {
         assert_eq!(read, texts);
         let all: Vec<&str> = super::all().map(|h| h.as_str()).collect();
         assert!(texts.iter().all(|t| all.contains(&t.as_str())));
+    }
+
+    proptest! {
+        /// Texts kept in their slots (up to 16 bytes) and in the heap
+        /// (longer) read back as given, and each thread's entries tell
+        /// apart texts that share their first 16 bytes, that differ only
+        /// in a trailing zero byte or only in their last byte.
+        #[test]
+        fn every_text_reads_back_and_keeps_its_own_handle(
+            text in "[0-9a\u{0}\u{4e00}-\u{4e03}]{0,24}",
+        ) {
+            let handle = Shared::new(&text);
+            prop_assert_eq!(handle.as_str(), text.as_str());
+            prop_assert_eq!(Shared::new(&text), handle);
+            let mut longer = text.clone();
+            longer.push('\u{0}');
+            prop_assert_ne!(Shared::new(&longer), handle);
+            prop_assert_eq!(Shared::new(&longer).as_str(), longer.as_str());
+            let mut other = text.clone();
+            if other.pop().is_some() {
+                other.push('b');
+                prop_assert_ne!(Shared::new(&other), handle);
+                prop_assert_eq!(Shared::new(&other).as_str(), other.as_str());
+            }
+            let elsewhere = {
+                let text = text.clone();
+                std::thread::spawn(move || Shared::new(&text)).join().unwrap()
+            };
+            prop_assert_eq!(elsewhere, handle);
+        }
     }
 }

@@ -1,10 +1,9 @@
 //! Policy checks on the job's own figures: a county whose 低保 standard
 //! does not stay above the poverty line.
 
-use rayon::prelude::*;
-use rustc_hash::FxHashSet;
-
 use crate::flags::{Flag, FlagDef, Kind, Severity};
+use crate::model::distinct_regions;
+use rayon::prelude::*;
 
 use super::QuarterData;
 
@@ -23,27 +22,21 @@ pub static STANDARD_BELOW_LINE: FlagDef = FlagDef {
     example: "本县年低保标准 3000 元,不高于当年脱贫线 3208 元",
 };
 
-/// The distinct codes among millions of rows (a few hundred counties): a
-/// hash set per worker, merged; an ordered set compared every row's code.
-fn distinct<'a>(codes: impl ParallelIterator<Item = &'a str>) -> FxHashSet<&'a str> {
-    codes
-        .fold(FxHashSet::default, |mut set, code| {
-            set.insert(code);
-            set
-        })
-        .reduce(FxHashSet::default, |mut a, b| {
-            a.extend(b);
-            a
-        })
-}
-
 pub fn check(q: &QuarterData, out: &mut Vec<Flag>) {
-    let mut counties = distinct(q.dibao.rows.par_iter().map(|r| r.member.region.county()));
-    counties.extend(distinct(
-        q.poor.rows.par_iter().map(|r| r.member.region.county()),
-    ));
-    let mut counties: Vec<&str> = counties.into_iter().collect();
+    // The rows' distinct regions first, by their handles, and only then
+    // their counties: a county's code looked up at every row missed the
+    // cache at nearly every row among a nation's 600,000 village codes,
+    // 4.3 CPU-s of the national world's run at 10 M households (issue #7).
+    let regions = distinct_regions(
+        q.dibao
+            .rows
+            .par_iter()
+            .map(|r| r.member.region)
+            .chain(q.poor.rows.par_iter().map(|r| r.member.region)),
+    );
+    let mut counties: Vec<&str> = regions.iter().map(|r| r.county()).collect();
     counties.sort_unstable();
+    counties.dedup();
     let line = q.job.policy.poverty_line;
     for county in counties {
         let std = q.job.policy.standard(county);
