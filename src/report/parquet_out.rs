@@ -14,14 +14,17 @@
 //! for a frame of these columns (text as `String`), so readers see the
 //! same types as before.
 
+use std::hash::BuildHasher;
 use std::ops::Range;
 use std::path::Path;
 
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_parquet::write::Encoding;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::{Error, Result};
 use crate::files::{Durable, Syncs};
@@ -84,9 +87,12 @@ impl Kind {
 #[derive(Default)]
 struct Dictionary {
     index_of_key: FxHashMap<u64, u32>,
-    /// The texts' own indices, so that two keys with one text (places
-    /// under one county) share an entry.
-    index_of_text: FxHashMap<String, u32>,
+    /// The texts' own indices by the texts' hashes, so that two keys with
+    /// one text (places under one county) share an entry. The texts are
+    /// compared where the group keeps them: a map by owned strings made a
+    /// copy of each text of each group, and a nation's village codes are
+    /// nearly all distinct within a group (issue #7).
+    index_of_text: HashTable<u32>,
     texts: MutableBinaryViewArray<str>,
     indices: Vec<u32>,
 }
@@ -110,13 +116,22 @@ impl Dictionary {
     }
 
     fn index_of_text(&mut self, text: &str) -> u32 {
-        if let Some(&index) = self.index_of_text.get(text) {
-            return index;
+        let texts = &self.texts;
+        let hash = FxBuildHasher.hash_one(text);
+        let entry = self.index_of_text.entry(
+            hash,
+            |&i| texts.value(i as usize) == text,
+            |&i| FxBuildHasher.hash_one(texts.value(i as usize)),
+        );
+        match entry {
+            Entry::Occupied(found) => *found.get(),
+            Entry::Vacant(room) => {
+                let index = texts.len() as u32;
+                room.insert(index);
+                self.texts.push_value(text);
+                index
+            }
         }
-        let index = self.texts.len() as u32;
-        self.texts.push_value(text);
-        self.index_of_text.insert(text.to_owned(), index);
-        index
     }
 
     fn finish(self) -> PolarsResult<Box<dyn Array>> {
