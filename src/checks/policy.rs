@@ -1,9 +1,10 @@
 //! Policy checks on the job's own figures: a county whose 低保 standard
 //! does not stay above the poverty line.
 
+use rayon::prelude::*;
+
 use crate::flags::{Flag, FlagDef, Kind, Severity};
 use crate::model::distinct_regions;
-use rayon::prelude::*;
 
 use super::QuarterData;
 
