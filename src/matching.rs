@@ -7,7 +7,6 @@
 //! comparing all pairs, and compared in parallel with rayon.
 
 use std::collections::BTreeSet;
-use std::hash::BuildHasher;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
@@ -15,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::bloom::{HashFilter, Probe};
 use crate::bucketed;
+use crate::county_ranks::CountyRanks;
 use crate::identity::{TypoKind, one_typo_apart};
 use crate::model::{DibaoRoll, IdKey, IdText, NO_KEY, PoorRoll, Region, Text};
 use crate::rowlists::RowLists;
@@ -168,48 +168,16 @@ impl<'a> Grouped<'a> {
     }
 }
 
-/// Each region's county code, hashed, by the region's handle in the
-/// run's table of shared texts: a row's block hash reads its county's
-/// hash from here, 8 bytes a text in handle order, where reading the code
-/// itself from that table missed the cache at nearly every row among a
-/// nation's 600,000 village codes, about 2 CPU-s of the national world's
-/// matching at 10 M households (issue #7).
-pub struct CountyHashes(Vec<u64>);
-
-impl CountyHashes {
-    /// The hashes of every text shared so far; a region shared later has
-    /// its county hashed when asked, to the same hash.
-    pub fn of_shared_texts() -> CountyHashes {
-        let mut hashes = vec![0; crate::vocab::made() + 1];
-        hashes
-            .par_iter_mut()
-            .enumerate()
-            .skip(1)
-            .for_each(|(i, hash)| {
-                let region = Region::from_shared(crate::vocab::Shared::from_index(i as u32));
-                *hash = county_hash(region.county());
-            });
-        CountyHashes(hashes)
-    }
-
-    fn of(&self, region: Region) -> u64 {
-        match self.0.get(region.shared().index()) {
-            Some(&hash) if region.shared().index() > 0 => hash,
-            _ => county_hash(region.county()),
-        }
-    }
-}
-
-fn county_hash(county: &str) -> u64 {
-    rustc_hash::FxBuildHasher.hash_one(county.as_bytes())
-}
-
 /// A hash of a row's block, (county, normalized name), computed from the
-/// name's characters without building the normalized name.
-fn block_hash(m: &crate::model::Member, counties: &CountyHashes) -> u64 {
+/// name's characters without building the normalized name. The county is
+/// its rank, read by the region's handle: hashing the county's code read
+/// from the run's table of shared texts missed the cache at nearly every
+/// row among a nation's 600,000 village codes, about 2 CPU-s of the
+/// national world's matching at 10 M households (issue #7).
+fn block_hash(m: &crate::model::Member, counties: &CountyRanks) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
-    h.write_u64(counties.of(m.region));
+    h.write_u32(counties.rank(m.region));
     h.write_u8(0xff);
     for c in crate::identity::normalized_name_chars(&m.name.text()) {
         h.write_u32(c as u32);
@@ -253,7 +221,7 @@ fn keyed_leftovers(
     members: Members,
     matched: &[bool],
     only: Option<&HashFilter>,
-    counties: &CountyHashes,
+    counties: &CountyRanks,
 ) -> Vec<KeyedRow> {
     const BATCH: usize = 32;
     matched
@@ -709,7 +677,8 @@ pub fn match_rolls(dibao: &DibaoRoll, poor: &PoorRoll) -> Matching {
     // of 8 M entries it missed the cache on every row and took 6.1 s of
     // a 10 M run; the filter took 3.2 s, and with its questions asked a
     // batch of rows ahead 1.45 s where it took 1.97 s on the same hour.
-    let counties = CountyHashes::of_shared_texts();
+    // Every row was read, so its region shared, before the ranks are made.
+    let counties = CountyRanks::of_shared_texts();
     let dibao_keyed = keyed_leftovers(&dibao_members, &dibao_matched, None, &counties);
     let dibao_thirds = block_thirds(&dibao_members, &dibao_keyed);
     step("unmatched 低保 rows keyed");
@@ -1008,14 +977,14 @@ mod tests {
             &dibao_members,
             &[false],
             None,
-            &CountyHashes::of_shared_texts(),
+            &CountyRanks::of_shared_texts(),
         );
         let thirds = block_thirds(&dibao_members, &dibao_keyed);
         let kept: Vec<u32> = keyed_leftovers(
             &poor_members,
             &[false; 5],
             Some(&thirds),
-            &CountyHashes::of_shared_texts(),
+            &CountyRanks::of_shared_texts(),
         )
         .iter()
         .map(|k| k.2)
@@ -1040,7 +1009,7 @@ mod tests {
             })
             .collect();
         let members = |r: usize| &members[r];
-        let counties = CountyHashes::of_shared_texts();
+        let counties = CountyRanks::of_shared_texts();
         let matched: Vec<bool> = (0..100)
             .map(|i| i % 7 == 3 || (40..75).contains(&i))
             .collect();
@@ -1108,7 +1077,7 @@ mod tests {
                 .or_default()
                 .push(i);
         }
-        let counties = CountyHashes::of_shared_texts();
+        let counties = CountyRanks::of_shared_texts();
         let hashings: [&dyn Fn(usize) -> (u64, u32); 3] = [
             &|_| (0, 0),
             &|i| {

@@ -134,7 +134,9 @@ thread_local! {
 /// once its first 16 bytes agree.
 #[derive(Clone, Copy)]
 struct Seen {
-    head: [u64; 2],
+    /// The text's first 16 bytes ([`leading_bytes`]): with its length,
+    /// the whole of a text of up to 16 bytes.
+    leading: [u64; 2],
     /// The text's length; `u32::MAX` for a text of 4 GiB or more (one
     /// whose length it is not is compared whole).
     len: u32,
@@ -144,35 +146,17 @@ struct Seen {
 impl Seen {
     fn is(&self, text: &str) -> bool {
         self.len as usize == text.len()
-            && self.head == head(text)
+            && self.leading == leading_words(text)
             && (text.len() <= 16 || self.handle.as_str() == text)
     }
 }
 
-/// The first 16 bytes of `text` in two words; with the text's length,
-/// they are the whole of a text of up to 16 bytes. Shorter texts are read
-/// as overlapping words, as in [`same_text`], which a call of `memcpy`
-/// for a copy of a variable length would cost more than.
+/// [`leading_bytes`] in two words, so that an entry of [`Seen`] stays at
+/// 24 bytes (a `u128` field would align it to 32).
 #[inline]
-fn head(text: &str) -> [u64; 2] {
-    let b = text.as_bytes();
-    let n = b.len();
-    let word = |at: usize| {
-        b.get(at..at + 8)
-            .and_then(|w| w.try_into().ok())
-            .map_or(0, u64::from_ne_bytes)
-    };
-    let half = |at: usize| {
-        b.get(at..at + 4)
-            .and_then(|w| w.try_into().ok())
-            .map_or(0, u32::from_ne_bytes)
-    };
-    match n {
-        0..=3 => [b.iter().fold(0, |all, &x| all << 8 | u64::from(x)), 0],
-        4..=7 => [u64::from(half(0)), u64::from(half(n - 4))],
-        8..=16 => [word(0), word(n - 8)],
-        _ => [word(0), word(8)],
-    }
+fn leading_words(text: &str) -> [u64; 2] {
+    let leading = leading_bytes(text);
+    [(leading >> 64) as u64, leading as u64]
 }
 
 fn hash_text(text: &str) -> u64 {
@@ -249,7 +233,7 @@ impl Shared {
                 }
             };
             let entry = Seen {
-                head: head(text),
+                leading: leading_words(text),
                 len: u32::try_from(text.len()).unwrap_or(u32::MAX),
                 handle,
             };
