@@ -4,7 +4,8 @@
 //! but at a chosen stage. Without the variable it does nothing.
 
 /// The points a run passes, in order.
-pub const POINTS: [&str; 4] = ["read", "staged", "published", "state_files"];
+/// `checked`: Q's checks have run, before the flags are sorted.
+pub const POINTS: [&str; 5] = ["read", "checked", "staged", "published", "state_files"];
 
 pub fn point(name: &'static str) {
     if std::env::var_os("ROLLMATCH_FAULT_KILL").is_some_and(|v| v == name) {

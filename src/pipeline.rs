@@ -250,17 +250,20 @@ fn debug_timed<T>(step: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// Match, flag and score one quarter. Pure: no I/O. Q-1 is freed as soon
-/// as the movements are found, before Q's own checks: those, sorting,
-/// scoring and the reports need only Q, and Q-1's rows held beside the
-/// flags were the run's peak at 10 M households (issue #7).
-/// `previous_freed` is called once Q-1 is freed.
+/// Match, flag and score one quarter. Pure: no I/O but its caller's
+/// hooks. Q-1 is freed as soon as the movements are found, before Q's own
+/// checks: those, sorting, scoring and the reports need only Q, and Q-1's
+/// rows held beside the flags were the run's peak at 10 M households
+/// (issue #7).
+/// `previous_freed` is called once Q-1 is freed, `checks_done` once Q's
+/// checks have run, before the flags are sorted (see `run`).
 pub fn analyze(
     job: &Job,
     inputs: &QuarterInputs,
     previous: PreviousSource,
     timings: &mut Timings,
     previous_freed: impl FnOnce(),
+    checks_done: impl FnOnce(),
 ) -> Result<Analysis> {
     let mut matching: Matching = timings.time("match", || match_rolls(&inputs.dibao, &inputs.poor));
     info!(
@@ -342,6 +345,8 @@ pub fn analyze(
         drop(std::mem::take(&mut matching.poor_partner));
         drop(std::mem::take(&mut matching.probable));
     });
+    debug_timed("waited after the checks", checks_done);
+    crate::faults::point("checked");
     let q = quarter(job, inputs, &matching);
     lists.extend(moved);
     let flags = timings.time("sort", || {
@@ -457,10 +462,26 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
     // is the run's peak memory at 10 M households, and the state's blocks
     // in flight would add to it (issue #7). Written beside the reports
     // instead, it ended 8.6 s after them at 10 M households.
+    //
+    // And a large roll's state is written before the flags are sorted:
+    // its blocks are encoded on the rayon pool, queued behind the
+    // analysis's own work, and in some runs they waited there until the
+    // reports were written, beside the workbook's cells, the run's peak:
+    // the national world's 10 M peak was then 4,265–4,347 MiB, against
+    // 4,117–4,141 MiB in the runs whose state was written by then (issue
+    // #7). The analysis waits for it once Q's checks have run, while
+    // memory is low, and the workers meanwhile encode its blocks: three
+    // national 10 M runs then peaked at 4,106–4,118 MiB, the sort and the
+    // scores, no longer sharing the cores with the state, took 3.1–3.6 s
+    // against 6.9–8.7 s, and the wait 5.3–6.0 s.
     let (previous_freed, wait_for_previous) = std::sync::mpsc::channel::<()>();
+    let (state_written, wait_for_state) = std::sync::mpsc::channel::<()>();
     let (reports, state) = std::thread::scope(|scope| {
         let (dibao, poor) = (&inputs.dibao, &inputs.poor);
         let state = scope.spawn(move || {
+            // Dropped as this thread ends, written or not, which ends the
+            // analysis's wait.
+            let _state_written = state_written;
             // No message: the analysis failed, and there is nothing to save.
             if large && wait_for_previous.recv().is_err() {
                 return Ok(None);
@@ -473,10 +494,23 @@ pub fn run(job: &Job, progress: &crate::progress::Progress) -> Result<RunOutcome
             let bar = progress.stage("比对与标记");
             // Moved in: if the analysis fails first, the sender is dropped
             // with it and the state thread stops waiting.
-            let analysis = analyze(job, &inputs, previous, &mut timings, move || {
-                // The state thread may have ended already (a small roll's).
-                let _ = previous_freed.send(());
-            })?;
+            let analysis = analyze(
+                job,
+                &inputs,
+                previous,
+                &mut timings,
+                move || {
+                    // The state thread may have ended already (a small roll's).
+                    let _ = previous_freed.send(());
+                },
+                || {
+                    if large {
+                        // Nothing is ever sent: this returns once the state
+                        // thread has ended.
+                        let _ = wait_for_state.recv();
+                    }
+                },
+            )?;
             bar.finish();
             let bar = progress.stage("写出报告");
             let write_started = Instant::now();
