@@ -3,8 +3,8 @@
 //! that point — exactly what an operator's `kill -9` or an OOM kill does,
 //! but at a chosen stage. Without the variable it does nothing.
 
-/// The points a run passes, in order.
-/// `checked`: Q's checks have run, before the flags are sorted.
+/// The points a run passes, in order (`checked`: Q's checks have run and
+/// the flags are not yet sorted).
 pub const POINTS: [&str; 5] = ["read", "checked", "staged", "published", "state_files"];
 
 pub fn point(name: &'static str) {
